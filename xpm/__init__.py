@@ -1,0 +1,83 @@
+"""xpm: an experiment manager for parameterised jobs.
+
+Describe work as typed configurations, identified by the content of their
+parameters::
+
+    from xpm import Config, Task, Param, field
+
+    class Train(Task):
+        lr: Param[float]
+        epochs: Param[int] = field(default=10, ignore_default=True)
+
+        def execute(self):
+            ...
+
+    xpm.identifier(Train.C(lr=0.1))  # 64 hex characters, stable across versions
+
+``import xpm`` stays light: the identifier and serialization modules load on
+first use, and the command line and monitor never load here.
+"""
+
+from typing import Any
+
+from xpm._version import __version__
+from xpm.config import (
+    Config,
+    Constant,
+    LightweightTask,
+    Meta,
+    Option,
+    Param,
+    PathGenerator,
+    Task,
+    copyconfig,
+    field,
+    stop_tags,
+    tag,
+    tagspath,
+)
+from xpm.errors import XpmError
+
+__all__ = [
+    "__version__",
+    "Config",
+    "Constant",
+    "LightweightTask",
+    "Meta",
+    "Option",
+    "Param",
+    "PathGenerator",
+    "Task",
+    "XpmError",
+    "copyconfig",
+    "field",
+    "from_task_dir",
+    "identifier",
+    "load",
+    "save",
+    "stop_tags",
+    "tag",
+    "tagspath",
+]
+
+_LAZY = {
+    "identifier": "xpm.ids",
+    "save": "xpm.serialize",
+    "load": "xpm.serialize",
+    "from_task_dir": "xpm.serialize",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xpm' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,68 @@
+"""The command line: ``experimaestro`` and its short alias ``xpm`` (one click group).
+
+Every :class:`~xpm.errors.XpmError` becomes one line on stderr and a non-zero exit;
+``--traceback`` shows the Python traceback instead, for bug reports.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from xpm._version import __version__
+
+
+class _Group(click.Group):
+    """Turns xpm errors into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from xpm.errors import XpmError
+
+        try:
+            return super().invoke(ctx)
+        except XpmError as exc:
+            if ctx.obj and ctx.obj.get("traceback"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="xpm")
+@click.option("--debug", is_flag=True, help="Log debug messages.")
+@click.option("--quiet", is_flag=True, help="Log only warnings and errors.")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of errors (for bug reports).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, quiet: bool, traceback: bool) -> None:
+    """xpm: run parameterised experiments, each distinct job exactly once.
+
+    \b
+    Examples:
+      experimaestro version
+      experimaestro identifier params.json
+    """
+    import logging
+
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"traceback": traceback}
+
+
+@cli.command()
+def version() -> None:
+    """Print the version of xpm.
+
+    \b
+    Example:
+      experimaestro version
+    """
+    click.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``experimaestro`` and ``xpm`` commands."""
+    from xpm.cli import commands  # noqa: F401 - registers the commands
+
+    cli.main(args=argv, prog_name="experimaestro" if sys.argv[0].endswith("experimaestro") else "xpm")

@@ -1,0 +1,1 @@
+"""Registers the commands of the click group (imported by :func:`xpm.cli.main`)."""

@@ -1,0 +1,32 @@
+"""The configuration API: typed parameters, tags, defaults and generated paths."""
+
+from xpm.config.base import (
+    Config,
+    ConfigMixin,
+    Identifier,
+    LightweightTask,
+    Task,
+    copyconfig,
+    stop_tags,
+    tagspath,
+)
+from xpm.config.fields import PathGenerator, field, tag
+from xpm.config.types import Constant, Meta, Option, Param
+
+__all__ = [
+    "Config",
+    "ConfigMixin",
+    "Constant",
+    "Identifier",
+    "LightweightTask",
+    "Meta",
+    "Option",
+    "Param",
+    "PathGenerator",
+    "Task",
+    "copyconfig",
+    "field",
+    "stop_tags",
+    "tag",
+    "tagspath",
+]

@@ -1,0 +1,423 @@
+"""Configurations: ``Config``, ``Task``, ``LightweightTask`` and the objects ``.C(...)`` makes.
+
+A configuration object is an instance of ``Cls.XPMConfig``, a subclass of the
+user class generated on first use, so that ``isinstance(cfg, Cls)`` holds and the
+user's methods are available on it. Values live in the object's ``__dict__``
+(reading a parameter costs a plain attribute read); everything else xpm tracks
+about the object (sealing, tags, producing task, init tasks) lives in its
+:class:`ConfigInfo`, ``cfg.__xpm__``.
+
+``cfg.instance()`` builds objects of the user class itself, with plain attribute
+values, and calls ``__post_init__``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+from xpm.config.classinfo import ClassInfo
+from xpm.config.fields import Field, PathGenerator, TaggedValue
+from xpm.config.types import ArgKind, _Where
+from xpm.errors import ConfigError, MissingParameterError, SealedError, UnknownParameterError, ValidationError
+
+C = TypeVar("C", bound="Config")
+_XPM_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class ConfigInfo:
+    """xpm's bookkeeping for one configuration object (``cfg.__xpm__``)."""
+
+    __slots__ = ("config", "xpmtype", "sealed", "own_tags", "stop_tags", "task", "init_tasks", "digest", "created_at")
+
+    def __init__(self, config: ConfigMixin, xpmtype: ClassInfo, created_at: str | None):
+        self.config = config
+        self.xpmtype = xpmtype
+        self.sealed = False
+        self.own_tags: dict[str, Any] = {}
+        self.stop_tags = False
+        #: the task whose output this configuration is (None for ordinary configurations)
+        self.task: ConfigMixin | None = None
+        self.init_tasks: list[ConfigMixin] = []
+        #: the identifier digest, cached once the configuration is sealed
+        self.digest: bytes | None = None
+        self.created_at = created_at
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The values that were set, by parameter name, in declaration order."""
+        d = self.config.__dict__
+        return {name: d[name] for name in self.xpmtype.arguments if name in d}
+
+    def set(self, name: str, value: Any) -> None:
+        """Validates and sets a parameter (what ``cfg.name = value`` does)."""
+        xpmtype = self.xpmtype
+        arg = xpmtype.arguments.get(name)
+        if arg is None:
+            raise UnknownParameterError(xpmtype.name, name, list(xpmtype.arguments))
+        if self.sealed:
+            raise SealedError(xpmtype.name, name, "the configuration is sealed; change a copy made with copyconfig()")
+        if arg.kind is ArgKind.CONSTANT:
+            raise SealedError(xpmtype.name, name, "it is a Constant")
+        tagged = isinstance(value, TaggedValue)
+        if tagged:
+            value = value.value
+        if value is None:
+            if not arg.vtype.accepts_none:
+                raise ValidationError(xpmtype.name, name, arg.vtype.describe(), value)
+        else:
+            value = arg.vtype.validate(value, _Where(xpmtype.name, name))
+        if tagged:
+            self.own_tags[name] = value
+        self.config.__dict__[name] = value
+
+    def seal(self) -> None:
+        """Checks required parameters, runs ``__validate__`` and freezes the tree."""
+        if self.sealed:
+            return
+        # Marked first: a cycle in the configuration graph comes back here.
+        self.sealed = True
+        try:
+            d = self.config.__dict__
+            for name, arg in self.xpmtype.arguments.items():
+                if name not in d:
+                    if arg.default_factory is not None:
+                        d[name] = arg.default_factory()
+                    elif arg.required:
+                        raise MissingParameterError(self.xpmtype.name, name, arg.vtype.describe(), self.created_at)
+            for sub in self.children():
+                sub.__xpm__.seal()
+            for init in self.init_tasks:
+                init.__xpm__.seal()
+            if self.task is not None:
+                self.task.__xpm__.seal()
+            validate = getattr(self.config, "__validate__", None)
+            if validate is not None:
+                validate()
+        except BaseException:
+            self.sealed = False
+            raise
+
+    def children(self) -> Iterator[ConfigMixin]:
+        """The configurations held directly by this one's parameters (in containers too)."""
+        d = self.config.__dict__
+        for name in self.xpmtype.arguments:
+            if name in d:
+                yield from iter_configs(d[name])
+
+    def tags(self) -> dict[str, Any]:
+        """Own tags, and those of sub-configurations not behind ``stop_tags``."""
+        result: dict[str, Any] = {}
+        seen: set[int] = set()
+
+        def visit(info: ConfigInfo) -> None:
+            if id(info) in seen:
+                return
+            seen.add(id(info))
+            for sub in info.children():
+                if not sub.__xpm__.stop_tags:
+                    visit(sub.__xpm__)
+            for key, value in info.own_tags.items():
+                if key in result and result[key] != value:
+                    warnings.warn(f"tag {key!r} has two values, {result[key]!r} and {value!r}; keeping {value!r}")
+                result[key] = value
+
+        visit(self)
+        return result
+
+    def generate_paths(self, jobpath: Path) -> None:
+        """Replaces the ``PathGenerator`` values of this tree by paths inside ``jobpath``.
+
+        Sub-configurations produced by other tasks keep their own paths.
+        """
+        seen: set[int] = set()
+
+        def visit(info: ConfigInfo) -> None:
+            if id(info) in seen:
+                return
+            seen.add(id(info))
+            d = info.config.__dict__
+            for name in info.xpmtype.arguments:
+                value = d.get(name)
+                if isinstance(value, PathGenerator):
+                    d[name] = value.resolve(jobpath)
+            for sub in info.children():
+                producer = sub.__xpm__.task
+                if isinstance(sub, Task) or (producer is not None and producer is not self.config):
+                    continue
+                visit(sub.__xpm__)
+
+        visit(self)
+
+
+def iter_configs(value: Any) -> Iterator[ConfigMixin]:
+    """The configurations inside a value (itself, or inside lists, tuples, sets, dicts)."""
+    if isinstance(value, ConfigMixin):
+        yield value
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            yield from iter_configs(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from iter_configs(v)
+
+
+def _creation_site() -> str | None:
+    """file:line of the first caller outside xpm (for 'missing parameter' errors)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_XPM_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return None
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+class ConfigMixin:
+    """Base of every configuration object; see the module documentation."""
+
+    __xpm__: ConfigInfo
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self.__xpm__.set(name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: a parameter with no value yet.
+        info = self.__dict__.get("__xpm__")
+        if info is not None and name in info.xpmtype.arguments:
+            raise AttributeError(f"{info.xpmtype.name}.{name} has no value yet")
+        raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        info = self.__xpm__
+        args = ", ".join(f"{k}={v!r}" for k, v in info.values.items())
+        return f"{info.xpmtype.name}.C({args})"
+
+    def tag(self, name: str, value: Any) -> ConfigMixin:
+        """Sets the parameter ``name`` to ``value`` and tags it."""
+        self.__xpm__.set(name, TaggedValue(value))
+        return self
+
+    def tags(self) -> dict[str, Any]:
+        """The tags of this configuration, gathered from its sub-configurations too."""
+        return self.__xpm__.tags()
+
+    def instance(self) -> Any:
+        """Builds an object of the user class (recursively) and calls ``__post_init__``."""
+        return _instance(self, {})
+
+    def copy(self) -> ConfigMixin:
+        """An unsealed copy of this configuration (see :func:`copyconfig`)."""
+        return copyconfig(self)
+
+    def __identifier__(self) -> Identifier:
+        from xpm.ids import digest
+
+        return Identifier(digest(self))
+
+    def __xpm_outputs__(self) -> Any:
+        """What ``submit()`` returns: ``task_outputs(dep)`` if defined, else the task itself."""
+        self.__xpm__.seal()
+        task_outputs = getattr(self, "task_outputs", None)
+        if task_outputs is None:
+            return self
+
+        def dep(value: Any) -> Any:
+            if not isinstance(value, ConfigMixin):
+                raise ConfigError(f"dep() takes a configuration, got {type(value).__name__}")
+            if value.__xpm__.sealed:
+                # Already part of a sealed tree (for instance one of the task's
+                # own parameters): mark a copy, so that the task never depends on
+                # its own output.
+                value = copyconfig(value)
+            value.__xpm__.task = self
+            return value
+
+        return task_outputs(dep)
+
+
+class Identifier:
+    """A configuration identifier: ``.all`` is the 32-byte digest, ``str()`` the hex form."""
+
+    __slots__ = ("all",)
+
+    def __init__(self, digest: bytes):
+        self.all = digest
+
+    def __str__(self) -> str:
+        return self.all.hex()
+
+    def __repr__(self) -> str:
+        return f"Identifier({self.all.hex()})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Identifier) and other.all == self.all
+
+    def __hash__(self) -> int:
+        return hash(self.all)
+
+
+def _split_raw(cls: type) -> dict[str, Any]:
+    """Takes the declared defaults out of a new class body."""
+    raw: dict[str, Any] = {}
+    annotations = cls.__dict__.get("__annotations__", {})
+    for name in annotations:
+        if name in cls.__dict__:
+            value = cls.__dict__[name]
+            raw[name] = value
+            if isinstance(value, Field):
+                # field() objects are declarations, not values: reading
+                # `Cls.name` should not return them.
+                delattr(cls, name)
+    return raw
+
+
+class Config:
+    """Base class of configurations: typed parameters, identified by their values.
+
+    Declare parameters with ``Param[T]``, ``Meta[T]`` and ``Constant[T]``
+    annotations, and build configurations with ``Cls.C(**values)``.
+    """
+
+    __xpmtype__: ClassInfo
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("__xpm_generated__"):
+            return
+        cls.__xpmtype__ = ClassInfo(cls, _split_raw(cls))
+        try:
+            cls.__xpmtype__.resolve()
+        except NameError:
+            pass  # a forward reference: resolved on first use
+
+    @classmethod
+    def C(cls: type[C], **kwargs: Any) -> C:
+        """Makes a configuration of this class with the given parameter values."""
+        xpmtype = cls.__dict__.get("__xpmtype__")
+        if xpmtype is None:
+            raise ConfigError(f"{cls.__qualname__} is not a configuration class (subclass Config)")
+        config_class = xpmtype.config_class
+        obj = object.__new__(config_class)
+        info = ConfigInfo(obj, xpmtype, _creation_site())
+        d = obj.__dict__
+        d["__xpm__"] = info
+        for arg in xpmtype.with_defaults:
+            d[arg.name] = arg.default_value()
+        for name, value in kwargs.items():
+            info.set(name, value)
+        return obj  # type: ignore[return-value]
+
+    def __new__(cls, **kwargs: Any) -> Any:
+        # `Cls(...)` is the older spelling of `Cls.C(...)`.
+        return cls.C(**kwargs)
+
+    def __init__(self, **kwargs: Any) -> None:
+        pass
+
+
+class Task(Config):
+    """A configuration that runs as a job: override ``execute()``."""
+
+    def execute(self) -> None:
+        """The work of the task, run in the job process."""
+        raise NotImplementedError(f"{type(self).__qualname__}.execute() is not defined")
+
+
+class LightweightTask(Config):
+    """A small task run in the job process before the main task (``init_tasks=``)."""
+
+    def execute(self) -> None:
+        raise NotImplementedError(f"{type(self).__qualname__}.execute() is not defined")
+
+
+def copyconfig(config: C, **overrides: Any) -> C:
+    """An unsealed copy of ``config`` with some values replaced.
+
+    Containers are copied; sub-configurations are shared (they cannot change once
+    sealed). Tags are kept.
+    """
+    info = config.__xpm__  # type: ignore[attr-defined]
+    new = info.xpmtype.cls.C()
+    new_info = new.__xpm__
+    d = new.__dict__
+    for name, value in info.values.items():
+        d[name] = _copy_container(value)
+    new_info.own_tags = dict(info.own_tags)
+    new_info.stop_tags = info.stop_tags
+    new_info.init_tasks = list(info.init_tasks)
+    for name, value in overrides.items():
+        new_info.set(name, value)
+    return new  # type: ignore[no-any-return]
+
+
+def _copy_container(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy_container(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy_container(v) for k, v in value.items()}
+    if isinstance(value, set):
+        return set(value)
+    return value
+
+
+def stop_tags(value: Any) -> Any:
+    """Stops the tags of a sub-configuration from propagating to its parents."""
+    inner = value.value if isinstance(value, TaggedValue) else value
+    if not isinstance(inner, ConfigMixin):
+        raise ConfigError(f"stop_tags() takes a configuration, got {type(inner).__name__}")
+    inner.__xpm__.stop_tags = True
+    return value
+
+
+def tagspath(config: Config) -> str:
+    """A relative path made of the sorted tags, ``key=value`` joined by ``_``.
+
+    Useful to lay out folders (for instance for TensorBoard) by tag values.
+    """
+    parts = []
+    for key, value in sorted(config.__xpm__.tags().items()):  # type: ignore[attr-defined]
+        parts.append(f"{key}={value}".replace("/", "-"))
+    return "_".join(parts)
+
+
+def _instance(value: Any, memo: dict[int, Any]) -> Any:
+    if isinstance(value, ConfigMixin):
+        found = memo.get(id(value))
+        if found is not None:
+            return found
+        info = value.__xpm__
+        info.seal()
+        obj = object.__new__(info.xpmtype.cls)
+        memo[id(value)] = obj
+        d = value.__dict__
+        for name in info.xpmtype.arguments:
+            if name in d:
+                v = d[name]
+                if isinstance(v, PathGenerator):
+                    raise ConfigError(
+                        f"{info.xpmtype.name}.{name} is a generated path, and the configuration has no job "
+                        "folder yet (submit its task first)"
+                    )
+                object.__setattr__(obj, name, _instance(v, memo))
+        if isinstance(value, Task):
+            object.__setattr__(obj, "__tags__", info.tags())
+        post_init: Callable[[], None] | None = getattr(obj, "__post_init__", None)
+        if post_init is not None:
+            post_init()
+        return obj
+    if isinstance(value, list):
+        return [_instance(v, memo) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_instance(v, memo) for v in value)
+    if isinstance(value, dict):
+        return {k: _instance(v, memo) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return type(value)(_instance(v, memo) for v in value)
+    return value
+

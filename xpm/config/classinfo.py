@@ -1,0 +1,249 @@
+"""What xpm knows about a configuration class: its type id and its declared arguments.
+
+Arguments are resolved lazily (on first use) so that annotations may name classes
+defined later in the module; a class whose annotations already resolve is
+resolved at definition time, which runs ``Param`` default factories then, as
+users expect.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import warnings
+from typing import TYPE_CHECKING, Any, Callable
+
+from xpm.config.fields import _MISSING, Field, PathGenerator
+from xpm.config.types import ArgKind, ValueType, compile_type, split_annotation
+from xpm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from xpm.config.base import ConfigMixin
+
+_BARE_DEFAULT_WARNED: set[str] = set()
+_IMMUTABLE = (int, float, str, bool, bytes, type(None), tuple, frozenset)
+
+
+class Argument:
+    """One declared parameter of a configuration class."""
+
+    __slots__ = (
+        "name",
+        "kind",
+        "vtype",
+        "default",
+        "default_factory",
+        "ignore_default",
+        "owner",
+        "default_encoding",
+        "_help",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        kind: ArgKind,
+        vtype: ValueType,
+        default: Any,
+        default_factory: Callable[[], Any] | None,
+        ignore_default: bool,
+        owner: type,
+    ):
+        self.name = name
+        self.kind = kind
+        self.vtype = vtype
+        self.default = default
+        self.default_factory = default_factory
+        self.ignore_default = ignore_default
+        self.owner = owner
+        #: the canonical encoding of the default (set by xpm.ids on first use)
+        self.default_encoding: bytes | None = None
+        self._help: str | None = None
+
+    @property
+    def is_meta(self) -> bool:
+        return self.kind is ArgKind.META or self.kind is ArgKind.OPTION
+
+    @property
+    def is_constant(self) -> bool:
+        return self.kind is ArgKind.CONSTANT
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _MISSING
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING and self.default_factory is None and not self.vtype.optional
+
+    @property
+    def hashed(self) -> bool:
+        """Whether the argument can enter the identifier at all."""
+        return not self.is_meta and not self.vtype.has_path
+
+    @property
+    def help(self) -> str:
+        """The argument's help text, from the class docstrings (may be empty)."""
+        if self._help is None:
+            from xpm.config.docs import argument_help
+
+            self._help = argument_help(self.owner, self.name)
+        return self._help
+
+    def default_value(self) -> Any:
+        """A fresh copy of the default, so that mutable defaults are never shared."""
+        value = self.default
+        if isinstance(value, _IMMUTABLE):
+            return value
+        if isinstance(value, (list, dict, set)):
+            return copy.copy(value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"Argument({self.name!r}, {self.kind.value}, {self.vtype.describe()})"
+
+
+class ClassInfo:
+    """The xpm view of a ``Config`` subclass, stored as ``cls.__xpmtype__``."""
+
+    def __init__(self, cls: type, raw: dict[str, Any]):
+        self.cls = cls
+        self._raw = raw
+        self._arguments: dict[str, Argument] | None = None
+        self._config_class: type | None = None
+        self._defaults: list[Argument] = []
+        own_id = cls.__dict__.get("__xpmid__")
+        self.explicit_id = own_id is not None
+        self.identifier: str = (own_id or f"{cls.__module__}.{cls.__qualname__}").lower()
+        #: filled by xpm.ids the first time an identifier of this class is computed
+        self.id_plan: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.cls.__qualname__
+
+    @property
+    def description(self) -> str:
+        """The class description, from its docstring."""
+        from xpm.config.docs import class_description
+
+        return class_description(self.cls)
+
+    @property
+    def arguments(self) -> dict[str, Argument]:
+        if self._arguments is None:
+            self.resolve()
+        assert self._arguments is not None
+        return self._arguments
+
+    @property
+    def with_defaults(self) -> list[Argument]:
+        """The arguments that have a default (filled in when a configuration is made)."""
+        self.arguments
+        return self._defaults
+
+    @property
+    def config_class(self) -> type[ConfigMixin]:
+        """The class of configuration objects (a subclass of the user class)."""
+        if self._config_class is None:
+            from xpm.config.base import ConfigMixin
+
+            if "<locals>" in self.cls.__qualname__ and not self.explicit_id:
+                raise ConfigError(
+                    f"{self.cls.__qualname__} is defined inside a function, so its type id would "
+                    "not be stable; define it at module level or give it an __xpmid__"
+                )
+            self._config_class = type(
+                self.cls.__name__,
+                (ConfigMixin, self.cls),
+                {
+                    "__module__": self.cls.__module__,
+                    "__qualname__": self.cls.__qualname__ + ".XPMConfig",
+                    "__xpm_generated__": True,
+                    "__slots__": (),
+                },
+            )
+        return self._config_class
+
+    def resolve(self) -> None:
+        """Resolves the annotations of the class and of its configuration bases."""
+        arguments: dict[str, Argument] = {}
+        for klass in reversed(self.cls.__mro__):
+            info = klass.__dict__.get("__xpmtype__")
+            if info is None:
+                continue
+            for name, annotation in _own_annotations(klass).items():
+                try:
+                    annotation = _evaluate(annotation, klass)
+                except Exception as exc:
+                    if klass is self.cls:
+                        raise NameError(f"{self.cls.__qualname__}.{name}: cannot resolve {annotation!r}: {exc}") from exc
+                    raise
+                split = split_annotation(annotation)
+                if split is None:
+                    continue
+                if name.startswith("__"):
+                    raise ConfigError(f"{klass.__qualname__}.{name}: parameter names cannot start with '__'")
+                kind, inner = split
+                arg = _make_argument(klass, info._raw, name, kind, inner)
+                previous = arguments.get(name)
+                if previous is not None and previous.owner is not klass:
+                    raw = info._raw.get(name)
+                    if not (isinstance(raw, Field) and raw.overrides):
+                        warnings.warn(
+                            f"{klass.__qualname__}.{name} redefines the parameter of "
+                            f"{previous.owner.__qualname__}; use field(overrides=True) to say it is on purpose",
+                            stacklevel=2,
+                        )
+                arguments[name] = arg
+        self._arguments = arguments
+        self._defaults = [a for a in arguments.values() if a.has_default]
+
+
+def _make_argument(klass: type, raw: dict[str, Any], name: str, kind: ArgKind, inner: Any) -> Argument:
+    owner = f"{klass.__qualname__}.{name}"
+    vtype = compile_type(inner, owner)
+    declared = raw.get(name, _MISSING)
+    default, factory, ignore_default = _MISSING, None, False
+    if isinstance(declared, Field):
+        default, factory, ignore_default = declared.default, declared.default_factory, declared.ignore_default
+    elif declared is not _MISSING and declared is not None:
+        default, ignore_default = declared, True
+        if kind is ArgKind.PARAM and klass.__module__ not in _BARE_DEFAULT_WARNED:
+            _BARE_DEFAULT_WARNED.add(klass.__module__)
+            warnings.warn(
+                f"{owner}: a bare default acts as field(default=..., ignore_default=True); "
+                "write it that way (this warning is given once per module)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+    if kind is ArgKind.OPTION:
+        warnings.warn(f"{owner}: Option is deprecated, use Meta", DeprecationWarning, stacklevel=2)
+    if factory is not None and kind in (ArgKind.PARAM, ArgKind.CONSTANT) and not isinstance(factory, PathGenerator):
+        # A Param factory runs once, now, so that its result can be compared
+        # with the value like any other default.
+        default, factory = factory(), None
+    if kind is ArgKind.CONSTANT and default is _MISSING:
+        raise ConfigError(f"{owner}: a Constant needs a default value")
+    if default is not _MISSING:
+        from xpm.config.types import _Where
+
+        default = vtype.validate(default, _Where(klass.__qualname__, name + " (default)"))
+    return Argument(name, kind, vtype, default, factory, ignore_default, klass)
+
+
+def _own_annotations(klass: type) -> dict[str, Any]:
+    annotations = klass.__dict__.get("__annotations__")
+    if annotations is None and sys.version_info >= (3, 14):  # pragma: no cover
+        import annotationlib
+
+        annotations = annotationlib.get_annotations(klass, format=annotationlib.Format.FORWARDREF)
+    return dict(annotations or {})
+
+
+def _evaluate(annotation: Any, klass: type) -> Any:
+    if not isinstance(annotation, str):
+        return annotation
+    module = sys.modules.get(klass.__module__)
+    globalns = dict(vars(module)) if module else {}
+    return eval(annotation, globalns, dict(vars(klass)))  # noqa: S307 - annotations are code

@@ -1,0 +1,117 @@
+"""``field()``: defaults of parameters, and the tag and path helpers users pass as values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+_MISSING: Any = type("MISSING", (), {"__repr__": lambda self: "MISSING"})()
+
+
+class Field:
+    """What ``field(...)`` returns: the default of a parameter and how it is hashed."""
+
+    __slots__ = ("default", "default_factory", "ignore_default", "overrides", "ignore_generated")
+
+    def __init__(
+        self,
+        default: Any = _MISSING,
+        default_factory: Callable[[], Any] | None = None,
+        ignore_default: Any = False,
+        overrides: bool = False,
+        ignore_generated: bool = False,
+    ):
+        if ignore_default is not False and ignore_default is not True:
+            # Legacy form: field(ignore_default=v) == field(default=v, ignore_default=True)
+            if default is not _MISSING:
+                raise ValueError("field(): give either default= or a value for ignore_default=, not both")
+            default, ignore_default = ignore_default, True
+        if default is not _MISSING and default_factory is not None:
+            raise ValueError("field(): default and default_factory cannot both be given")
+        # A None default means "no default" (the parameter is then optional).
+        self.default = _MISSING if default is None else default
+        self.default_factory = default_factory
+        self.ignore_default = bool(ignore_default)
+        self.overrides = overrides
+        self.ignore_generated = ignore_generated
+
+
+def field(
+    *,
+    default: Any = _MISSING,
+    default_factory: Callable[[], Any] | None = None,
+    ignore_default: Any = False,
+    overrides: bool = False,
+    ignore_generated: bool = False,
+) -> Any:
+    """Declares the default of a parameter.
+
+    Args:
+        default: the default value. It **enters** the identifier, even when the
+            value equals it, unless ``ignore_default`` is true.
+        default_factory: a function that makes the default. For a ``Param`` it is
+            called once, when the class is defined; for a ``Meta`` it is called when
+            the configuration is sealed (this is how ``PathGenerator`` works).
+        ignore_default: when true, a value equal to the default is left out of the
+            identifier; this is how a new parameter is added without changing
+            existing identifiers. A non-boolean value is the legacy spelling of
+            ``default=value, ignore_default=True``.
+        overrides: redefine a parameter of a parent class without a warning.
+        ignore_generated: accepted for compatibility; xpm never hashes generated paths.
+    """
+    return Field(default, default_factory, ignore_default, overrides, ignore_generated)
+
+
+class TaggedValue:
+    """A value marked as a tag by :func:`tag`; unwrapped when it is assigned."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"tag({self.value!r})"
+
+
+def tag(value: Any) -> Any:
+    """Marks a parameter value as a tag: ``Train.C(lr=tag(0.5))`` tags ``lr=0.5``.
+
+    Tags describe a job (``cfg.tags()``, ``jobs list --tags``) but never enter
+    its identifier.
+    """
+    if isinstance(value, TaggedValue):
+        return value
+    return TaggedValue(value)
+
+
+class PathGenerator:
+    """A ``Meta[Path]`` default that names a file inside the job folder.
+
+    ``out: Meta[Path] = field(default_factory=PathGenerator("model.pt"))`` resolves
+    to ``<job folder>/model.pt`` once the task has a job folder. Generated paths
+    never enter an identifier.
+    """
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str | Path = ""):
+        self.path = Path(path)
+
+    def resolve(self, jobpath: Path) -> Path:
+        """The path inside the job folder ``jobpath``."""
+        return jobpath / self.path
+
+    def __call__(self) -> PathGenerator:
+        # Used as a default_factory: the generator itself stands as the value
+        # until the job folder is known.
+        return self
+
+    def __repr__(self) -> str:
+        return f"PathGenerator({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PathGenerator) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)

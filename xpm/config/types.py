@@ -1,0 +1,334 @@
+"""Parameter annotations and the value types a parameter can declare.
+
+``Param[T]``, ``Meta[T]``, ``Option[T]`` and ``Constant[T]`` are ``Annotated``
+aliases: a type checker sees ``T``, xpm reads the marker. :func:`compile_type`
+turns a Python type into a :class:`ValueType`, which validates (and normalises)
+values and says whether the type involves a ``Path`` (such parameters never enter
+an identifier).
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from pathlib import Path, PurePath
+from typing import Annotated, Any, TypeVar
+
+from xpm.errors import ConfigError, ValidationError
+
+T = TypeVar("T")
+
+
+class ArgKind(enum.Enum):
+    """How a declared attribute takes part in a configuration."""
+
+    PARAM = "param"
+    META = "meta"
+    OPTION = "option"  # deprecated spelling of META
+    CONSTANT = "constant"
+
+
+Param = Annotated[T, ArgKind.PARAM]
+"""A parameter: validated, and part of the identifier."""
+
+Meta = Annotated[T, ArgKind.META]
+"""A parameter that never enters the identifier (paths, verbosity, devices...)."""
+
+Option = Annotated[T, ArgKind.OPTION]
+"""Deprecated alias of :data:`Meta`."""
+
+Constant = Annotated[T, ArgKind.CONSTANT]
+"""A value fixed by the class (for instance a version); always in the identifier."""
+
+
+class ValueType:
+    """A compiled declared type: validates values and describes itself."""
+
+    #: True when the type involves a Path anywhere (Path, list[Path], Path | None...)
+    has_path: bool = False
+    #: True when None is an accepted value (an optional parameter)
+    optional: bool = False
+
+    @property
+    def accepts_none(self) -> bool:
+        return self.optional
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        """Returns the (normalised) value, or raises :class:`ValidationError`."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class _Where:
+    """Where a value sits, for error messages: the class and the parameter path."""
+
+    __slots__ = ("cls", "path")
+
+    def __init__(self, cls: str, path: str):
+        self.cls = cls
+        self.path = path
+
+    def child(self, suffix: str) -> _Where:
+        return _Where(self.cls, self.path + suffix)
+
+    def fail(self, vtype: ValueType, value: Any, detail: str = "") -> ValidationError:
+        return ValidationError(self.cls, self.path, vtype.describe(), value, detail)
+
+
+class AnyType(ValueType):
+    accepts_none = True  # type: ignore[assignment]
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        return value
+
+    def describe(self) -> str:
+        return "any value"
+
+
+class _Scalar(ValueType):
+    def __init__(self, pytype: type, name: str):
+        self.pytype = pytype
+        self.name = name
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        # bool is a subclass of int, but True is not a valid int parameter
+        if type(value) is bool and self.pytype is not bool:
+            raise where.fail(self, value)
+        if isinstance(value, self.pytype):
+            return value
+        raise where.fail(self, value)
+
+    def describe(self) -> str:
+        return self.name
+
+
+class FloatType(_Scalar):
+    def __init__(self) -> None:
+        super().__init__(float, "float")
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        # An int is accepted for a float and stored as a float, so that lr=1 and
+        # lr=1.0 give the same identifier.
+        if type(value) is not bool and isinstance(value, int):
+            return float(value)
+        return super().validate(value, where)
+
+
+class PathType(ValueType):
+    has_path = True
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        from xpm.config.fields import PathGenerator
+
+        if isinstance(value, PathGenerator):
+            return value
+        if isinstance(value, PurePath):
+            return value
+        if isinstance(value, str):
+            return Path(value)
+        raise where.fail(self, value)
+
+    def describe(self) -> str:
+        return "Path"
+
+
+class EnumType(ValueType):
+    def __init__(self, enum_cls: type[enum.Enum]):
+        self.enum_cls = enum_cls
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        if isinstance(value, self.enum_cls):
+            return value
+        raise where.fail(self, value)
+
+    def describe(self) -> str:
+        return f"{self.enum_cls.__qualname__} (an enum member)"
+
+
+class ListType(ValueType):
+    def __init__(self, item: ValueType):
+        self.item = item
+        self.has_path = item.has_path
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise where.fail(self, value)
+        return [self.item.validate(v, where.child(f"[{i}]")) for i, v in enumerate(value)]
+
+    def describe(self) -> str:
+        return f"list[{self.item.describe()}]"
+
+
+class SetType(ValueType):
+    def __init__(self, item: ValueType):
+        self.item = item
+        self.has_path = item.has_path
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        if not isinstance(value, (set, frozenset, list, tuple)):
+            raise where.fail(self, value)
+        return {self.item.validate(v, where.child("{}")) for v in value}
+
+    def describe(self) -> str:
+        return f"set[{self.item.describe()}]"
+
+
+class TupleType(ValueType):
+    """``tuple[A, B]`` (fixed length) or ``tuple[A, ...]`` (any length)."""
+
+    def __init__(self, items: list[ValueType], variadic: bool):
+        self.items = items
+        self.variadic = variadic
+        self.has_path = any(t.has_path for t in items)
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise where.fail(self, value)
+        if self.variadic:
+            return tuple(self.items[0].validate(v, where.child(f"[{i}]")) for i, v in enumerate(value))
+        if len(value) != len(self.items):
+            raise where.fail(self, value, f"{len(value)} items instead of {len(self.items)}")
+        return tuple(t.validate(v, where.child(f"[{i}]")) for i, (t, v) in enumerate(zip(self.items, value)))
+
+    def describe(self) -> str:
+        if self.variadic:
+            return f"tuple[{self.items[0].describe()}, ...]"
+        return f"tuple[{', '.join(t.describe() for t in self.items)}]"
+
+
+class DictType(ValueType):
+    def __init__(self, key: ValueType, value: ValueType):
+        self.key = key
+        self.value = value
+        self.has_path = key.has_path or value.has_path
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        if not isinstance(value, dict):
+            raise where.fail(self, value)
+        out = {}
+        for k, v in value.items():
+            k2 = self.key.validate(k, where.child(f"[{k!r}] (key)"))
+            out[k2] = self.value.validate(v, where.child(f"[{k!r}]"))
+        return out
+
+    def describe(self) -> str:
+        return f"dict[{self.key.describe()}, {self.value.describe()}]"
+
+
+class UnionType(ValueType):
+    """``A | B | None``: the first alternative that accepts the value wins."""
+
+    def __init__(self, options: list[ValueType], optional: bool):
+        self.options = options
+        self.optional = optional
+        self.has_path = any(t.has_path for t in options)
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        if value is None and self.optional:
+            return None
+        # Exact matches first, so that an int stays an int in `int | float`.
+        for option in self.options:
+            if isinstance(option, _Scalar) and type(value) is option.pytype:
+                return value
+        for option in self.options:
+            try:
+                return option.validate(value, where)
+            except ValidationError:
+                continue
+        raise where.fail(self, value)
+
+    def describe(self) -> str:
+        names = [t.describe() for t in self.options]
+        if self.optional:
+            names.append("None")
+        return " | ".join(names)
+
+
+class ConfigType(ValueType):
+    """A nested configuration: any configuration of the declared class or a subclass."""
+
+    def __init__(self, cls: type):
+        self.cls = cls
+
+    def validate(self, value: Any, where: _Where) -> Any:
+        from xpm.config.base import ConfigMixin
+
+        if isinstance(value, ConfigMixin) and isinstance(value, self.cls):
+            return value
+        raise where.fail(self, value)
+
+    def describe(self) -> str:
+        return f"{self.cls.__qualname__} (a configuration)"
+
+
+_SCALARS: dict[Any, ValueType] = {
+    int: _Scalar(int, "int"),
+    str: _Scalar(str, "str"),
+    bool: _Scalar(bool, "bool"),
+    float: FloatType(),
+}
+
+
+def compile_type(tp: Any, owner: str) -> ValueType:
+    """Turns a Python type annotation into a :class:`ValueType`.
+
+    Raises:
+        ConfigError: the type is not supported; the message names ``owner``.
+    """
+    if tp is Any or tp is object:
+        return AnyType()
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    if isinstance(tp, type) and issubclass(tp, PurePath):
+        return PathType()
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Annotated:
+        return compile_type(args[0], owner)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        compiled = [compile_type(a, owner) for a in options]
+        if len(compiled) == 1 and len(options) < len(args):
+            inner = compiled[0]
+            return UnionType([inner], optional=True) if not isinstance(inner, AnyType) else inner
+        return UnionType(compiled, optional=len(options) < len(args))
+    if tp in (list, typing.List) or origin is list:
+        return ListType(compile_type(args[0], owner) if args else AnyType())
+    if tp in (set, frozenset) or origin in (set, frozenset):
+        return SetType(compile_type(args[0], owner) if args else AnyType())
+    if tp in (dict, typing.Dict) or origin is dict:
+        if args:
+            return DictType(compile_type(args[0], owner), compile_type(args[1], owner))
+        return DictType(AnyType(), AnyType())
+    if tp is tuple or origin is tuple:
+        if not args:
+            return TupleType([AnyType()], variadic=True)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return TupleType([compile_type(args[0], owner)], variadic=True)
+        return TupleType([compile_type(a, owner) for a in args], variadic=False)
+    if isinstance(tp, type):
+        if issubclass(tp, enum.Enum):
+            return EnumType(tp)
+        from xpm.config.base import Config
+
+        if issubclass(tp, Config):
+            return ConfigType(tp)
+    if isinstance(tp, TypeVar):
+        return AnyType()
+    raise ConfigError(f"{owner}: the type {tp!r} is not supported for a parameter")
+
+
+def split_annotation(annotation: Any) -> tuple[ArgKind, Any] | None:
+    """Returns (kind, inner type) for ``Param[T]``-style annotations, else None."""
+    if typing.get_origin(annotation) is not Annotated:
+        return None
+    kind = None
+    for extra in annotation.__metadata__:
+        if isinstance(extra, ArgKind):
+            kind = extra
+    if kind is None:
+        return None
+    return kind, annotation.__origin__
