@@ -70,7 +70,9 @@ class ConfigInfo:
                 raise ValidationError(xpmtype.name, name, arg.vtype.describe(), value)
         else:
             value = arg.vtype.validate(value, _Where(xpmtype.name, name))
-        if tagged:
+        if tagged or name in self.own_tags:
+            # A tagged parameter stays tagged when it is set again: the tag
+            # always shows the value.
             self.own_tags[name] = value
         self.config.__dict__[name] = value
 
@@ -131,8 +133,10 @@ class ConfigInfo:
     def generate_paths(self, jobpath: Path) -> None:
         """Replaces the ``PathGenerator`` values of this tree by paths inside ``jobpath``.
 
-        Sub-configurations produced by other tasks keep their own paths.
+        Sub-configurations produced by other tasks keep their own paths. Seals
+        the tree first: generators are the values of sealed configurations.
         """
+        self.seal()
         seen: set[int] = set()
 
         def visit(info: ConfigInfo) -> None:
