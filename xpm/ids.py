@@ -92,7 +92,7 @@ class _Encoder:
         key = id(info)
         self.positions[key] = depth
         self.stack.append(info)
-        lowest = depth
+        lowest = depth + 1  # no back-reference seen yet
         try:
             out = bytearray(DOMAIN)
             out += plan.typeid
@@ -147,9 +147,10 @@ class _Encoder:
         finally:
             self.stack.pop()
             del self.positions[key]
-        # A digest that refers to an ancestor depends on where the computation
-        # started: only cache digests of self-contained, sealed configurations.
-        if info.sealed and lowest >= depth:
+        # The encoding of a configuration that is part of a cycle depends on
+        # where the computation started: only digests of sealed configurations
+        # whose subtree has no cycle through them or above them are cached.
+        if info.sealed and lowest > depth:
             info.digest = result
         return result, lowest
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 import warnings
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from xpm.errors import (
     ValidationError,
     XpmError,
 )
+from tests.helpers import make_module
 from tests.unit.configs import (
     BigModel,
     Color,
@@ -29,14 +28,6 @@ from tests.unit.configs import (
     Train,
     Versioned,
 )
-
-
-def make_module(name: str, source: str) -> types.ModuleType:
-    """Runs ``source`` as a fresh module (for class-definition-time behaviour)."""
-    module = types.ModuleType(name)
-    sys.modules[name] = module
-    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
-    return module
 
 
 def test_construction_and_reading():
