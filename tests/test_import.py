@@ -1,0 +1,42 @@
+"""``import xpm`` stays light: no command-line, terminal or filesystem libraries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ["click", "urwid", "fsspec", "sshfs", "asyncssh", "yaml", "portalocker"]
+
+
+def modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(out.stdout.split())
+
+
+def test_import_xpm_loads_no_heavy_module():
+    loaded = modules_after("import xpm")
+    assert "xpm" in loaded
+    assert sorted(m for m in HEAVY if m in loaded) == []
+
+
+def test_defining_configs_and_identifiers_loads_no_heavy_module():
+    loaded = modules_after(
+        "import xpm\n"
+        "from xpm import Config, Param\n"
+        "class A(Config):\n    __xpmid__ = 'a'\n    x: Param[int]\n"
+        "print(xpm.identifier(A.C(x=1)))"
+    )
+    assert "xpm.ids" in loaded and "blake3" in loaded
+    assert sorted(m for m in HEAVY if m in loaded) == []
+
+
+def test_public_api_is_complete():
+    import xpm
+
+    for name in xpm.__all__:
+        assert getattr(xpm, name) is not None, name
