@@ -90,6 +90,8 @@ class _Encoder:
         if plan is None:
             plan = xpmtype.id_plan = _Plan(xpmtype)
         key = id(info)
+        if key in self.positions:  # reached again through a producer or init task link
+            raise IdentifierError("a cycle through a task output or an init task", xpmtype.name)
         self.positions[key] = depth
         self.stack.append(info)
         lowest = depth + 1  # no back-reference seen yet
@@ -140,6 +142,8 @@ class _Encoder:
             init_tasks = info.init_tasks
             out += _u64(len(init_tasks))
             for init in init_tasks:
+                if id(init.__xpm__) in self.positions:
+                    raise IdentifierError("an init task cannot contain the task it initialises", xpmtype.name)
                 d, low = self.config_digest(init.__xpm__, depth + 1)
                 lowest = min(lowest, low)
                 out += d

@@ -265,3 +265,35 @@ def test_values_that_cannot_enter():
         identifier(Model.C())
     with pytest.raises(IdentifierError, match="takes a configuration"):
         identifier(3)
+
+
+def test_init_tasks_are_frozen_by_sealing_and_cannot_loop():
+    consumer = Consumer.C(inp=Producer.C(x=1).__xpm_outputs__())
+    with pytest.raises(xpm.errors.ConfigError, match="an init task must be a LightweightTask"):
+        consumer.__xpm__.init_tasks = [Model.C(hidden=1)]
+    consumer.__xpm__.init_tasks = [Init.C(v=1)]
+    consumer.__xpm__.seal()
+    before = identifier(consumer)
+    with pytest.raises(xpm.errors.SealedError, match="Consumer.init_tasks cannot be set"):
+        consumer.__xpm__.init_tasks = [Init.C(v=2)]
+    assert identifier(consumer) == before
+    looping = Init.C(v=3)
+    looping.__xpm__.init_tasks = [looping]
+    with pytest.raises(IdentifierError, match="Init: an init task cannot contain the task it initialises"):
+        identifier(looping)
+
+
+def test_optional_any_is_not_required():
+    module = make_module(
+        "xpm_ids_optional_any",
+        "from typing import Any, Optional\nfrom xpm import Config, Param\n"
+        "class K(Config):\n    __xpmid__ = 'k'\n    v: Param[Optional[Any]]\n",
+    )
+    cfg = module.K.C()
+    cfg.__xpm__.seal()
+    assert identifier(cfg) == identifier(module.K.C(v=None))
+
+
+def test_huge_int_for_a_float_is_a_validation_error():
+    with pytest.raises(xpm.errors.ValidationError, match=r"Train.lr: expected float, got int .*\(too large for a float\)"):
+        Train.C(lr=10**400)

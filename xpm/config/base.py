@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from xpm.config.classinfo import ClassInfo
 from xpm.config.fields import Field, PathGenerator, TaggedValue
@@ -31,7 +31,7 @@ _XPM_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class ConfigInfo:
     """xpm's bookkeeping for one configuration object (``cfg.__xpm__``)."""
 
-    __slots__ = ("config", "xpmtype", "sealed", "own_tags", "stop_tags", "task", "init_tasks", "digest", "created_at")
+    __slots__ = ("config", "xpmtype", "sealed", "own_tags", "stop_tags", "task", "_init_tasks", "digest", "created_at")
 
     def __init__(self, config: ConfigMixin, xpmtype: ClassInfo, created_at: str | None):
         self.config = config
@@ -41,10 +41,26 @@ class ConfigInfo:
         self.stop_tags = False
         #: the task whose output this configuration is (None for ordinary configurations)
         self.task: ConfigMixin | None = None
-        self.init_tasks: list[ConfigMixin] = []
+        self._init_tasks: tuple[ConfigMixin, ...] = ()
         #: the identifier digest, cached once the configuration is sealed
         self.digest: bytes | None = None
         self.created_at = created_at
+
+    @property
+    def init_tasks(self) -> tuple[ConfigMixin, ...]:
+        """The init tasks (``LightweightTask`` configurations) run before this task, in order."""
+        return self._init_tasks
+
+    @init_tasks.setter
+    def init_tasks(self, tasks: Iterable[ConfigMixin]) -> None:
+        # Init tasks enter the identifier: like parameters, they are frozen by sealing.
+        if self.sealed:
+            raise SealedError(self.xpmtype.name, "init_tasks", "the configuration is sealed")
+        tasks = tuple(tasks)
+        for task in tasks:
+            if not isinstance(task, LightweightTask):
+                raise ConfigError(f"{self.xpmtype.name}: an init task must be a LightweightTask, got {task!r}")
+        self._init_tasks = tasks
 
     @property
     def values(self) -> dict[str, Any]:

@@ -113,7 +113,10 @@ class FloatType(_Scalar):
         # An int is accepted for a float and stored as a float, so that lr=1 and
         # lr=1.0 give the same identifier.
         if type(value) is not bool and isinstance(value, int):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise where.fail(self, value, "too large for a float") from None
         return super().validate(value, where)
 
 
@@ -291,9 +294,6 @@ def compile_type(tp: Any, owner: str) -> ValueType:
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
         compiled = [compile_type(a, owner) for a in options]
-        if len(compiled) == 1 and len(options) < len(args):
-            inner = compiled[0]
-            return UnionType([inner], optional=True) if not isinstance(inner, AnyType) else inner
         return UnionType(compiled, optional=len(options) < len(args))
     if tp in (list, typing.List) or origin is list:
         return ListType(compile_type(args[0], owner) if args else AnyType())
