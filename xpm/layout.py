@@ -1,11 +1,122 @@
-"""Every file and folder name xpm reads or writes (mirrored in ``spec/``).
+"""Every file and folder name xpm reads or writes (mirrored in ``spec/workspace.md``).
 
-No other module spells an on-disk name: they ask this one.
+No other module spells an on-disk name: they ask this one. Paths are relative to
+the workspace root and always ``/``-separated (they are fsspec paths, local or
+over SSH alike).
 """
 
 from __future__ import annotations
+
+import re
+
+#: Version of the on-disk layout described in spec/workspace.md
+LAYOUT_VERSION = 1
 
 #: A task's parameters, in a job folder (see ``spec/params.md``)
 PARAMS_FILE = "params.json"
 #: What :func:`xpm.save` writes in the folder it is given (same format as params.json)
 SAVED_FILE = "xpm.json"
+
+#: The marker at the root of a workspace: its layout version
+MARKER = ".xpm-workspace.json"
+JOBS = "jobs"
+EXPERIMENTS = "experiments"
+REFS = "refs"
+LOCKS = "locks"
+INDEX = "index"
+#: Folder of xpm's own files inside a job folder
+JOB_META = ".xpm"
+
+_TASK_ID = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")
+_IDENTIFIER = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+def is_task_id(text: str) -> bool:
+    """Whether ``text`` can be a task id folder name (lower-case, no separators, no '..')."""
+    return bool(_TASK_ID.match(text)) and ".." not in text
+
+
+def is_identifier(text: str) -> bool:
+    """Whether ``text`` is a job identifier (64 lowercase hex characters)."""
+    return bool(_IDENTIFIER.match(text))
+
+
+def is_name(text: str) -> bool:
+    """Whether ``text`` is a valid experiment id or run id (one path component)."""
+    return bool(_NAME.match(text)) and ".." not in text
+
+
+def job_dir(task_id: str, identifier: str) -> str:
+    return f"{JOBS}/{task_id}/{identifier}"
+
+
+def job_params(task_id: str, identifier: str) -> str:
+    return f"{job_dir(task_id, identifier)}/{PARAMS_FILE}"
+
+
+def job_basename(task_id: str) -> str:
+    """The base name of a job's log files: the last dot-separated part of its task id."""
+    return task_id.rsplit(".", 1)[-1]
+
+
+def job_stdout(task_id: str, identifier: str) -> str:
+    return f"{job_dir(task_id, identifier)}/{job_basename(task_id)}.out"
+
+
+def job_stderr(task_id: str, identifier: str) -> str:
+    return f"{job_dir(task_id, identifier)}/{job_basename(task_id)}.err"
+
+
+def job_state(task_id: str, identifier: str) -> str:
+    return f"{job_dir(task_id, identifier)}/{JOB_META}/state.json"
+
+
+def job_events(task_id: str, identifier: str) -> str:
+    return f"{job_dir(task_id, identifier)}/{JOB_META}/events.jsonl"
+
+
+def job_lock(task_id: str, identifier: str) -> str:
+    return f"{job_dir(task_id, identifier)}/{JOB_META}/lock"
+
+
+def experiment_dir(experiment_id: str) -> str:
+    return f"{EXPERIMENTS}/{experiment_id}"
+
+
+def run_dir(experiment_id: str, run_id: str) -> str:
+    return f"{EXPERIMENTS}/{experiment_id}/{run_id}"
+
+
+def run_record(experiment_id: str, run_id: str) -> str:
+    return f"{run_dir(experiment_id, run_id)}/run.json"
+
+
+def run_jobs(experiment_id: str, run_id: str) -> str:
+    return f"{run_dir(experiment_id, run_id)}/jobs.jsonl"
+
+
+def run_environment(experiment_id: str, run_id: str) -> str:
+    return f"{run_dir(experiment_id, run_id)}/environment.json"
+
+
+def ref(name: str) -> str:
+    """A ref is named by a path of name components, for instance ``experiments/<id>/current``."""
+    return f"{REFS}/{name}.json"
+
+
+def current_run_ref(experiment_id: str) -> str:
+    """The name of the ref that holds the current run of an experiment."""
+    return f"experiments/{experiment_id}/current"
+
+
+def lock(name: str) -> str:
+    return f"{LOCKS}/{name}.lock"
+
+
+def experiment_lock(experiment_id: str) -> str:
+    return lock(f"experiments/{experiment_id}")
+
+
+#: The derived job index (an append-only log; rebuilt by `experiments sync`)
+JOB_INDEX = f"{INDEX}/jobs.jsonl"

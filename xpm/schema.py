@@ -55,3 +55,124 @@ class VersionView(msgspec.Struct):
     """Reads only the version of a record, to refuse newer formats before decoding them."""
 
     version: int
+
+
+# --- Workspace records (spec/workspace.md) -------------------------------------------
+
+#: Version of each workspace record written by this xpm
+RECORD_VERSION = 1
+
+#: Job states, in lifecycle order
+JOB_STATES = ("unscheduled", "waiting", "ready", "scheduled", "running", "done", "error")
+#: Reasons of the error state
+FAILURE_REASONS = ("failed", "dependency", "cancelled", "timeout", "memory")
+
+
+class WorkspaceMarker(msgspec.Struct, kw_only=True):
+    """``.xpm-workspace.json`` at the root: marks a workspace and gives its layout version."""
+
+    version: int
+    created_at: float
+    xpm: str
+
+
+class JobStateRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``jobs/<task-id>/<identifier>/.xpm/state.json``: the current state of a job."""
+
+    version: int
+    task_id: str
+    identifier: str
+    state: str
+    failure_reason: str | None = None
+    updated_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    retry_count: int = 0
+    #: how to reach the process: {"type": "local", "pid": N, "host": H} or {"type": "slurm", "jobid": "N"}
+    process: dict[str, Any] | None = None
+
+
+class Event(msgspec.Struct, kw_only=True, tag_field="kind", omit_defaults=True):
+    """Base of the events of append-only logs; ``kind`` names the event."""
+
+    ts: float
+
+
+class JobStateChanged(Event, tag="state"):
+    state: str
+    failure_reason: str | None = None
+
+
+class JobProgress(Event, tag="progress"):
+    value: float
+    level: int = 0
+    desc: str | None = None
+
+
+class JobSubmitted(Event, tag="job"):
+    """A line of a run's ``jobs.jsonl``: a job the run submitted, with its tags."""
+
+    task_id: str
+    identifier: str
+    tags: dict[str, Any] = {}
+
+
+class IndexEntry(Event, tag="index"):
+    """A line of the derived job index: the latest known state and tags of a job."""
+
+    task_id: str
+    identifier: str
+    state: str
+    failure_reason: str | None = None
+    tags: dict[str, Any] = {}
+
+
+AnyEvent = JobStateChanged | JobProgress | JobSubmitted | IndexEntry
+
+
+class RunRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``experiments/<id>/<run-id>/run.json``: one run of an experiment."""
+
+    version: int
+    experiment_id: str
+    run_id: str
+    hostname: str
+    pid: int
+    started_at: float
+    ended_at: float | None = None
+    #: running, done, failed
+    status: str = "running"
+
+
+class GitInfo(msgspec.Struct, kw_only=True):
+    commit: str
+    dirty: bool
+    path: str
+
+
+class EnvironmentRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``experiments/<id>/<run-id>/environment.json``: what the run ran with."""
+
+    version: int
+    python: str
+    packages: dict[str, str] = {}
+    git: GitInfo | None = None
+
+
+class RefRecord(msgspec.Struct, kw_only=True):
+    """``refs/<name>.json``: a small named pointer (for instance the current run of an experiment)."""
+
+    version: int
+    value: str
+    updated_at: float
+    host: str
+    pid: int
+
+
+class LockOwner(msgspec.Struct, kw_only=True):
+    """Who holds a lock: written inside the lock so that waiters can say who they wait for."""
+
+    host: str
+    pid: int
+    acquired_at: float

@@ -1,0 +1,117 @@
+"""Encoders and decoders of workspace records, created once (msgspec's advice).
+
+Append-only logs are JSON lines in which each line checks itself::
+
+    ["1a2b3c4d",{"kind":"state","ts":1700000000.5,"state":"running"}]\\n
+
+The first element is the CRC-32 (8 lowercase hex digits) of the exact bytes of the
+event that follows. A line that does not end with a newline, does not have this
+shape, or whose checksum does not match is damaged (a torn write, a full disk, an
+NFS hiccup): readers skip it and report it, never misread it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Iterator, NamedTuple, TypeVar
+
+import msgspec
+
+from xpm.errors import FormatVersionError, SerializationError
+from xpm.schema import AnyEvent, RECORD_VERSION, VersionView
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+_event_decoder = msgspec.json.Decoder(AnyEvent)
+_version_decoder = msgspec.json.Decoder(VersionView)
+_decoders: dict[type, msgspec.json.Decoder] = {}
+_PREFIX = b'["'
+_SEP = b'",'
+
+
+def encode(record: Any) -> bytes:
+    """The JSON bytes of a record (compact)."""
+    return _encoder.encode(record)
+
+
+def decode_record(data: bytes, cls: type[T], source: str | None = None) -> T:
+    """Decodes a versioned record, refusing newer versions with a clear error."""
+    try:
+        version = _version_decoder.decode(data).version
+    except msgspec.DecodeError as exc:
+        raise SerializationError(f"not a valid record ({exc})", source) from None
+    if version > RECORD_VERSION:
+        raise FormatVersionError(source, version, RECORD_VERSION)
+    decoder = _decoders.get(cls)
+    if decoder is None:
+        decoder = _decoders[cls] = msgspec.json.Decoder(cls)
+    try:
+        return decoder.decode(data)  # type: ignore[no-any-return]
+    except msgspec.DecodeError as exc:
+        raise SerializationError(f"not a valid {cls.__name__} ({exc})", source) from None
+
+
+def encode_line(event: Any) -> bytes:
+    """One self-checking log line for ``event``, newline included."""
+    body = _encoder.encode(event)
+    return b'["%08x",%s]\n' % (zlib.crc32(body), body)
+
+
+class LineProblem(NamedTuple):
+    """A damaged line: where it starts, and why it was skipped."""
+
+    offset: int
+    reason: str
+
+
+def iter_lines(data: bytes, base_offset: int = 0) -> Iterator[tuple[int, Any]]:
+    """Yields ``(end offset, event or LineProblem)`` for each line of ``data``.
+
+    A last line without a newline is not yielded at all (it may still be being
+    written): the caller resumes from the last end offset it saw. Offsets are
+    relative to the file when ``base_offset`` is where ``data`` starts.
+    """
+    start = 0
+    size = len(data)
+    while start < size:
+        end = data.find(b"\n", start)
+        if end < 0:
+            return
+        parsed = _parse(data, start, end, base_offset)
+        if isinstance(parsed, LineProblem):
+            # A torn line followed by a complete one share a physical line (the
+            # writer of the second did not know the first was torn): recover the
+            # complete event at the end.
+            resync = data.rfind(_PREFIX, start + 1, end)
+            while resync > start:
+                recovered = _parse(data, resync, end, base_offset)
+                if not isinstance(recovered, LineProblem):
+                    yield base_offset + resync, LineProblem(base_offset + start, "torn line")
+                    parsed = recovered
+                    break
+                resync = data.rfind(_PREFIX, start + 1, resync)
+        yield base_offset + end + 1, parsed
+        start = end + 1
+
+
+def _parse(data: bytes, start: int, end: int, base_offset: int) -> Any:
+    line = data[start:end]
+    if not (line.startswith(_PREFIX) and line[10:12] == _SEP and line.endswith(b"]")):
+        return LineProblem(base_offset + start, "not a log line")
+    body = line[12:-1]
+    try:
+        expected = int(line[2:10], 16)
+    except ValueError:
+        return LineProblem(base_offset + start, "bad checksum field")
+    if zlib.crc32(body) != expected:
+        return LineProblem(base_offset + start, "checksum mismatch")
+    try:
+        return _event_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        return LineProblem(base_offset + start, f"unknown event ({exc})")
+
+
+def trailing_partial(data: bytes) -> bool:
+    """Whether ``data`` ends with a line that has no newline (torn, or being written)."""
+    return bool(data) and not data.endswith(b"\n")

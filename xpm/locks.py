@@ -1,0 +1,168 @@
+"""Locks of a workspace: portalocker on local disks, a lock-folder protocol elsewhere.
+
+Both record their owner (host, pid, time) so that a waiter can say whom it waits
+for. The protocol for remote (SSH) and in-memory workspaces:
+
+1. acquire: create the lock folder with a plain ``mkdir`` (atomic on POSIX and
+   over SFTP: it fails when the folder exists), then write ``owner.json`` in it;
+2. release: remove ``owner.json``, then the folder;
+3. a lock whose owner is on this host and whose process is dead is **stale**: it
+   is broken (and said so in a warning); a lock held from another host is never
+   broken automatically, only reported (``workspace check``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from xpm.errors import XpmError
+
+if TYPE_CHECKING:
+    from xpm.schema import LockOwner
+    from xpm.workspace import Workspace
+
+OWNER_FILE = "owner.json"
+_POLL = 0.05
+
+
+class LockTimeout(XpmError):
+    """A lock could not be taken in time; ``owner`` says who holds it (if known)."""
+
+    def __init__(self, path: str, owner: LockOwner | None):
+        self.path = path
+        self.owner = owner
+        if owner is None:
+            super().__init__(f"{path} is locked")
+        else:
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner.acquired_at))
+            super().__init__(f"{path} is locked by host {owner.host}, pid {owner.pid}, since {since}")
+
+
+def this_owner() -> LockOwner:
+    from xpm.schema import LockOwner
+
+    return LockOwner(host=socket.gethostname(), pid=os.getpid(), acquired_at=time.time())
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale(owner: LockOwner) -> bool:
+    """A lock is stale when its owner ran on this host and its process is gone."""
+    return owner.host == socket.gethostname() and not pid_alive(owner.pid)
+
+
+class Lock:
+    """A held-or-not lock; use as a context manager (``with workspace.lock(name):``)."""
+
+    def __init__(self, workspace: Workspace, rel: str, timeout: float | None):
+        self.workspace = workspace
+        self.rel = rel
+        self.timeout = timeout
+        self._handle: Any = None
+
+    def __enter__(self) -> Lock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def _deadline(self) -> float | None:
+        return None if self.timeout is None else time.monotonic() + self.timeout
+
+    @staticmethod
+    def _expired(deadline: float | None) -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+
+class LocalLock(Lock):
+    """An OS lock (portalocker) on a local file; released by the OS if the process dies."""
+
+    def acquire(self) -> None:
+        import portalocker
+
+        from xpm import codec
+
+        path = self.workspace.local_path(self.rel)
+        assert path is not None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = self._deadline()
+        handle = open(path, "a+b")
+        try:
+            while True:
+                try:
+                    portalocker.lock(handle, portalocker.LOCK_EX | portalocker.LOCK_NB)
+                    break
+                except portalocker.exceptions.LockException:
+                    if self._expired(deadline):
+                        raise LockTimeout(self.rel, self.workspace.lock_owner(self.rel)) from None
+                    time.sleep(_POLL)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(codec.encode(this_owner()))
+            handle.flush()
+        except BaseException:
+            handle.close()
+            raise
+        self._handle = handle
+
+    def release(self) -> None:
+        import portalocker
+
+        if self._handle is not None:
+            portalocker.unlock(self._handle)
+            self._handle.close()
+            self._handle = None
+
+
+class FolderLock(Lock):
+    """The lock-folder protocol (see the module documentation); works over SFTP."""
+
+    def acquire(self) -> None:
+        from xpm import codec
+
+        ws = self.workspace
+        deadline = self._deadline()
+        ws.makedirs(ws.parent(self.rel))
+        while True:
+            if ws.mkdir_exclusive(self.rel):
+                ws.write_atomic(f"{self.rel}/{OWNER_FILE}", codec.encode(this_owner()))
+                self._handle = True
+                return
+            owner = ws.lock_owner(self.rel)
+            if owner is not None and is_stale(owner):
+                warnings.warn(f"breaking the stale lock {self.rel} of dead process {owner.pid} on {owner.host}")
+                self._break()
+                continue
+            if self._expired(deadline):
+                raise LockTimeout(self.rel, owner)
+            time.sleep(_POLL)
+
+    def _break(self) -> None:
+        ws = self.workspace
+        ws.remove(f"{self.rel}/{OWNER_FILE}", missing_ok=True)
+        ws.rmdir(self.rel, missing_ok=True)
+
+    def release(self) -> None:
+        if self._handle:
+            self._break()
+            self._handle = None

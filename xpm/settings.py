@@ -1,0 +1,560 @@
+"""User settings (``settings.yaml``) and the choice of a workspace.
+
+The file lives in the configuration directory (``~/.config/experimaestro`` unless
+``XPM_CONFIG_DIR`` or ``--xpm-config-dir`` says otherwise) and uses the same keys as
+experimaestro's, so that one file serves both tools::
+
+    env: {JAVA_HOME: /opt/java}
+    history: {max_done: 5, max_failed: 1}
+    workspaces:
+      - id: main
+        path: ~/experiments
+        triggers: ["nlp-*"]
+
+Every command picks its workspace with :func:`resolve_workspace`, so that
+``--workspace``, ``--workdir``, triggers and defaults mean the same thing everywhere.
+
+This module imports yaml: ``import xpm`` must not import it, so it is only ever
+imported on demand (by the command line, or by code that needs settings).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from xpm.errors import XpmError
+
+__all__ = [
+    "CONFIG_DIR_ENV",
+    "SETTINGS_FILE",
+    "HistorySettings",
+    "Settings",
+    "SettingsError",
+    "WorkspaceLocation",
+    "WorkspaceSettings",
+    "config_dir",
+    "load_settings",
+    "parse_location",
+    "parse_settings",
+    "resolve_workspace",
+    "settings_path",
+]
+
+#: The settings file name, inside the configuration directory
+SETTINGS_FILE = "settings.yaml"
+#: The environment variable that overrides the default configuration directory
+CONFIG_DIR_ENV = "XPM_CONFIG_DIR"
+
+# Keys experimaestro reads that xpm has no use for: accepted so that a file written
+# for experimaestro loads, and ignored (not even interpolated, so that an unset
+# variable in a section we never use cannot make the whole file fail).
+_IGNORED_KEYS = frozenset({"server", "carbon"})
+_TOP_KEYS = ("env", "history", "workspaces")
+_WORKSPACE_KEYS = ("env", "history", "id", "max_retries", "path", "triggers")
+_HISTORY_KEYS = ("max_done", "max_failed")
+
+# ``${oc.env:VAR}`` is the spelling of recent OmegaConf (which experimaestro uses to
+# read the file); accepting it too keeps experimaestro files loadable.
+_ENV_REF = re.compile(r"\$\{(?:oc\.)?env:([^}]*)\}")
+# A scheme followed by "//" marks a URL; anything else is a local path (this keeps
+# Windows drive letters such as C:\ on the local side).
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+class SettingsError(XpmError, ValueError):
+    """The settings file is invalid, or no workspace can be chosen.
+
+    The message is one line: ``<file>: <key>: <problem>`` (the file and key parts are
+    left out when they do not apply).
+
+    Attributes:
+        path: the settings file concerned, or None.
+        key: the key path inside the file (``workspaces[1].max_retries``), or the
+            command-line option concerned (``--workdir``), or "".
+        problem: the description of the problem alone.
+    """
+
+    def __init__(self, problem: str, *, path: str | Path | None = None, key: str = ""):
+        self.path = str(path) if path is not None else None
+        self.key = key
+        self.problem = problem
+        parts = [part for part in (self.path, key) if part]
+        super().__init__(": ".join([*parts, problem]))
+
+
+@dataclass(frozen=True)
+class WorkspaceLocation:
+    """Where a workspace is: a local folder, or a folder on an SSH host.
+
+    Attributes:
+        kind: "local" or "ssh".
+        path: the absolute, normalised path (on the SSH host for "ssh").
+        host: the SSH host (lower case), None when local.
+        user: the SSH user, None when local or not given (ssh then decides).
+        port: the SSH port (22 unless given), None when local.
+    """
+
+    kind: str
+    path: str
+    host: str | None = None
+    user: str | None = None
+    port: int | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind == "local"
+
+    def __str__(self) -> str:
+        if self.kind == "local":
+            return self.path
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        user = f"{self.user}@" if self.user else ""
+        return f"ssh://{user}{host}:{self.port}{self.path}"
+
+    def same_place(self, other: WorkspaceLocation) -> bool:
+        """Whether two locations designate the same folder.
+
+        Local paths are also compared once symbolic links are resolved, so that
+        ``--workdir`` through a link still finds the configured workspace.
+        """
+        if self == other:
+            return True
+        if self.kind == other.kind == "local":
+            return os.path.realpath(self.path) == os.path.realpath(other.path)
+        return False
+
+
+def parse_location(text: str, base: Path | None = None) -> WorkspaceLocation:
+    """Parses a workspace path: a local path or ``ssh://user@host:port/absolute/path``.
+
+    Args:
+        text: the path as written. ``~`` is expanded in local paths.
+        base: the folder relative local paths are relative to (default: the
+            current directory).
+
+    Raises:
+        ValueError: the text is neither a local path nor an SSH URL, with a message
+            saying what is wrong.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{text!r} is empty; expected a local path or ssh://user@host:port/path")
+    if not _URL.match(text):
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            path = (base if base is not None else Path.cwd()) / path
+        # abspath normalises "." and ".." without resolving symbolic links: the path
+        # stays the one the user wrote, which is what they will recognise in messages.
+        return WorkspaceLocation(kind="local", path=os.path.abspath(path))
+
+    expected = "neither a local path nor ssh://user@host:port/path"
+    parts = urlsplit(text)
+    if parts.scheme.lower() != "ssh":
+        raise ValueError(f"{text!r} is {expected}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text!r} has an invalid port; expected ssh://user@host:port/path") from None
+    if not parts.hostname:
+        raise ValueError(f"{text!r} has no host; expected ssh://user@host:port/path")
+    if parts.password is not None:
+        # A password in a settings file would be stored in clear; ssh keys or the
+        # ssh agent are the way to authenticate.
+        raise ValueError(f"{text!r} contains a password; use an SSH key or agent instead")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{text!r} has a query or fragment; expected ssh://user@host:port/path")
+    if not parts.path:
+        raise ValueError(f"{text!r} has no path; expected ssh://user@host:port/absolute/path")
+    return WorkspaceLocation(
+        kind="ssh",
+        # normpath keeps a leading "//" (POSIX leaves its meaning open); on the hosts
+        # we reach it means "/", and one spelling per place keeps comparisons simple.
+        path=posixpath.normpath("/" + parts.path.lstrip("/")),
+        host=parts.hostname,
+        user=parts.username or None,
+        port=port if port is not None else 22,
+    )
+
+
+@dataclass
+class HistorySettings:
+    """How many past runs of an experiment to keep.
+
+    Attributes:
+        max_done: runs that completed successfully.
+        max_failed: runs that failed.
+    """
+
+    max_done: int = 5
+    max_failed: int = 1
+
+
+@dataclass
+class WorkspaceSettings:
+    """One workspace: where it is and what its jobs get.
+
+    Attributes:
+        id: the workspace's name (``--workspace ID``); for a workspace given by
+            ``--workdir`` and not in the settings, the canonical form of its location.
+        location: where the workspace is.
+        env: environment variables for the jobs of this workspace (on top of the
+            global ones in :attr:`Settings.env`).
+        triggers: fnmatch patterns; an experiment whose id matches one of them uses
+            this workspace when no workspace is given.
+        max_retries: how many times a failed job is retried.
+        history: how many past runs to keep (keys not given for the workspace come
+            from the global :attr:`Settings.history`).
+    """
+
+    id: str
+    location: WorkspaceLocation
+    env: dict[str, str] = field(default_factory=dict)
+    triggers: list[str] = field(default_factory=list)
+    max_retries: int = 3
+    history: HistorySettings = field(default_factory=HistorySettings)
+
+    def matches(self, experiment_id: str) -> bool:
+        """Whether one of the triggers matches the experiment id.
+
+        Matching is case-sensitive on every platform, so that the same settings
+        choose the same workspace everywhere.
+        """
+        return any(fnmatch.fnmatchcase(experiment_id, pattern) for pattern in self.triggers)
+
+
+@dataclass
+class Settings:
+    """The content of the settings file.
+
+    Attributes:
+        env: environment variables for every job.
+        history: the default history settings.
+        workspaces: the declared workspaces, in file order.
+        path: the file the settings came from; None if there was no file.
+    """
+
+    env: dict[str, str] = field(default_factory=dict)
+    history: HistorySettings = field(default_factory=HistorySettings)
+    workspaces: list[WorkspaceSettings] = field(default_factory=list)
+    path: Path | None = None
+
+    def workspace(self, workspace_id: str) -> WorkspaceSettings | None:
+        """The workspace with this id, or None."""
+        for ws in self.workspaces:
+            if ws.id == workspace_id:
+                return ws
+        return None
+
+    def env_for(self, workspace: WorkspaceSettings) -> dict[str, str]:
+        """The environment the jobs of a workspace get: the global ``env`` with the
+        workspace's own variables on top (the more specific setting wins)."""
+        return {**self.env, **workspace.env}
+
+
+def config_dir(explicit: str | Path | None = None) -> Path:
+    """The configuration directory, as an absolute path.
+
+    ``explicit`` (``--xpm-config-dir``) wins over the ``XPM_CONFIG_DIR`` environment
+    variable, which wins over ``~/.config/experimaestro`` (experimaestro's directory,
+    so that both tools share one settings file).
+    """
+    if explicit is not None and str(explicit) != "":
+        chosen = Path(explicit)
+    elif os.environ.get(CONFIG_DIR_ENV):
+        chosen = Path(os.environ[CONFIG_DIR_ENV])
+    else:
+        chosen = Path("~/.config/experimaestro")
+    # Absolute so that error messages name the file unambiguously and relative
+    # workspace paths do not depend on a later change of directory.
+    return Path(os.path.abspath(chosen.expanduser()))
+
+
+def settings_path(directory: str | Path | None = None) -> Path:
+    """The settings file in the configuration directory (it may not exist)."""
+    return config_dir(directory) / SETTINGS_FILE
+
+
+def load_settings(config_dir: str | Path | None = None) -> Settings:
+    """Reads and validates the settings file; a missing file gives empty settings.
+
+    Args:
+        config_dir: the configuration directory (see :func:`config_dir`).
+
+    Raises:
+        SettingsError: the file cannot be read, is not valid YAML, or does not match
+            the expected keys and types.
+    """
+    path = settings_path(config_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SettingsError(f"cannot read the file ({reason})", path=path) from exc
+    return parse_settings(text, path)
+
+
+def parse_settings(text: str, path: Path) -> Settings:
+    """Validates the text of a settings file; ``path`` names it in errors and is
+    the base of relative workspace paths."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(_yaml_problem(exc, text), path=path) from exc
+    return _Reader(path).settings(data)
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """One line describing a YAML syntax error, with its 1-based position."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        what = exc.problem or exc.context or "syntax error"
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        return f"{where}invalid YAML ({what})"
+    if isinstance(exc, yaml.reader.ReaderError):
+        # A forbidden character: the reader only knows its offset in the text.
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        column = exc.position - (before.rfind("\n") + 1) + 1
+        return f"line {line}, column {column}: invalid YAML (forbidden character #x{exc.character:04x})"
+    return f"invalid YAML ({' '.join(str(exc).split())})"
+
+
+def _show(value: Any) -> str:
+    """A value as the user would recognise it in their file, kept short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Reader:
+    """Validates the parsed YAML, naming the key path of every problem."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> SettingsError:
+        return SettingsError(problem, path=self.path, key=key)
+
+    def settings(self, data: Any) -> Settings:
+        if data is None:  # an empty file
+            return Settings(path=self.path)
+        top = self.mapping(data, "", _TOP_KEYS, ignored=_IGNORED_KEYS)
+        env = self.env(top.get("env"), "env")
+        history = self.history(top.get("history"), "history", HistorySettings())
+        return Settings(
+            env=env,
+            history=history,
+            workspaces=self.workspaces(top.get("workspaces"), history),
+            path=self.path,
+        )
+
+    def mapping(
+        self, value: Any, key: str, known: tuple[str, ...], ignored: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """Checks that ``value`` is a mapping with only known keys."""
+        if not isinstance(value, dict):
+            where = "" if key else " at the top level"
+            raise self.fail(key, f"expected a mapping{where}, got {_show(value)}")
+        for name in value:
+            if name in known or name in ignored:
+                continue
+            everything = ", ".join(sorted({*known, *ignored}))
+            raise self.fail(self.join(key, name), f"unknown key (known keys: {everything})")
+        return value
+
+    @staticmethod
+    def join(key: str, name: Any) -> str:
+        return f"{key}.{name}" if key else str(name)
+
+    def string(self, value: Any, key: str) -> str:
+        """A string, with ``${env:VAR}`` references replaced."""
+        if not isinstance(value, str):
+            raise self.fail(key, f"expected a string, got {_show(value)}")
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1).strip()
+            if not name:
+                raise self.fail(key, f"{match.group(0)} names no environment variable")
+            if name not in os.environ:
+                raise self.fail(key, f"the environment variable {name} is not set (used as {match.group(0)})")
+            return os.environ[name]
+
+        return _ENV_REF.sub(substitute, value)
+
+    def integer(self, value: Any, key: str, default: int) -> int:
+        if value is None:
+            return default
+        # bool is an int subclass: "max_retries: yes" is a mistake, not 1.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(key, f"expected an integer, got {_show(value)}")
+        if value < 0:
+            raise self.fail(key, f"expected a non-negative integer, got {value}")
+        return value
+
+    def env(self, value: Any, key: str) -> dict[str, str]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a mapping of variable names to values, got {_show(value)}")
+        env: dict[str, str] = {}
+        for name, item in value.items():
+            if not isinstance(name, str) or not name:
+                raise self.fail(key, f"expected variable names, got {_show(name)}")
+            # Numbers are accepted as written ("OMP_NUM_THREADS: 4"); booleans and
+            # nulls are not, since YAML turns "yes" or "~" into them by surprise.
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                item = str(item)
+            env[name] = self.string(item, self.join(key, name))
+        return env
+
+    def history(self, value: Any, key: str, default: HistorySettings) -> HistorySettings:
+        """History settings; each key not given takes its value from ``default``."""
+        if value is None:
+            return replace(default)
+        data = self.mapping(value, key, _HISTORY_KEYS)
+        return HistorySettings(
+            max_done=self.integer(data.get("max_done"), self.join(key, "max_done"), default.max_done),
+            max_failed=self.integer(data.get("max_failed"), self.join(key, "max_failed"), default.max_failed),
+        )
+
+    def workspaces(self, value: Any, history: HistorySettings) -> list[WorkspaceSettings]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail("workspaces", f"expected a list of workspaces, got {_show(value)}")
+        result = [self.workspace(item, f"workspaces[{index}]", history) for index, item in enumerate(value)]
+        seen: set[str] = set()
+        for ws in result:
+            if ws.id in seen:
+                raise self.fail("workspaces", f"two workspaces have the id {ws.id!r}")
+            seen.add(ws.id)
+        return result
+
+    def workspace(self, value: Any, key: str, history: HistorySettings) -> WorkspaceSettings:
+        data = self.mapping(value, key, _WORKSPACE_KEYS)
+        for required in ("id", "path"):
+            if required not in data:
+                raise self.fail(key, f"missing required key {required!r}")
+        ws_id = self.string(data["id"], self.join(key, "id"))
+        if not ws_id.strip():
+            raise self.fail(self.join(key, "id"), "expected a non-empty string, got ''")
+        path_key = self.join(key, "path")
+        # Interpolated outside the try: SettingsError is a ValueError too, and must
+        # not be wrapped a second time.
+        path_text = self.string(data["path"], path_key)
+        try:
+            # Relative paths are relative to the settings file, not to wherever the
+            # command happens to run, so that a workspace is always the same folder.
+            location = parse_location(path_text, self.path.parent)
+        except ValueError as exc:
+            raise self.fail(path_key, str(exc)) from None
+        return WorkspaceSettings(
+            id=ws_id,
+            location=location,
+            env=self.env(data.get("env"), self.join(key, "env")),
+            triggers=self.triggers(data.get("triggers"), self.join(key, "triggers")),
+            max_retries=self.integer(data.get("max_retries"), self.join(key, "max_retries"), 3),
+            # A workspace refines the global history settings key by key, so that
+            # "history: {max_done: 2}" keeps the global max_failed.
+            history=self.history(data.get("history"), self.join(key, "history"), history),
+        )
+
+    def triggers(self, value: Any, key: str) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list of patterns, got {_show(value)}")
+        return [self.string(item, f"{key}[{index}]") for index, item in enumerate(value)]
+
+
+def resolve_workspace(
+    *,
+    workspace: str | None = None,
+    workdir: str | None = None,
+    experiment_id: str | None = None,
+    settings: Settings | None = None,
+    config_dir: str | Path | None = None,
+) -> WorkspaceSettings:
+    """Chooses the workspace a command works on; every command goes through here.
+
+    In order: ``--workspace ID`` (declared in the settings); ``--workdir PATH`` (a
+    path or SSH URL: the declared workspace at that location if there is one, else an
+    ad-hoc workspace whose id is the location); the first workspace whose triggers
+    match ``experiment_id``; the first local workspace of the settings.
+
+    Args:
+        workspace: the ``--workspace`` option.
+        workdir: the ``--workdir`` option (relative paths are relative to the
+            current directory).
+        experiment_id: the experiment being run, for triggers.
+        settings: the settings; read from ``config_dir`` when not given.
+        config_dir: the configuration directory (``--xpm-config-dir``).
+
+    Raises:
+        SettingsError: the settings file is invalid, the workspace id is unknown,
+            ``--workspace`` and ``--workdir`` designate different places, the workdir
+            is not a valid location, or nothing designates a workspace.
+    """
+    if settings is None:
+        settings = load_settings(config_dir)
+    file = settings.path if settings.path is not None else settings_path(config_dir)
+    # Saying the file is missing spares the user from looking for a typo in it.
+    missing = "" if file.exists() else "the file does not exist"
+
+    chosen: WorkspaceSettings | None = None
+    if workspace is not None:
+        chosen = settings.workspace(workspace)
+        if chosen is None:
+            known = ", ".join(ws.id for ws in settings.workspaces)
+            listing = f"known ids: {known}" if known else "no workspace is declared"
+            if missing:
+                listing += f"; {missing}"
+            raise SettingsError(
+                f"no workspace has the id {workspace!r} (given by --workspace; {listing})",
+                path=file,
+                key="workspaces",
+            )
+
+    if workdir is not None:
+        try:
+            location = parse_location(workdir)
+        except ValueError as exc:
+            raise SettingsError(str(exc), key="--workdir") from None
+        if chosen is not None:
+            if not chosen.location.same_place(location):
+                raise SettingsError(
+                    f"--workspace {chosen.id} is {chosen.location} but --workdir is {location}; "
+                    "give only one of them, or two that designate the same place"
+                )
+            return chosen
+        for ws in settings.workspaces:
+            if ws.location.same_place(location):
+                return ws
+        return WorkspaceSettings(id=str(location), location=location, history=replace(settings.history))
+
+    if chosen is not None:
+        return chosen
+
+    if experiment_id is not None:
+        for ws in settings.workspaces:
+            if ws.matches(experiment_id):
+                return ws
+
+    for ws in settings.workspaces:
+        if ws.location.is_local:
+            return ws
+
+    raise SettingsError(
+        "no workspace given: use --workdir PATH or --workspace ID, "
+        "or declare a workspace with a local path in this file" + (f" ({missing})" if missing else ""),
+        path=file,
+    )

@@ -1,0 +1,152 @@
+"""Job folders: parameters, state records and event logs.
+
+Recording a state change costs three file operations whatever the size of the
+workspace: the state record is rewritten atomically, and one line is appended to
+the job's event log and one to the job index.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from xpm import codec, layout
+from xpm.errors import XpmError
+from xpm.schema import (
+    FAILURE_REASONS,
+    JOB_STATES,
+    RECORD_VERSION,
+    IndexEntry,
+    JobProgress,
+    JobStateChanged,
+    JobStateRecord,
+)
+from xpm.store.index import JobIndex
+from xpm.store.log import EventLog
+from xpm.workspace import Workspace
+
+#: How long a state compare-and-swap waits for the job lock
+LOCK_TIMEOUT = 30.0
+
+
+class InvalidJobId(XpmError, ValueError):
+    """A job id that is not ``task-id/identifier`` with safe parts."""
+
+    exit_code = 2
+
+    def __init__(self, text: str, reason: str):
+        self.text = text
+        super().__init__(f"invalid job id {text!r}: {reason}")
+
+
+def parse_job_id(text: str) -> tuple[str, str]:
+    """Splits and validates ``task-id/identifier``; refuses anything that could escape ``jobs/``."""
+    parts = text.split("/")
+    if len(parts) != 2:
+        raise InvalidJobId(text, "expected task-id/identifier")
+    task_id, identifier = parts
+    if not layout.is_task_id(task_id):
+        raise InvalidJobId(text, f"{task_id!r} is not a task id")
+    if not layout.is_identifier(identifier):
+        raise InvalidJobId(text, "the identifier must be 64 lowercase hexadecimal characters")
+    return task_id, identifier
+
+
+class JobStore:
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+        self.index = JobIndex(workspace)
+
+    def events(self, task_id: str, identifier: str) -> EventLog:
+        return EventLog(self.workspace, layout.job_events(task_id, identifier))
+
+    def exists(self, task_id: str, identifier: str) -> bool:
+        return self.workspace.exists(layout.job_params(task_id, identifier))
+
+    def write_params(self, task_id: str, identifier: str, data: bytes) -> bool:
+        """Writes params.json once: a job folder is content-addressed, never rewritten.
+
+        Returns:
+            Whether the file was written (False: it already existed).
+        """
+        rel = layout.job_params(task_id, identifier)
+        if self.workspace.exists(rel):
+            return False
+        self.workspace.write_atomic(rel, data)
+        return True
+
+    def state(self, task_id: str, identifier: str) -> JobStateRecord | None:
+        rel = layout.job_state(task_id, identifier)
+        data = self.workspace.read_optional(rel)
+        if data is None:
+            return None
+        return codec.decode_record(data, JobStateRecord, self.workspace.describe(rel))
+
+    def record_state(
+        self,
+        task_id: str,
+        identifier: str,
+        state: str,
+        failure_reason: str | None = None,
+        *,
+        tags: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> JobStateRecord:
+        """Records a new state: state record, job event, index entry."""
+        if state not in JOB_STATES:
+            raise ValueError(f"unknown job state {state!r}")
+        if failure_reason is not None and failure_reason not in FAILURE_REASONS:
+            raise ValueError(f"unknown failure reason {failure_reason!r}")
+        now = time.time()
+        previous = self.state(task_id, identifier)
+        base = {} if previous is None else {
+            "started_at": previous.started_at,
+            "retry_count": previous.retry_count,
+            "process": previous.process,
+        }
+        base.update(fields)
+        record = JobStateRecord(
+            version=RECORD_VERSION,
+            task_id=task_id,
+            identifier=identifier,
+            state=state,
+            failure_reason=failure_reason,
+            updated_at=now,
+            **base,
+        )
+        self.workspace.write_atomic(layout.job_state(task_id, identifier), codec.encode(record))
+        self.events(task_id, identifier).append(JobStateChanged(ts=now, state=state, failure_reason=failure_reason))
+        self.index.append(
+            IndexEntry(
+                ts=now,
+                task_id=task_id,
+                identifier=identifier,
+                state=state,
+                failure_reason=failure_reason,
+                tags=tags or {},
+            )
+        )
+        return record
+
+    def transition(
+        self,
+        task_id: str,
+        identifier: str,
+        expected: Callable[[JobStateRecord | None], bool],
+        state: str,
+        failure_reason: str | None = None,
+        **fields: Any,
+    ) -> JobStateRecord | None:
+        """Compare-and-swap: records ``state`` only if ``expected(current)`` holds, under the job lock.
+
+        Returns:
+            The new record, or None when the current state did not match.
+        """
+        with self.workspace.lock(layout.job_lock(task_id, identifier), timeout=LOCK_TIMEOUT):
+            if not expected(self.state(task_id, identifier)):
+                return None
+            return self.record_state(task_id, identifier, state, failure_reason, **fields)
+
+    def progress(self, task_id: str, identifier: str, value: float, level: int = 0, desc: str | None = None) -> None:
+        """Records the progress of a running job in its event log."""
+        self.events(task_id, identifier).append(JobProgress(ts=time.time(), value=value, level=level, desc=desc))

@@ -1,0 +1,477 @@
+"""The workspace: the only code that touches the filesystem of a workspace.
+
+A :class:`Workspace` is a root folder on some filesystem: a local disk (plain
+``os`` calls, the fast path), fsspec's memory filesystem (tests), or a remote
+machine over SSH (fsspec ``ssh``, from sshfs). Every other module works with
+``/``-separated paths relative to the root, named by :mod:`xpm.layout`, and calls
+the operations below; so local and SSH workspaces share every code path above
+this module.
+
+Guarantees: :meth:`Workspace.write_atomic` never leaves a partial file (temporary
+file in the same folder, then a rename over the target); :meth:`Workspace.append`
+adds bytes in one write; :meth:`Workspace.lock` is exclusive across processes and
+hosts sharing the workspace.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import secrets
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from xpm import layout
+from xpm.errors import XpmError
+from xpm.locks import FolderLock, Lock, LocalLock
+from xpm.schema import LockOwner
+
+__all__ = ["Workspace", "WorkspaceNotFound", "NotFound", "UnsafeDelete"]
+
+
+class WorkspaceNotFound(XpmError):
+    """The folder is missing or is not an xpm workspace."""
+
+    def __init__(self, location: str, reason: str):
+        self.location = location
+        super().__init__(f"{location}: {reason}")
+
+
+class NotFound(XpmError, FileNotFoundError):
+    """A file of the workspace does not exist."""
+
+    def __init__(self, path: str):
+        self.path = path
+        super().__init__(f"{path}: no such file")
+
+
+class UnsafeDelete(XpmError):
+    """A deletion outside the places xpm may delete was refused."""
+
+
+def _tmp_name(rel: str) -> str:
+    parent, name = posixpath.split(rel)
+    tmp = f".{name}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    return posixpath.join(parent, tmp) if parent else tmp
+
+
+class Workspace:
+    """A workspace root on a filesystem. Build it with :meth:`open`."""
+
+    def __init__(self, location: str):
+        self.location = location
+
+    # -- opening -----------------------------------------------------------------------
+
+    @staticmethod
+    def open(location: str | os.PathLike[str], *, create: bool = False, **storage_options: Any) -> Workspace:
+        """Opens the workspace at ``location``.
+
+        Args:
+            location: a local path, ``memory://name`` or ``ssh://[user@]host[:port]/path``.
+            create: create the folder and its marker if missing.
+            storage_options: passed to the fsspec filesystem (for instance
+                ``client_keys`` and ``known_hosts`` for SSH).
+
+        Raises:
+            WorkspaceNotFound: the folder does not exist, or holds no workspace marker
+                and ``create`` is false.
+        """
+        text = os.fspath(location)
+        ws: Workspace
+        if text.startswith("ssh://"):
+            ws = _open_ssh(text, storage_options)
+        elif text.startswith("memory://"):
+            import fsspec
+
+            ws = FsspecWorkspace(text, fsspec.filesystem("memory"), "/" + text[len("memory://") :].strip("/"))
+        else:
+            ws = LocalWorkspace(str(Path(text).expanduser().absolute()))
+        ws._check_marker(create)
+        return ws
+
+    def _check_marker(self, create: bool) -> None:
+        from xpm import codec
+        from xpm._version import __version__
+        from xpm.schema import WorkspaceMarker
+
+        try:
+            data = self.read_bytes(layout.MARKER)
+        except NotFound:
+            if not create:
+                if not self.isdir(""):
+                    raise WorkspaceNotFound(self.location, "no such folder") from None
+                raise WorkspaceNotFound(
+                    self.location, f"not an xpm workspace (no {layout.MARKER}; run an experiment there first)"
+                ) from None
+            self.makedirs("")
+            marker = WorkspaceMarker(version=layout.LAYOUT_VERSION, created_at=time.time(), xpm=__version__)
+            self.write_atomic(layout.MARKER, codec.encode(marker))
+            return
+        marker = codec.decode_record(data, WorkspaceMarker, self.describe(layout.MARKER))
+        self.layout_version = marker.version
+
+    # -- what every backend provides --------------------------------------------------
+
+    def describe(self, rel: str) -> str:
+        """A path for messages: the location joined with ``rel``."""
+        return f"{self.location.rstrip('/')}/{rel}" if rel else self.location
+
+    def local_path(self, rel: str) -> Path | None:
+        """The local path of ``rel``, or None when the workspace is not local."""
+        return None
+
+    @staticmethod
+    def parent(rel: str) -> str:
+        return posixpath.dirname(rel)
+
+    def read_bytes(self, rel: str) -> bytes:
+        raise NotImplementedError
+
+    def read_from(self, rel: str, offset: int) -> bytes:
+        """The bytes of ``rel`` from ``offset`` to its end (b"" if shorter)."""
+        raise NotImplementedError
+
+    def size(self, rel: str) -> int | None:
+        """The size of a file, or None if it does not exist."""
+        raise NotImplementedError
+
+    def mtime(self, rel: str) -> float | None:
+        raise NotImplementedError
+
+    def exists(self, rel: str) -> bool:
+        raise NotImplementedError
+
+    def isdir(self, rel: str) -> bool:
+        raise NotImplementedError
+
+    def listdir(self, rel: str) -> list[str]:
+        """The names in a folder, sorted ([] when it does not exist)."""
+        raise NotImplementedError
+
+    def makedirs(self, rel: str) -> None:
+        raise NotImplementedError
+
+    def mkdir_exclusive(self, rel: str) -> bool:
+        """Creates a folder; False if it already exists (atomic: the lock primitive)."""
+        raise NotImplementedError
+
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def append(self, rel: str, data: bytes) -> None:
+        """Appends ``data`` in one write, creating the file (and its folder) if needed."""
+        raise NotImplementedError
+
+    def rename(self, src: str, dst: str) -> None:
+        """Renames ``src`` over ``dst`` (replacing it)."""
+        raise NotImplementedError
+
+    def remove(self, rel: str, *, missing_ok: bool = False) -> None:
+        raise NotImplementedError
+
+    def rmdir(self, rel: str, *, missing_ok: bool = False) -> None:
+        raise NotImplementedError
+
+    def _remove_tree(self, rel: str) -> None:
+        raise NotImplementedError
+
+    def lock(self, rel: str, timeout: float | None = None) -> Lock:
+        """An exclusive lock named by the path ``rel`` (see :mod:`xpm.locks`)."""
+        return FolderLock(self, rel, timeout)
+
+    # -- built on the primitives ------------------------------------------------------
+
+    def read_optional(self, rel: str) -> bytes | None:
+        try:
+            return self.read_bytes(rel)
+        except NotFound:
+            return None
+
+    def remove_job_folder(self, task_id: str, identifier: str) -> None:
+        """Deletes a job folder: the only recursive deletion xpm does.
+
+        Refuses anything that is not exactly ``jobs/<task-id>/<identifier>``.
+        """
+        if not (layout.is_task_id(task_id) and layout.is_identifier(identifier)):
+            raise UnsafeDelete(f"refusing to delete {task_id!r}/{identifier!r}: not a job folder")
+        self._remove_tree(layout.job_dir(task_id, identifier))
+
+    def lock_owner(self, rel: str) -> LockOwner | None:
+        """Who holds (or last held) the lock ``rel``, if it says."""
+        import msgspec
+
+        from xpm.locks import OWNER_FILE
+
+        data = self.read_optional(f"{rel}/{OWNER_FILE}" if self.isdir(rel) else rel)
+        if not data:
+            return None
+        try:
+            return msgspec.json.decode(data, type=LockOwner)
+        except msgspec.DecodeError:
+            return None
+
+    def iter_job_dirs(self) -> Iterator[tuple[str, str]]:
+        """Every ``(task id, identifier)`` folder under ``jobs/`` (names not checked)."""
+        for task_id in self.listdir(layout.JOBS):
+            for identifier in self.listdir(f"{layout.JOBS}/{task_id}"):
+                yield task_id, identifier
+
+
+class LocalWorkspace(Workspace):
+    """A workspace on a local disk: plain ``os`` calls (the fast path)."""
+
+    def __init__(self, root: str):
+        super().__init__(root)
+        self.root = root
+
+    def _p(self, rel: str) -> str:
+        return os.path.join(self.root, rel) if rel else self.root
+
+    def local_path(self, rel: str) -> Path:
+        return Path(self._p(rel))
+
+    def lock(self, rel: str, timeout: float | None = None) -> Lock:
+        return LocalLock(self, rel, timeout)
+
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            with open(self._p(rel), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(self.describe(rel)) from None
+
+    def read_from(self, rel: str, offset: int) -> bytes:
+        try:
+            with open(self._p(rel), "rb") as f:
+                f.seek(offset)
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(self.describe(rel)) from None
+
+    def size(self, rel: str) -> int | None:
+        try:
+            return os.stat(self._p(rel)).st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def mtime(self, rel: str) -> float | None:
+        try:
+            return os.stat(self._p(rel)).st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def exists(self, rel: str) -> bool:
+        return os.path.exists(self._p(rel))
+
+    def isdir(self, rel: str) -> bool:
+        return os.path.isdir(self._p(rel))
+
+    def listdir(self, rel: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self._p(rel)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def makedirs(self, rel: str) -> None:
+        os.makedirs(self._p(rel), exist_ok=True)
+
+    def mkdir_exclusive(self, rel: str) -> bool:
+        try:
+            os.mkdir(self._p(rel))
+            return True
+        except FileExistsError:
+            return False
+
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        path = self._p(rel)
+        tmp = self._p(_tmp_name(rel))
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def append(self, rel: str, data: bytes) -> None:
+        path = self._p(rel)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, flags, 0o644)
+        try:
+            # O_APPEND: each write lands at the end, even with other writers.
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def rename(self, src: str, dst: str) -> None:
+        os.replace(self._p(src), self._p(dst))
+
+    def remove(self, rel: str, *, missing_ok: bool = False) -> None:
+        try:
+            os.unlink(self._p(rel))
+        except FileNotFoundError:
+            if not missing_ok:
+                raise NotFound(self.describe(rel)) from None
+
+    def rmdir(self, rel: str, *, missing_ok: bool = False) -> None:
+        try:
+            os.rmdir(self._p(rel))
+        except FileNotFoundError:
+            if not missing_ok:
+                raise NotFound(self.describe(rel)) from None
+
+    def _remove_tree(self, rel: str) -> None:
+        shutil.rmtree(self._p(rel))
+
+
+class FsspecWorkspace(Workspace):
+    """A workspace on an fsspec filesystem (memory, or SSH through sshfs)."""
+
+    def __init__(self, location: str, fs: Any, root: str):
+        super().__init__(location)
+        self.fs = fs
+        self.root = root.rstrip("/") or "/"
+
+    def _p(self, rel: str) -> str:
+        return posixpath.join(self.root, rel) if rel else self.root
+
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            return self.fs.cat_file(self._p(rel))  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            raise NotFound(self.describe(rel)) from None
+
+    def read_from(self, rel: str, offset: int) -> bytes:
+        size = self.size(rel)
+        if size is None:
+            raise NotFound(self.describe(rel))
+        if offset >= size:
+            return b""
+        # Not cat_file(start=...): sshfs ignores the start offset.
+        with self.fs.open(self._p(rel), "rb") as f:
+            f.seek(offset)
+            return f.read()  # type: ignore[no-any-return]
+
+    def _info(self, rel: str) -> dict[str, Any] | None:
+        try:
+            return self.fs.info(self._p(rel))  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            return None
+
+    def size(self, rel: str) -> int | None:
+        info = self._info(rel)
+        return None if info is None or info.get("type") == "directory" else int(info["size"])
+
+    def mtime(self, rel: str) -> float | None:
+        info = self._info(rel)
+        if info is None:
+            return None
+        value = info.get("mtime", info.get("created"))
+        if value is None:
+            return None
+        return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+    def exists(self, rel: str) -> bool:
+        return bool(self.fs.exists(self._p(rel)))
+
+    def isdir(self, rel: str) -> bool:
+        return bool(self.fs.isdir(self._p(rel)))
+
+    def listdir(self, rel: str) -> list[str]:
+        try:
+            entries = self.fs.ls(self._p(rel), detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(posixpath.basename(e.rstrip("/")) for e in entries)
+
+    def makedirs(self, rel: str) -> None:
+        self.fs.makedirs(self._p(rel), exist_ok=True)
+
+    def mkdir_exclusive(self, rel: str) -> bool:
+        try:
+            self.fs.mkdir(self._p(rel), create_parents=False)
+            return True
+        except FileExistsError:
+            return False
+        except Exception:
+            # SFTP reports an existing folder as a generic failure (asyncssh's
+            # SFTPFailure, not an OSError): look whether it exists.
+            if self.fs.isdir(self._p(rel)):
+                return False
+            raise
+
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        tmp = _tmp_name(rel)
+        parent = self.parent(rel)
+        if parent and not self.fs.exists(self._p(parent)):
+            self.makedirs(parent)
+        self.fs.pipe_file(self._p(tmp), data)
+        try:
+            self.rename(tmp, rel)
+        except BaseException:
+            self.remove(tmp, missing_ok=True)
+            raise
+
+    def append(self, rel: str, data: bytes) -> None:
+        parent = self.parent(rel)
+        if parent and not self.fs.exists(self._p(parent)):
+            self.makedirs(parent)
+        with self.fs.open(self._p(rel), "ab") as f:
+            f.write(data)
+
+    def rename(self, src: str, dst: str) -> None:
+        self.fs.mv(self._p(src), self._p(dst))
+
+    def remove(self, rel: str, *, missing_ok: bool = False) -> None:
+        try:
+            self.fs.rm_file(self._p(rel))
+        except FileNotFoundError:
+            if not missing_ok:
+                raise NotFound(self.describe(rel)) from None
+
+    def rmdir(self, rel: str, *, missing_ok: bool = False) -> None:
+        try:
+            # Not fs.rmdir: sshfs leaves it as fsspec's no-op.
+            self.fs.rm(self._p(rel), recursive=False)
+        except FileNotFoundError:
+            if not missing_ok:
+                raise NotFound(self.describe(rel)) from None
+
+    def _remove_tree(self, rel: str) -> None:
+        self.fs.rm(self._p(rel), recursive=True)
+
+
+def _open_ssh(url: str, storage_options: dict[str, Any]) -> Workspace:
+    from urllib.parse import urlsplit
+
+    import fsspec
+
+    parts = urlsplit(url)
+    if not parts.hostname or not parts.path.startswith("/"):
+        raise WorkspaceNotFound(url, "expected ssh://[user@]host[:port]/absolute/path")
+    options = dict(storage_options)
+    options.setdefault("known_hosts", None)
+    try:
+        fs = fsspec.filesystem(
+            "ssh", host=parts.hostname, port=parts.port or 22, username=parts.username, **options
+        )
+    except OSError as exc:
+        raise WorkspaceNotFound(url, f"cannot connect ({exc})") from None
+    return FsspecWorkspace(url, fs, parts.path)
+
