@@ -188,7 +188,9 @@ def test_exclusive_create_race_between_two_connections(ssh_fs: SSHWorkspace) -> 
     assert [fs.cat(f"{d}/race-{r}") for r in range(rounds)] == [str(w[0]).encode() for w in winners]
 
 
-def _race(fs: object, other: object, d: str, rounds: int, winners: list[list[int]], errors: list[BaseException]) -> None:
+def _race(
+    fs: object, other: object, d: str, rounds: int, winners: list[list[int]], errors: list[BaseException]
+) -> None:
     for r in range(rounds):
         barrier = threading.Barrier(2)
 

@@ -436,7 +436,8 @@ class FsspecWorkspace(Workspace):
             f.write(data)
 
     def rename(self, src: str, dst: str) -> None:
-        self.fs.mv(self._p(src), self._p(dst))
+        # Folders need recursive=True on the memory filesystem (sshfs renames either).
+        self.fs.mv(self._p(src), self._p(dst), recursive=self.fs.isdir(self._p(src)))
 
     def remove(self, rel: str, *, missing_ok: bool = False) -> None:
         try:

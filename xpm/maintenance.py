@@ -1,0 +1,239 @@
+"""Rebuilding derived data (``experiments sync``) and checking a workspace (``workspace check``).
+
+Both read the files directly and never delete a job folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from xpm import codec, layout
+from xpm.errors import XpmError
+from xpm.locks import is_stale
+from xpm.schema import JobStateRecord, JobSubmitted
+from xpm.store.index import IndexedJob, JobIndex
+from xpm.store.log import EventLog
+from xpm.store.refs import RefStore
+from xpm.workspace import Workspace
+
+
+@dataclass
+class Problem:
+    """One problem found in a workspace: where, and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass
+class SyncReport:
+    jobs: int = 0
+    fixed: list[str] = field(default_factory=list)
+
+
+def run_folders(ws: Workspace) -> list[tuple[str, str]]:
+    """Every ``(experiment id, run id)`` that has a run folder."""
+    runs = []
+    for xp in ws.listdir(layout.EXPERIMENTS):
+        for run in ws.listdir(layout.experiment_dir(xp)):
+            if ws.isdir(layout.run_dir(xp, run)):
+                runs.append((xp, run))
+    return runs
+
+
+def _tags_from_runs(ws: Workspace) -> dict[tuple[str, str], dict[str, Any]]:
+    tags: dict[tuple[str, str], dict[str, Any]] = {}
+    for xp, run in run_folders(ws):
+        for event in EventLog(ws, layout.run_jobs(xp, run)).read().events:
+            if isinstance(event, JobSubmitted):
+                key = (event.task_id, event.identifier)
+                tags[key] = {**tags.get(key, {}), **event.tags}
+    return tags
+
+
+def _disk_jobs(ws: Workspace, problems: list[Problem] | None = None) -> dict[tuple[str, str], IndexedJob]:
+    """The state of every job folder, from its files."""
+    tags = _tags_from_runs(ws)
+    jobs = {}
+    for task_id, identifier in ws.iter_job_dirs():
+        if not (layout.is_task_id(task_id) and layout.is_identifier(identifier)):
+            continue
+        rel = layout.job_state(task_id, identifier)
+        state, reason, updated = "unscheduled", None, ws.mtime(layout.job_dir(task_id, identifier)) or 0.0
+        data = ws.read_optional(rel)
+        if data is not None:
+            try:
+                record = codec.decode_record(data, JobStateRecord, ws.describe(rel))
+                state, reason, updated = record.state, record.failure_reason, record.updated_at
+            except XpmError as exc:
+                if problems is not None:
+                    problems.append(Problem(ws.describe(rel), f"unreadable state record ({exc})"))
+        key = (task_id, identifier)
+        jobs[key] = IndexedJob(task_id, identifier, state, reason, tags.get(key, {}), updated)
+    return jobs
+
+
+def sync(ws: Workspace) -> SyncReport:
+    """Rebuilds the job index from the job folders and repairs dangling refs.
+
+    Returns:
+        What was fixed: index entries that were missing, stale or pointing at no
+        job folder; current-run refs pointing at a missing run.
+    """
+    report = SyncReport()
+    index = JobIndex(ws)
+    indexed = index.load()
+    disk = _disk_jobs(ws)
+    report.jobs = len(disk)
+    for key, job in sorted(disk.items()):
+        known = indexed.jobs.get(key)
+        name = f"{key[0]}/{key[1]}"
+        if known is None:
+            report.fixed.append(f"{name}: missing from the index (added as {job.state})")
+        elif known.state != job.state or known.failure_reason != job.failure_reason:
+            report.fixed.append(f"{name}: stale state {known.state} in the index (now {job.state})")
+        elif known.tags != job.tags:
+            report.fixed.append(f"{name}: stale tags in the index")
+    for key in sorted(set(indexed.jobs) - set(disk)):
+        report.fixed.append(f"{key[0]}/{key[1]}: in the index but has no job folder (removed from the index)")
+    if indexed.problems:
+        report.fixed.append(f"{layout.JOB_INDEX}: {len(indexed.problems)} damaged line(s) dropped")
+    if report.fixed or indexed.lines != len(disk):
+        index.rewrite(disk.values())
+    refs = RefStore(ws)
+    for name in refs.names(layout.EXPERIMENTS):
+        experiment_id = name.split("/")[1]
+        run_id = refs.value(name)
+        if run_id is not None and not ws.isdir(layout.run_dir(experiment_id, run_id)):
+            runs = sorted(run for xp, run in run_folders(ws) if xp == experiment_id)
+            if runs:
+                if refs.set_if_equals(name, run_id, runs[-1]):
+                    report.fixed.append(f"refs/{name}: pointed at missing run {run_id} (now {runs[-1]})")
+            elif refs.remove_if_equals(name, run_id):
+                report.fixed.append(f"refs/{name}: pointed at missing run {run_id} (removed: no run left)")
+    return report
+
+
+def check(ws: Workspace, *, recompute: bool = True) -> list[Problem]:
+    """Checks every job folder, record, log and lock; returns the problems found.
+
+    With ``recompute``, each job's identifier is recomputed from its params.json
+    (importing the task classes) and compared with its folder name; it is always
+    compared with the identifier recorded in the file.
+    """
+    import msgspec
+
+    from xpm.schema import ParamsFile
+
+    problems: list[Problem] = []
+    for task_id, identifier in ws.iter_job_dirs():
+        folder = layout.job_dir(task_id, identifier)
+        where = ws.describe(folder)
+        if not (layout.is_task_id(task_id) and layout.is_identifier(identifier)):
+            problems.append(Problem(where, "not a job folder name (task-id/64 hex characters)"))
+            continue
+        params = ws.read_optional(layout.job_params(task_id, identifier))
+        if params is None:
+            problems.append(Problem(where, "no params.json"))
+        else:
+            try:
+                content = msgspec.json.decode(params, type=ParamsFile)
+                root = content.root["id"] if isinstance(content.root, dict) else None
+                record = next((o for o in content.objects if o.id == root), None)
+                if record is None:
+                    problems.append(Problem(f"{where}/params.json", "no task object"))
+                elif record.identifier != identifier:
+                    problems.append(
+                        Problem(where, f"the folder name differs from the identifier {record.identifier} in params.json")
+                    )
+                elif recompute:
+                    problems.extend(_recompute(ws, task_id, identifier, params))
+            except (msgspec.DecodeError, TypeError, KeyError) as exc:
+                problems.append(Problem(f"{where}/params.json", f"unreadable ({exc})"))
+        state_rel = layout.job_state(task_id, identifier)
+        data = ws.read_optional(state_rel)
+        if data is not None:
+            try:
+                record_state = codec.decode_record(data, JobStateRecord, ws.describe(state_rel))
+                if (record_state.task_id, record_state.identifier) != (task_id, identifier):
+                    problems.append(Problem(ws.describe(state_rel), "names another job"))
+            except XpmError as exc:
+                problems.append(Problem(ws.describe(state_rel), f"unreadable ({exc})"))
+        problems.extend(_check_log(ws, layout.job_events(task_id, identifier)))
+    for xp, run in run_folders(ws):
+        problems.extend(_check_log(ws, layout.run_jobs(xp, run)))
+    problems.extend(_check_log(ws, layout.JOB_INDEX))
+    problems.extend(_check_index(ws))
+    problems.extend(_check_locks(ws))
+    return problems
+
+
+def _recompute(ws: Workspace, task_id: str, identifier: str, params: bytes) -> list[Problem]:
+    from xpm.ids import identifier as compute
+    from xpm.serialize import loads
+
+    where = ws.describe(layout.job_dir(task_id, identifier))
+    try:
+        config = loads(params, source=f"{where}/params.json")
+    except XpmError as exc:
+        return [Problem(where, f"identifier not recomputed: {exc}")]
+    actual = compute(config)
+    if actual != identifier:
+        return [Problem(where, f"the parameters give the identifier {actual}, not the folder name")]
+    return []
+
+
+def _check_log(ws: Workspace, rel: str) -> list[Problem]:
+    read = EventLog(ws, rel).read()
+    problems = [Problem(ws.describe(rel), f"byte {p.offset}: {p.reason}") for p in read.problems]
+    if read.partial:
+        problems.append(Problem(ws.describe(rel), f"byte {read.offset}: incomplete last line"))
+    return problems
+
+
+def _check_index(ws: Workspace) -> list[Problem]:
+    if not ws.exists(layout.JOB_INDEX):
+        if any(True for _ in ws.iter_job_dirs()):
+            return [Problem(ws.describe(layout.JOB_INDEX), "missing (run experiments sync)")]
+        return []
+    indexed = JobIndex(ws).load().jobs
+    disk = _disk_jobs(ws)
+    problems = []
+    for key in sorted(set(disk) | set(indexed)):
+        name = f"{key[0]}/{key[1]}"
+        if key not in indexed:
+            problems.append(Problem(ws.describe(layout.JOB_INDEX), f"{name} is missing (run experiments sync)"))
+        elif key not in disk:
+            problems.append(Problem(ws.describe(layout.JOB_INDEX), f"{name} has no job folder"))
+        elif indexed[key].state != disk[key].state:
+            problems.append(
+                Problem(ws.describe(layout.JOB_INDEX), f"{name} is {indexed[key].state}, its folder says {disk[key].state}")
+            )
+    return problems
+
+
+def _check_locks(ws: Workspace) -> list[Problem]:
+    problems = []
+    candidates = []
+
+    def walk(rel: str) -> None:
+        for entry in ws.listdir(rel):
+            child = f"{rel}/{entry}"
+            if entry.endswith(".lock"):
+                candidates.append(child)
+            elif ws.isdir(child):
+                walk(child)
+
+    walk(layout.LOCKS)
+    candidates.extend(layout.job_lock(t, i) for t, i in ws.iter_job_dirs() if ws.isdir(layout.job_lock(t, i)))
+    for rel in candidates:
+        if not ws.isdir(rel):
+            continue  # an OS lock file: released by the OS when its owner dies
+        owner = ws.lock_owner(rel)
+        if owner is not None and is_stale(owner):
+            problems.append(Problem(ws.describe(rel), f"stale lock of dead process {owner.pid} on {owner.host}"))
+    return problems
