@@ -35,14 +35,20 @@ def encode(record: Any) -> bytes:
     return _encoder.encode(record)
 
 
-def decode_record(data: bytes, cls: type[T], source: str | None = None) -> T:
-    """Decodes a versioned record, refusing newer versions with a clear error."""
+def check_version(data: bytes, supported: int, source: str | None, what: str = "record") -> int:
+    """Reads only the ``version`` of a record; refuses a newer one with a clear error."""
     try:
         version = _version_decoder.decode(data).version
     except msgspec.DecodeError as exc:
-        raise SerializationError(f"not a valid record ({exc})", source) from None
-    if version > RECORD_VERSION:
-        raise FormatVersionError(source, version, RECORD_VERSION)
+        raise SerializationError(f"not a valid {what} ({exc})", source) from None
+    if version > supported:
+        raise FormatVersionError(source, version, supported)
+    return version
+
+
+def decode_record(data: bytes, cls: type[T], source: str | None = None) -> T:
+    """Decodes a versioned record, refusing newer versions with a clear error."""
+    check_version(data, RECORD_VERSION, source)
     decoder = _decoders.get(cls)
     if decoder is None:
         decoder = _decoders[cls] = msgspec.json.Decoder(cls)

@@ -19,15 +19,14 @@ import msgspec
 from xpm._version import __version__
 from xpm.config.base import ConfigMixin
 from xpm.config.fields import PathGenerator
-from xpm.errors import ConfigError, FormatVersionError, SerializationError
+from xpm.errors import ConfigError, SerializationError
 from xpm.layout import PARAMS_FILE, SAVED_FILE
-from xpm.schema import PARAMS_VERSION, ObjectRecord, ParamsFile, VersionView
+from xpm.schema import PARAMS_VERSION, ObjectRecord, ParamsFile
 
 __all__ = ["dumps", "loads", "save", "load", "from_task_dir"]
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(ParamsFile)
-_version_decoder = msgspec.json.Decoder(VersionView)
 
 
 def dumps(value: Any, *, jobpath: Path | None = None) -> bytes:
@@ -55,12 +54,9 @@ def loads(data: bytes, *, jobpath: Path | None = None, source: str | None = None
         SerializationError: the file is not valid, or names a class that cannot
             be imported or no longer has a parameter it records.
     """
-    try:
-        version = _version_decoder.decode(data).version
-    except msgspec.DecodeError as exc:
-        raise SerializationError(f"not a valid xpm parameters file ({exc})", source) from None
-    if version > PARAMS_VERSION:
-        raise FormatVersionError(source, version, PARAMS_VERSION)
+    from xpm.codec import check_version
+
+    check_version(data, PARAMS_VERSION, source, "xpm parameters file")
     try:
         content = _decoder.decode(data)
     except msgspec.DecodeError as exc:

@@ -404,17 +404,20 @@ class FsspecWorkspace(Workspace):
         self.fs.makedirs(self._p(rel), exist_ok=True)
 
     def mkdir_exclusive(self, rel: str) -> bool:
-        try:
-            self.fs.mkdir(self._p(rel), create_parents=False)
-            return True
-        except FileExistsError:
-            return False
-        except Exception:
-            # SFTP reports an existing folder as a generic failure (asyncssh's
-            # SFTPFailure, not an OSError): look whether it exists.
-            if self.fs.isdir(self._p(rel)):
+        path = self._p(rel)
+        for _ in range(5):
+            try:
+                self.fs.mkdir(path, create_parents=False)
+                return True
+            except FileExistsError:
                 return False
-            raise
+            except Exception:
+                # SFTP reports an existing folder as a generic failure (asyncssh's
+                # SFTPFailure, not an OSError): look whether it exists. If it is
+                # gone already, its holder released it in between: try again.
+                if self.fs.isdir(path):
+                    return False
+        raise OSError(f"{self.describe(rel)}: cannot create the folder")
 
     def write_atomic(self, rel: str, data: bytes) -> None:
         tmp = _tmp_name(rel)
