@@ -49,7 +49,8 @@ fi
 mkdir -p /run/sshd
 chmod 755 /run/sshd
 
-[ -f "$D/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C xpm-test-host -f "$D/ssh_host_ed25519_key" </dev/null
+[ -f "$D/ssh_host_ed25519_key" ] ||
+    ssh-keygen -q -t ed25519 -N '' -C xpm-test-host -f "$D/ssh_host_ed25519_key" </dev/null
 [ -f "$D/client_key" ] || ssh-keygen -q -t ed25519 -N '' -C xpm-test-client -f "$D/client_key" </dev/null
 [ -f "$D/client_key.pub" ] || ssh-keygen -y -f "$D/client_key" >"$D/client_key.pub"
 
