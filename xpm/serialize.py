@@ -10,7 +10,6 @@ import enum
 import importlib
 import math
 import os
-import tempfile
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -73,7 +72,9 @@ def save(value: Any, folder: str | os.PathLike[str]) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / SAVED_FILE
-    write_file_atomic(path, dumps(value))
+    from xpm.workspace import write_local_atomic
+
+    write_local_atomic(str(path), dumps(value), durable=True)
     return path
 
 
@@ -94,26 +95,6 @@ def from_task_dir(jobdir: str | os.PathLike[str], *, as_instance: bool = False) 
     path = jobdir / PARAMS_FILE
     config = loads(_read(path), jobpath=jobdir, source=str(path))
     return config.instance() if as_instance else config
-
-
-def write_file_atomic(path: Path, data: bytes) -> None:
-    """Writes ``data`` to a temporary file beside ``path``, then renames it over ``path``.
-
-    A reader sees the old content or the new one, never a partial file.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _read(path: Path) -> bytes:

@@ -58,6 +58,34 @@ def _tmp_name(rel: str) -> str:
     return posixpath.join(parent, tmp) if parent else tmp
 
 
+def write_local_atomic(path: str, data: bytes, *, durable: bool = False) -> None:
+    """Writes a local file atomically: a temporary file beside ``path``, then a rename over it.
+
+    A reader sees the old content or the new one, never a partial file. With
+    ``durable``, the data reaches the disk (fsync) before the rename.
+    """
+    parent, name = os.path.split(path)
+    tmp = os.path.join(parent, _tmp_name(name))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileNotFoundError:
+        os.makedirs(parent, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
 class Workspace:
     """A workspace root on a filesystem. Build it with :meth:`open`."""
 
@@ -110,8 +138,8 @@ class Workspace:
             self.makedirs("")
             marker = WorkspaceMarker(version=layout.LAYOUT_VERSION, created_at=time.time(), xpm=__version__)
             self.write_atomic(layout.MARKER, codec.encode(marker))
-            return
-        marker = codec.decode_record(data, WorkspaceMarker, self.describe(layout.MARKER))
+        else:
+            marker = codec.decode_record(data, WorkspaceMarker, self.describe(layout.MARKER))
         self.layout_version = marker.version
 
     # -- what every backend provides --------------------------------------------------
@@ -287,23 +315,7 @@ class LocalWorkspace(Workspace):
             return False
 
     def write_atomic(self, rel: str, data: bytes) -> None:
-        path = self._p(rel)
-        tmp = self._p(_tmp_name(rel))
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        write_local_atomic(self._p(rel), data)
 
     def append(self, rel: str, data: bytes) -> None:
         path = self._p(rel)
