@@ -13,7 +13,7 @@ from xpm.errors import XpmError
 from xpm.locks import is_stale
 from xpm.schema import JobStateRecord, JobSubmitted
 from xpm.store.index import IndexedJob, JobIndex
-from xpm.store.log import EventLog
+from xpm.store.log import EventLog, LogRead
 from xpm.store.refs import RefStore
 from xpm.workspace import Workspace
 
@@ -45,36 +45,50 @@ def run_folders(ws: Workspace) -> list[tuple[str, str]]:
     return runs
 
 
-def _tags_from_runs(ws: Workspace) -> dict[tuple[str, str], dict[str, Any]]:
+def _tags_from_runs(
+    ws: Workspace, problems: list[Problem] | None = None
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The tags of every submitted job, from the runs' jobs.jsonl (damaged lines go to ``problems``)."""
     tags: dict[tuple[str, str], dict[str, Any]] = {}
     for xp, run in run_folders(ws):
-        for event in EventLog(ws, layout.run_jobs(xp, run)).read().events:
+        rel = layout.run_jobs(xp, run)
+        read = EventLog(ws, rel).read()
+        if problems is not None:
+            problems.extend(_log_problems(ws, rel, read))
+        for event in read.events:
             if isinstance(event, JobSubmitted):
                 key = (event.task_id, event.identifier)
                 tags[key] = {**tags.get(key, {}), **event.tags}
     return tags
 
 
-def _disk_jobs(ws: Workspace, problems: list[Problem] | None = None) -> dict[tuple[str, str], IndexedJob]:
+def _job_entry(
+    ws: Workspace, task_id: str, identifier: str, tags: dict[str, Any], problems: list[Problem] | None
+) -> IndexedJob:
+    """The state of one job folder, from its state record (a job with none is unscheduled)."""
+    rel = layout.job_state(task_id, identifier)
+    state, reason, updated = "unscheduled", None, ws.mtime(layout.job_dir(task_id, identifier)) or 0.0
+    data = ws.read_optional(rel)
+    if data is not None:
+        try:
+            record = codec.decode_record(data, JobStateRecord, ws.describe(rel))
+            state, reason, updated = record.state, record.failure_reason, record.updated_at
+            if problems is not None and (record.task_id, record.identifier) != (task_id, identifier):
+                problems.append(Problem(ws.describe(rel), "names another job"))
+        except XpmError as exc:
+            if problems is not None:
+                problems.append(Problem(ws.describe(rel), f"unreadable ({exc})"))
+    return IndexedJob(task_id, identifier, state, reason, tags, updated)
+
+
+def _disk_jobs(ws: Workspace) -> dict[tuple[str, str], IndexedJob]:
     """The state of every job folder, from its files."""
     tags = _tags_from_runs(ws)
-    jobs = {}
-    for task_id, identifier in ws.iter_job_dirs():
-        if not (layout.is_task_id(task_id) and layout.is_identifier(identifier)):
-            continue
-        rel = layout.job_state(task_id, identifier)
-        state, reason, updated = "unscheduled", None, ws.mtime(layout.job_dir(task_id, identifier)) or 0.0
-        data = ws.read_optional(rel)
-        if data is not None:
-            try:
-                record = codec.decode_record(data, JobStateRecord, ws.describe(rel))
-                state, reason, updated = record.state, record.failure_reason, record.updated_at
-            except XpmError as exc:
-                if problems is not None:
-                    problems.append(Problem(ws.describe(rel), f"unreadable state record ({exc})"))
-        key = (task_id, identifier)
-        jobs[key] = IndexedJob(task_id, identifier, state, reason, tags.get(key, {}), updated)
-    return jobs
+    return {
+        (t, i): _job_entry(ws, t, i, tags.get((t, i), {}), None)
+        for t, i in ws.iter_job_dirs()
+        if layout.is_task_id(t) and layout.is_identifier(i)
+    }
 
 
 def sync(ws: Workspace) -> SyncReport:
@@ -130,6 +144,9 @@ def check(ws: Workspace, *, recompute: bool = True) -> list[Problem]:
     from xpm.schema import ParamsFile
 
     problems: list[Problem] = []
+    run_problems: list[Problem] = []
+    tags = _tags_from_runs(ws, run_problems)
+    disk: dict[tuple[str, str], IndexedJob] = {}
     for task_id, identifier in ws.iter_job_dirs():
         folder = layout.job_dir(task_id, identifier)
         where = ws.describe(folder)
@@ -154,20 +171,12 @@ def check(ws: Workspace, *, recompute: bool = True) -> list[Problem]:
                     problems.extend(_recompute(ws, task_id, identifier, params))
             except (msgspec.DecodeError, TypeError, KeyError) as exc:
                 problems.append(Problem(f"{where}/params.json", f"unreadable ({exc})"))
-        state_rel = layout.job_state(task_id, identifier)
-        data = ws.read_optional(state_rel)
-        if data is not None:
-            try:
-                record_state = codec.decode_record(data, JobStateRecord, ws.describe(state_rel))
-                if (record_state.task_id, record_state.identifier) != (task_id, identifier):
-                    problems.append(Problem(ws.describe(state_rel), "names another job"))
-            except XpmError as exc:
-                problems.append(Problem(ws.describe(state_rel), f"unreadable ({exc})"))
+        key = (task_id, identifier)
+        disk[key] = _job_entry(ws, task_id, identifier, tags.get(key, {}), problems)
         problems.extend(_check_log(ws, layout.job_events(task_id, identifier)))
-    for xp, run in run_folders(ws):
-        problems.extend(_check_log(ws, layout.run_jobs(xp, run)))
+    problems.extend(run_problems)
     problems.extend(_check_log(ws, layout.JOB_INDEX))
-    problems.extend(_check_index(ws))
+    problems.extend(_check_index(ws, disk))
     problems.extend(_check_locks(ws))
     return problems
 
@@ -188,20 +197,22 @@ def _recompute(ws: Workspace, task_id: str, identifier: str, params: bytes) -> l
 
 
 def _check_log(ws: Workspace, rel: str) -> list[Problem]:
-    read = EventLog(ws, rel).read()
+    return _log_problems(ws, rel, EventLog(ws, rel).read())
+
+
+def _log_problems(ws: Workspace, rel: str, read: LogRead) -> list[Problem]:
     problems = [Problem(ws.describe(rel), f"byte {p.offset}: {p.reason}") for p in read.problems]
     if read.partial:
         problems.append(Problem(ws.describe(rel), f"byte {read.offset}: incomplete last line"))
     return problems
 
 
-def _check_index(ws: Workspace) -> list[Problem]:
+def _check_index(ws: Workspace, disk: dict[tuple[str, str], IndexedJob]) -> list[Problem]:
     if not ws.exists(layout.JOB_INDEX):
         if any(True for _ in ws.iter_job_dirs()):
             return [Problem(ws.describe(layout.JOB_INDEX), "missing (run experiments sync)")]
         return []
     indexed = JobIndex(ws).load().jobs
-    disk = _disk_jobs(ws)
     problems = []
     for key in sorted(set(disk) | set(indexed)):
         name = f"{key[0]}/{key[1]}"
