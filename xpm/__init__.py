@@ -29,6 +29,8 @@ from xpm.config import (
     Option,
     Param,
     PathGenerator,
+    Prepare,
+    ResumableTask,
     Task,
     copyconfig,
     field,
@@ -36,7 +38,7 @@ from xpm.config import (
     tag,
     tagspath,
 )
-from xpm.errors import XpmError
+from xpm.errors import GracefulTimeout, TaskCancelled, XpmError
 
 __all__ = [
     "__version__",
@@ -47,8 +49,19 @@ __all__ = [
     "Option",
     "Param",
     "PathGenerator",
+    "Prepare",
+    "ResumableTask",
     "Task",
     "XpmError",
+    "GracefulTimeout",
+    "TaskCancelled",
+    "CounterToken",
+    "DirectLauncher",
+    "FailedExperiment",
+    "LocalLauncher",
+    "RunMode",
+    "experiment",
+    "progress",
     "copyconfig",
     "field",
     "from_task_dir",
@@ -65,6 +78,13 @@ _LAZY = {
     "save": "xpm.serialize",
     "load": "xpm.serialize",
     "from_task_dir": "xpm.serialize",
+    "experiment": "xpm.experiment",
+    "FailedExperiment": "xpm.experiment",
+    "RunMode": "xpm.runmode",
+    "progress": "xpm.jobprocess",
+    "CounterToken": "xpm.scheduler.tokens",
+    "LocalLauncher": "xpm.launchers.local",
+    "DirectLauncher": "xpm.launchers.local",
 }
 
 

@@ -1,6 +1,16 @@
-"""``python -m xpm``: the command line."""
+"""``python -m xpm``: the command line; ``python -m xpm run JOBDIR`` runs a job.
 
-from xpm.cli import main
+A job process goes straight to :mod:`xpm.jobprocess`, without loading the command
+line (click): starting a job should cost little more than starting Python.
+"""
+
+import sys
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["run"]:
+        from xpm.jobprocess import main as run_job
+
+        sys.exit(run_job(sys.argv[2:]))
+    from xpm.cli import main
+
     main()

@@ -20,6 +20,8 @@ __all__ = [
     "IdentifierError",
     "SerializationError",
     "FormatVersionError",
+    "GracefulTimeout",
+    "TaskCancelled",
 ]
 
 
@@ -132,3 +134,19 @@ def describe_value(value: Any) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(value).__name__} ({text})"
+
+
+class GracefulTimeout(Exception):
+    """Raised by a ``ResumableTask`` that stops before its time limit.
+
+    The job ends in error with the reason ``timeout``, and the scheduler runs it
+    again (up to ``max_retries`` times) so that it resumes from its checkpoints.
+    """
+
+
+class TaskCancelled(Exception):
+    """Raised inside ``execute()`` when the job is asked to stop (SIGTERM, ``jobs kill``).
+
+    Catch it to clean up, then re-raise it: the job ends in error with the reason
+    ``cancelled``.
+    """

@@ -24,6 +24,8 @@ EXPERIMENTS = "experiments"
 REFS = "refs"
 LOCKS = "locks"
 INDEX = "index"
+#: Counter tokens made by ``xp.token(name, count)``
+TOKENS = "tokens"
 #: Folder of xpm's own files inside a job folder
 JOB_META = ".xpm"
 
@@ -66,6 +68,11 @@ def job_stdout(task_id: str, identifier: str) -> str:
 
 def job_stderr(task_id: str, identifier: str) -> str:
     return f"{job_dir(task_id, identifier)}/{job_basename(task_id)}.err"
+
+
+def job_rotated_log(task_id: str, identifier: str, suffix: str, n: int) -> str:
+    """The log of an earlier attempt of a job: ``<name>.<suffix>.<n>`` (suffix ``out`` or ``err``)."""
+    return f"{job_dir(task_id, identifier)}/{job_basename(task_id)}.{suffix}.{n}"
 
 
 def job_state(task_id: str, identifier: str) -> str:
@@ -120,3 +127,21 @@ def experiment_lock(experiment_id: str) -> str:
 
 #: The derived job index (an append-only log; rebuilt by `experiments sync`)
 JOB_INDEX = f"{INDEX}/jobs.jsonl"
+
+
+# --- Counter tokens: a folder of their own (``CounterToken(name, path, count)``) ---------
+
+#: The lock that serialises the acquisitions of a token, inside the token folder
+TOKEN_LOCK = "lock"
+#: Inside the token folder: one record per job that holds a part of the token
+TOKEN_HOLDERS = "holders"
+
+
+def token_holder(task_id: str, identifier: str) -> str:
+    """The record of a job holding a token, relative to the token folder."""
+    return f"{TOKEN_HOLDERS}/{task_id}@{identifier}.json"
+
+
+def workspace_token(name: str) -> str:
+    """The folder of a counter token made with ``xp.token(name, count)``."""
+    return f"{TOKENS}/{name}"

@@ -33,6 +33,8 @@ class ObjectRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     #: id of the task whose output this configuration is
     task: int | None = None
     init_tasks: list[int] = []
+    #: for a class of the main script (``type`` in ``__main__``): the script's absolute path
+    file: str | None = None
     #: tags set on this configuration itself (not gathered from sub-configurations)
     tags: dict[str, Any] = {}
     stop_tags: bool = False
@@ -168,6 +170,22 @@ class RefRecord(msgspec.Struct, kw_only=True):
     updated_at: float
     host: str
     pid: int
+
+
+class TokenHolder(msgspec.Struct, kw_only=True):
+    """``<token folder>/holders/<task-id>@<identifier>.json``: a job holding ``count`` of a counter token.
+
+    ``pid`` is the job process once it started (the scheduler's before): a holder
+    whose process is dead on this host no longer counts.
+    """
+
+    version: int
+    task_id: str
+    identifier: str
+    count: int
+    host: str
+    pid: int
+    acquired_at: float
 
 
 class LockOwner(msgspec.Struct, kw_only=True):

@@ -10,6 +10,7 @@ import enum
 import importlib
 import math
 import os
+import sys
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -17,6 +18,7 @@ import msgspec
 
 from xpm._version import __version__
 from xpm.config.base import ConfigMixin
+from xpm.config.classinfo import MAIN_ALIAS, module_name
 from xpm.config.fields import PathGenerator
 from xpm.errors import ConfigError, SerializationError
 from xpm.layout import PARAMS_FILE, SAVED_FILE
@@ -107,7 +109,37 @@ def _read(path: Path) -> bytes:
 
 
 def _class_path(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
+    return f"{module_name(cls)}:{cls.__qualname__}"
+
+
+def _main_file(cls: type) -> str | None:
+    """The file of the main script, for a class defined in it (a job process imports it from there)."""
+    if module_name(cls) != "__main__":
+        return None
+    path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    return os.path.abspath(path) if path else None
+
+
+def _import_main(path: str) -> Any:
+    """Imports the experiment's main script under :data:`MAIN_ALIAS` (once per process)."""
+    module = sys.modules.get(MAIN_ALIAS)
+    if module is not None:
+        return module
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(MAIN_ALIAS, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MAIN_ALIAS] = module
+    # The script's folder comes first on sys.path, as when it ran as a script.
+    sys.path.insert(0, os.path.dirname(path))
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[MAIN_ALIAS]
+        raise
+    return module
 
 
 class _Writer:
@@ -133,6 +165,7 @@ class _Writer:
             ObjectRecord(
                 id=rid,
                 type=_class_path(info.xpmtype.cls),
+                file=_main_file(info.xpmtype.cls),
                 typeid=info.xpmtype.identifier,
                 identifier=identifier(config),
                 fields=fields,
@@ -199,7 +232,7 @@ class _Reader:
     def read(self) -> Any:
         records = self.content.objects
         for record in records:
-            cls = self.import_object(record.type)
+            cls = self.import_object(record.type, record.file)
             try:
                 self.objects[record.id] = cls.C()
             except (AttributeError, ConfigError) as exc:
@@ -239,10 +272,13 @@ class _Reader:
         except KeyError:
             raise self.fail(f"reference to an unknown object {rid}") from None
 
-    def import_object(self, path: str) -> Any:
-        module_name, _, qualname = path.partition(":")
+    def import_object(self, path: str, file: str | None = None) -> Any:
+        module, _, qualname = path.partition(":")
         try:
-            obj: Any = importlib.import_module(module_name)
+            obj: Any = importlib.import_module(module)
+            if module == "__main__" and file is not None and not hasattr(obj, qualname.split(".")[0]):
+                # Read outside the experiment's script (in a job process): import the script.
+                obj = _import_main(file)
             for part in qualname.split("."):
                 obj = getattr(obj, part)
         except Exception as exc:  # ImportError, AttributeError, errors in user modules

@@ -31,7 +31,19 @@ _XPM_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class ConfigInfo:
     """xpm's bookkeeping for one configuration object (``cfg.__xpm__``)."""
 
-    __slots__ = ("config", "xpmtype", "sealed", "own_tags", "stop_tags", "task", "_init_tasks", "digest", "created_at")
+    __slots__ = (
+        "config",
+        "xpmtype",
+        "sealed",
+        "own_tags",
+        "stop_tags",
+        "task",
+        "_init_tasks",
+        "digest",
+        "created_at",
+        "job",
+        "dependencies",
+    )
 
     def __init__(self, config: ConfigMixin, xpmtype: ClassInfo, created_at: str | None):
         self.config = config
@@ -45,6 +57,10 @@ class ConfigInfo:
         #: the identifier digest, cached once the configuration is sealed
         self.digest: bytes | None = None
         self.created_at = created_at
+        #: the job of a submitted task (an ``xpm.scheduler.Job``)
+        self.job: Any = None
+        #: extra dependencies of a task (for instance tokens), added before it is submitted
+        self.dependencies: list[Any] = []
 
     @property
     def init_tasks(self) -> tuple[ConfigMixin, ...]:
@@ -347,6 +363,91 @@ class Task(Config):
     def execute(self) -> None:
         """The work of the task, run in the job process."""
         raise NotImplementedError(f"{type(self).__qualname__}.execute() is not defined")
+
+    def submit(
+        self,
+        *,
+        launcher: Any = None,
+        init_tasks: Iterable[LightweightTask] | None = None,
+        max_retries: int | None = None,
+    ) -> Any:
+        """Submits this task to the current experiment and returns its output.
+
+        The output is the task itself, or what ``task_outputs(self, dep)``
+        returns; giving it (or a part of it) to another task makes that task wait
+        for this one. Submitting a task with the identifier of a job already
+        submitted gives that job.
+
+        Args:
+            launcher: where the job runs (default: the experiment's launcher).
+            init_tasks: ``LightweightTask`` configurations run in the job process
+                before this task (they are part of the identifier).
+            max_retries: how many times a resumable task that stops on a timeout
+                is run again (default: the workspace's setting).
+        """
+        # The experiment layer sits above the configurations: imported on use.
+        from xpm.experiment import current_experiment
+
+        return current_experiment().submit(self, launcher=launcher, init_tasks=init_tasks, max_retries=max_retries)
+
+    def add_dependencies(self, *dependencies: Any) -> Task:
+        """Adds dependencies other than parameters (for instance ``token.dependency(1)``)."""
+        if self.__xpm__.job is not None:
+            raise ConfigError(f"{self.__xpm__.xpmtype.name} is already submitted: add dependencies before")
+        self.__xpm__.dependencies.extend(dependencies)
+        return self
+
+    @property
+    def job(self) -> Any:
+        """The job of this task once submitted (``None`` before)."""
+        return self.__xpm__.job
+
+    def _submitted(self) -> Any:
+        job = self.__xpm__.job
+        if job is None:
+            raise ConfigError(f"{self.__xpm__.xpmtype.name} has not been submitted")
+        return job
+
+    @property
+    def jobpath(self) -> Path:
+        """The job folder of this (submitted) task."""
+        return self._submitted().jobpath  # type: ignore[no-any-return]
+
+    def stdout(self) -> Path:
+        """The file that receives the standard output of the job."""
+        return self._submitted().stdout  # type: ignore[no-any-return]
+
+    def stderr(self) -> Path:
+        """The file that receives the standard error of the job."""
+        return self._submitted().stderr  # type: ignore[no-any-return]
+
+    def wait(self) -> bool:
+        """Waits until the job ends; returns whether it succeeded."""
+        return self._submitted().wait()  # type: ignore[no-any-return]
+
+
+class ResumableTask(Task):
+    """A task that can stop before its time limit and resume from its checkpoints.
+
+    Raise :class:`~xpm.errors.GracefulTimeout` from ``execute()`` to stop: the
+    job is run again (up to ``max_retries`` times) with the same job folder.
+    """
+
+    def remaining_time(self) -> float | None:
+        """Seconds left before the job's time limit, or None when it has none (local jobs)."""
+        return None
+
+
+class Prepare(Config):
+    """A configuration with work to do in the experiment process before the tasks that use it run.
+
+    Override ``prepare()`` (for instance to download a dataset). It runs once per
+    identifier and experiment process, before the first job that holds it starts;
+    ``--run-mode PREPARE`` runs only these.
+    """
+
+    def prepare(self) -> None:
+        raise NotImplementedError(f"{type(self).__qualname__}.prepare() is not defined")
 
 
 class LightweightTask(Config):

@@ -103,6 +103,18 @@ class Argument:
         return f"Argument({self.name!r}, {self.kind.value}, {self.vtype.describe()})"
 
 
+#: The name under which a job process imports the experiment's main script, so that
+#: its ``if __name__ == "__main__":`` block does not run again inside the job.
+MAIN_ALIAS = "__xpm_main__"
+
+
+def module_name(cls: type) -> str:
+    """The module of a class as recorded by xpm: a class of the main script is in
+    ``__main__`` both in the experiment and in the job process that re-imports it."""
+    module = cls.__module__
+    return "__main__" if module == MAIN_ALIAS else module
+
+
 class ClassInfo:
     """The xpm view of a ``Config`` subclass, stored as ``cls.__xpmtype__``."""
 
@@ -114,7 +126,7 @@ class ClassInfo:
         self._defaults: list[Argument] = []
         own_id = cls.__dict__.get("__xpmid__")
         self.explicit_id = own_id is not None
-        self.identifier: str = (own_id or f"{cls.__module__}.{cls.__qualname__}").lower()
+        self.identifier: str = (own_id or f"{module_name(cls)}.{cls.__qualname__}").lower()
         #: filled by xpm.ids the first time an identifier of this class is computed
         self.id_plan: Any = None
 

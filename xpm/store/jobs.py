@@ -60,6 +60,10 @@ class JobStore:
     def events(self, task_id: str, identifier: str) -> EventLog:
         return EventLog(self.workspace, layout.job_events(task_id, identifier))
 
+    def lock(self, task_id: str, identifier: str, timeout: float | None = LOCK_TIMEOUT) -> Any:
+        """The job lock: every read-decide-write of a job's state happens under it."""
+        return self.workspace.lock(layout.job_lock(task_id, identifier), timeout=timeout)
+
     def exists(self, task_id: str, identifier: str) -> bool:
         return self.workspace.exists(layout.job_params(task_id, identifier))
 
@@ -142,7 +146,7 @@ class JobStore:
         Returns:
             The new record, or None when the current state did not match.
         """
-        with self.workspace.lock(layout.job_lock(task_id, identifier), timeout=LOCK_TIMEOUT):
+        with self.lock(task_id, identifier):
             if not expected(self.state(task_id, identifier)):
                 return None
             return self.record_state(task_id, identifier, state, failure_reason, **fields)

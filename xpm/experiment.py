@@ -1,0 +1,474 @@
+"""Experiments: ``with experiment(workspace, name) as xp:`` and the tasks submitted inside.
+
+An experiment run takes the experiment lock (one run of an experiment at a time),
+creates its run folder, records its environment, and runs the jobs its tasks
+submit through a :class:`~xpm.scheduler.core.Scheduler`. On a normal exit it waits
+for every job and raises :class:`FailedExperiment` if some failed; on an exception
+(Ctrl-C included) it leaves the jobs running, and a later run follows them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable
+
+from xpm import codec, layout
+from xpm.errors import ConfigError, XpmError
+from xpm.launchers import Launcher
+from xpm.locks import LockTimeout
+from xpm.runmode import RunMode
+from xpm.scheduler.job import Job
+from xpm.scheduler.tokens import CounterToken
+from xpm.schema import RECORD_VERSION, JobSubmitted, RunRecord
+from xpm.settings import WorkspaceSettings
+from xpm.submission import Plan, plan
+from xpm.workspace import Workspace, WorkspaceNotFound
+
+logger = logging.getLogger("xpm.experiment")
+
+__all__ = ["experiment", "Experiment", "FailedExperiment", "RunMode", "current_experiment"]
+
+_stack: list[Experiment] = []
+_stack_lock = threading.Lock()
+
+
+class FailedExperiment(XpmError):
+    """Some jobs of the experiment failed; ``failed`` lists them."""
+
+    def __init__(self, experiment_id: str, failed: list[Job]):
+        self.experiment_id = experiment_id
+        self.failed = failed
+        lines = [f"experiment {experiment_id} failed: {len(failed)} job(s) ended in error"]
+        for job in failed:
+            reason = job.failure_reason or "failed"
+            if reason == "dependency":
+                lines.append(f"  {job.name}: not run, a job it depends on failed")
+            else:
+                lines.append(f"  {job.name}: {reason}, see {job.stderr}")
+        super().__init__("\n".join(lines))
+
+
+def _install_excepthook() -> None:
+    """Shows an uncaught xpm error of a script (a failed experiment) as its message, not a traceback.
+
+    ``XPM_TRACEBACK=1`` shows the traceback (for bug reports).
+    """
+    previous = sys.excepthook
+    if getattr(previous, "__xpm__", False):
+        return
+
+    def hook(exc_type: Any, exc: Any, tb: Any) -> None:
+        if issubclass(exc_type, XpmError) and not os.environ.get("XPM_TRACEBACK"):
+            print(f"Error: {exc}", file=sys.stderr)
+        else:
+            previous(exc_type, exc, tb)
+
+    hook.__xpm__ = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
+def current_experiment() -> Experiment:
+    """The innermost running experiment (``submit()`` uses it)."""
+    with _stack_lock:
+        if not _stack:
+            raise XpmError("submit() needs a running experiment: call it inside `with experiment(...) as xp:`")
+        return _stack[-1]
+
+
+def _python_path() -> list[str]:
+    """The folders of ``sys.path`` a job needs to import the experiment's modules.
+
+    Entries of the interpreter itself (standard library, site-packages) are left
+    out: the job runs the same interpreter, which finds them by itself.
+    """
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    paths = []
+    for entry in sys.path:
+        path = os.path.realpath(entry or os.getcwd())
+        if not os.path.isdir(path) or any(path == p or path.startswith(p + os.sep) for p in prefixes):
+            continue
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def _default_max_jobs() -> int:
+    return os.cpu_count() or 1
+
+
+class Experiment:
+    """A run of an experiment (see :func:`experiment`).
+
+    Attributes:
+        id: the experiment id.
+        run_id: the run id (``YYYYMMDD_HHMMSS``, ``.1``... on a clash); None
+            outside the NORMAL run mode, which records no run.
+        run_mode: what the experiment does with the jobs it submits.
+        workspace: the workspace (None for a dry run of a workspace that does not exist).
+        launcher: the launcher of tasks submitted without one.
+    """
+
+    def __init__(
+        self,
+        where: str | os.PathLike[str] | WorkspaceSettings | Workspace,
+        name: str,
+        *,
+        launcher: Launcher | None = None,
+        run_mode: RunMode | str | None = None,
+        max_jobs: int | None = None,
+    ):
+        if not layout.is_name(name):
+            raise XpmError(f"invalid experiment id {name!r}: use letters, digits, '_', '-' and '.'")
+        self.id = name
+        self.run_mode = RunMode.parse(run_mode) if run_mode is not None else RunMode.NORMAL
+        self._where = where
+        self.settings: WorkspaceSettings | None = where if isinstance(where, WorkspaceSettings) else None
+        from xpm.launchers.local import LocalLauncher
+
+        self.launcher: Launcher = launcher if launcher is not None else LocalLauncher()
+        self.max_jobs = max_jobs or _default_max_jobs()
+        self.env: dict[str, str] = {}
+        self.run_id: str | None = None
+        self.workspace: Workspace | None = None
+        self.jobs: dict[str, Job] = {}
+        self.scheduler: Any = None
+        self._lock: Any = None
+        self._location = ""
+        self._progress = _Progress(self)
+        self._started_at = 0.0
+
+    # --- paths ----------------------------------------------------------------------
+
+    def _path(self, rel: str) -> Path | PurePosixPath:
+        if self.workspace is not None:
+            local = self.workspace.local_path(rel)
+            if local is not None:
+                return local
+        return PurePosixPath(self._location) / rel
+
+    @property
+    def workdir(self) -> Path | PurePosixPath:
+        """The run folder (``experiments/<id>/<run-id>``), or the experiment folder outside NORMAL runs."""
+        if self.run_id is None:
+            return self._path(layout.experiment_dir(self.id))
+        return self._path(layout.run_dir(self.id, self.run_id))
+
+    @property
+    def jobspath(self) -> Path | PurePosixPath:
+        """The folder that holds every job folder of the workspace."""
+        return self._path(layout.JOBS)
+
+    def job_path(self, task_id: str, identifier: str) -> Path | PurePosixPath:
+        return self._path(layout.job_dir(task_id, identifier))
+
+    # --- what users call --------------------------------------------------------------
+
+    def setenv(self, name: str, value: str) -> None:
+        """Sets an environment variable for every job this experiment launches."""
+        self.env[name] = str(value)
+
+    def token(self, name: str, count: int) -> CounterToken:
+        """A counter token of the workspace (shared by every experiment of the workspace)."""
+        if not layout.is_name(name):
+            raise XpmError(f"invalid token name {name!r}")
+        if self.workspace is None or self.workspace.local_path("") is None:
+            raise XpmError("tokens need a local workspace")
+        return CounterToken(name, self.workspace.local_path(layout.workspace_token(name)), count)  # type: ignore[arg-type]
+
+    def wait(self) -> list[Job]:
+        """Waits until every job submitted so far ended; returns the failed ones."""
+        if self.scheduler is not None:
+            self.scheduler.wait_all(self._progress.report)
+            self._progress.report(final=True)
+        return [job for job in self.jobs.values() if job.state == "error"]
+
+    def submit(
+        self,
+        task: Any,
+        *,
+        launcher: Launcher | None = None,
+        init_tasks: Iterable[Any] | None = None,
+        max_retries: int | None = None,
+    ) -> Any:
+        """Submits a task (what ``task.submit()`` calls); returns its output."""
+        info = task.__xpm__
+        if info.job is not None:
+            raise ConfigError(f"{info.xpmtype.name} was already submitted: submit a copy (copyconfig)")
+        if init_tasks is not None:
+            info.init_tasks = list(init_tasks)
+        retries = max_retries if max_retries is not None else (self.settings.max_retries if self.settings else 3)
+        planned = plan(task, self.job_path, max_retries=retries)
+        job = self.jobs.get(planned.name)
+        if job is None:
+            job = self._new_job(planned, launcher or self.launcher)
+        else:
+            job.max_retries = max(job.max_retries, retries)
+            logger.info("%s was already submitted: same job", planned.name)
+        info.job = job
+        return task.__xpm_outputs__()
+
+    def _new_job(self, planned: Plan, launcher: Launcher) -> Job:
+        job = planned.job(launcher)
+        self.jobs[job.name] = job
+        mode = self.run_mode
+        if mode is RunMode.NORMAL:
+            assert self.workspace is not None and self.run_id is not None
+            self.scheduler.store.write_params(job.task_id, job.identifier, planned.params)
+            from xpm.store.log import EventLog
+
+            EventLog(self.workspace, layout.run_jobs(self.id, self.run_id)).append(
+                JobSubmitted(ts=time.time(), task_id=job.task_id, identifier=job.identifier, tags=job.tags)
+            )
+            return self.scheduler.submit(job)  # type: ignore[no-any-return]
+        # Other modes run no job: the job is what the workspace says it is.
+        state = self._disk_state(job)
+        if mode is RunMode.GENERATE_ONLY:
+            from xpm.store.jobs import JobStore
+
+            assert self.workspace is not None
+            JobStore(self.workspace).write_params(job.task_id, job.identifier, planned.params)
+        if mode is RunMode.PREPARE:
+            for prep in job.prepares:
+                print(f"[prepare] Preparing {prep.__xpm__.xpmtype.identifier}/{prep.__identifier__()} "
+                      f"({job.describe_tags()})", flush=True)
+                prep.prepare()
+        else:
+            print(planned.describe(state), flush=True)
+        job.state = state
+        job._finished.set()
+        return job
+
+    def _disk_state(self, job: Job) -> str:
+        if self.workspace is None:
+            return "unscheduled"
+        from xpm.store.jobs import JobStore
+
+        record = JobStore(self.workspace).state(job.task_id, job.identifier)
+        if record is None:
+            return "unscheduled"
+        job.failure_reason = record.failure_reason
+        return record.state
+
+    # --- the run ------------------------------------------------------------------------
+
+    def _open_workspace(self) -> None:
+        where = self._where
+        if isinstance(where, Workspace):
+            self.workspace, self._location = where, where.location
+            return
+        if isinstance(where, WorkspaceSettings):
+            location = str(where.location)
+        else:
+            location = os.path.abspath(os.fspath(where))
+        self._location = location
+        try:
+            self.workspace = Workspace.open(location, create=self.run_mode is not RunMode.DRY_RUN)
+        except WorkspaceNotFound:
+            if self.run_mode is not RunMode.DRY_RUN:
+                raise
+            self.workspace = None  # a dry run writes nothing, not even a workspace
+
+    def _environment(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if self.settings is not None:
+            from xpm.settings import load_settings
+
+            try:
+                env.update(load_settings().env_for(self.settings))
+            except XpmError:
+                env.update(self.settings.env)
+        env.update(self.env)
+        return env
+
+    def __enter__(self) -> Experiment:
+        _install_excepthook()
+        self._open_workspace()
+        if self.run_mode is RunMode.NORMAL:
+            self._start_run()
+        with _stack_lock:
+            _stack.append(self)
+        return self
+
+    def _start_run(self) -> None:
+        ws = self.workspace
+        assert ws is not None
+        if ws.local_path("") is None:
+            raise XpmError(
+                f"{ws.location}: the local launcher runs jobs on this machine and needs a local workspace "
+                "(use --run-mode GENERATE_ONLY or DRY_RUN on a remote workspace)"
+            )
+        self._take_lock()
+        try:
+            self.run_id = self._new_run()
+            from xpm.scheduler.core import Scheduler
+
+            self.scheduler = Scheduler(
+                ws,
+                env={},
+                python_path=_python_path(),
+                max_jobs=self.max_jobs,
+                on_change=self._progress.changed,
+            )
+            self.scheduler.start()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _take_lock(self) -> None:
+        ws = self.workspace
+        assert ws is not None
+        rel = layout.experiment_lock(self.id)
+        lock = ws.lock(rel, timeout=0)
+        try:
+            lock.acquire()
+        except LockTimeout as exc:
+            who = f"host {exc.owner.host}, pid {exc.owner.pid}" if exc.owner else "another process"
+            print(f"xpm: experiment {self.id} is running ({who}); waiting for it to end...", file=sys.stderr,
+                  flush=True)
+            lock = ws.lock(rel, timeout=None)
+            lock.acquire()
+        self._lock = lock
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _new_run(self) -> str:
+        """Creates the run folder and its records; points the experiment's current ref at it."""
+        ws = self.workspace
+        assert ws is not None
+        ws.makedirs(layout.experiment_dir(self.id))
+        self._started_at = time.time()
+        base = time.strftime("%Y%m%d_%H%M%S", time.localtime(self._started_at))
+        run_id, n = base, 0
+        while not ws.mkdir_exclusive(layout.run_dir(self.id, run_id)):
+            n += 1
+            run_id = f"{base}.{n}"
+        self._write_run(run_id, "running")
+        from xpm.environment import collect
+
+        main = getattr(sys.modules.get("__main__"), "__file__", None)
+        project = os.path.dirname(os.path.abspath(main)) if main else os.getcwd()
+        ws.write_atomic(layout.run_environment(self.id, run_id), codec.encode(collect(project)))
+        from xpm.store.refs import RefStore
+
+        refs = RefStore(ws)
+        name = layout.current_run_ref(self.id)
+        while not refs.set_if_equals(name, refs.value(name), run_id):
+            pass  # another writer won the race: read again
+        return run_id
+
+    def _write_run(self, run_id: str, status: str, ended: bool = False) -> None:
+        assert self.workspace is not None
+        record = RunRecord(
+            version=RECORD_VERSION,
+            experiment_id=self.id,
+            run_id=run_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self._started_at,
+            ended_at=time.time() if ended else None,
+            status=status,
+        )
+        self.workspace.write_atomic(layout.run_record(self.id, run_id), codec.encode(record))
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        with _stack_lock:
+            if self in _stack:
+                _stack.remove(self)
+        if self.run_mode is not RunMode.NORMAL:
+            return
+        failed: list[Job] = []
+        try:
+            if exc_type is None:
+                failed = self.wait()
+            else:
+                pending = [job for job in self.jobs.values() if not job.finished]
+                if pending:
+                    print(f"xpm: leaving {len(pending)} job(s) running; run the experiment again to follow them",
+                          file=sys.stderr)
+            self.scheduler.stop()
+            status = "done" if exc_type is None and not failed else "failed"
+            assert self.run_id is not None
+            self._write_run(self.run_id, status, ended=True)
+        finally:
+            self._release_lock()
+        if failed:
+            raise FailedExperiment(self.id, failed)
+
+
+def experiment(
+    where: str | os.PathLike[str] | WorkspaceSettings | Workspace,
+    name: str,
+    *,
+    launcher: Launcher | None = None,
+    run_mode: RunMode | str | None = None,
+    max_jobs: int | None = None,
+) -> Experiment:
+    """A run of the experiment ``name`` in a workspace, as a context manager.
+
+    Args:
+        where: the workspace: a local folder (created if needed), a workspace of
+            the settings (``WorkspaceSettings``) or an open ``Workspace``.
+        name: the experiment id.
+        launcher: the launcher of tasks submitted without one (default: local).
+        run_mode: ``NORMAL`` (default), ``GENERATE_ONLY``, ``DRY_RUN`` or ``PREPARE``.
+        max_jobs: how many local jobs run at once (default: the number of CPUs).
+
+    Example::
+
+        with experiment("workspace", "my-experiment") as xp:
+            xp.setenv("OMP_NUM_THREADS", "1")
+            model = Train.C(lr=0.1).submit()
+            Evaluate.C(model=model).submit()
+        # here every job ended; FailedExperiment was raised if some failed
+    """
+    return Experiment(where, name, launcher=launcher, run_mode=run_mode, max_jobs=max_jobs)
+
+
+class _Progress:
+    """Shows how many jobs are done out of how many, while the experiment waits."""
+
+    def __init__(self, xp: Experiment):
+        self.xp = xp
+        self.tty = sys.stderr.isatty()
+        self.last_line = ""
+        self.last_time = 0.0
+
+    def changed(self, job: Job) -> None:
+        if job.finished and job.state == "error":
+            reason = job.failure_reason or "failed"
+            detail = "a job it depends on failed" if reason == "dependency" else f"see {job.stderr}"
+            self._print(f"xpm: job {job.name} ended in error ({reason}): {detail}", newline=True)
+
+    def report(self, final: bool = False) -> None:
+        jobs = list(self.xp.jobs.values())
+        counts: dict[str, int] = {}
+        for job in jobs:
+            counts[job.state] = counts.get(job.state, 0) + 1
+        parts = [f"{counts.get('done', 0)}/{len(jobs)} jobs done"]
+        for state in ("running", "scheduled", "waiting", "ready", "error"):
+            if counts.get(state):
+                parts.append(f"{counts[state]} {'failed' if state == 'error' else state}")
+        line = f"xpm: {self.xp.id}: " + ", ".join(parts)
+        now = time.monotonic()
+        if line == self.last_line and not final:
+            return
+        if not self.tty and not final and now - self.last_time < 2.0:
+            return
+        self.last_line, self.last_time = line, now
+        self._print(line, newline=final or not self.tty)
+
+    def _print(self, text: str, newline: bool) -> None:
+        if self.tty:
+            sys.stderr.write("\r\033[K" + text + ("\n" if newline else ""))
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
