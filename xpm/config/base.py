@@ -226,6 +226,8 @@ class ConfigMixin:
         # Only called when normal lookup fails: a parameter with no value yet.
         info = self.__dict__.get("__xpm__")
         if info is not None and name in info.xpmtype.arguments:
+            if info.xpmtype.arguments[name].vtype.accepts_none:
+                return None  # an optional parameter without a value is None
             raise AttributeError(f"{info.xpmtype.name}.{name} has no value yet")
         raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
 
@@ -386,7 +388,7 @@ class Task(Config):
                 is run again (default: the workspace's setting).
         """
         # The experiment layer sits above the configurations: imported on use.
-        from xpm.experiment import current_experiment
+        from xpm.runs import current_experiment
 
         return current_experiment().submit(self, launcher=launcher, init_tasks=init_tasks, max_retries=max_retries)
 
@@ -526,6 +528,8 @@ def _instance(value: Any, memo: dict[int, Any]) -> Any:
                         "folder yet (submit its task first)"
                     )
                 object.__setattr__(obj, name, _instance(v, memo))
+            elif info.xpmtype.arguments[name].vtype.accepts_none:
+                object.__setattr__(obj, name, None)
         if isinstance(value, Task):
             object.__setattr__(obj, "__tags__", info.tags())
         post_init: Callable[[], None] | None = getattr(obj, "__post_init__", None)

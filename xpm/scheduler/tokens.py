@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from pathlib import Path
 from xpm import codec, layout
 from xpm.errors import XpmError
 from xpm.schema import RECORD_VERSION, TokenHolder
+
+logger = logging.getLogger("xpm.tokens")
 
 #: How long an acquisition waits for the token's lock
 LOCK_TIMEOUT = 30.0
@@ -85,9 +88,11 @@ class CounterToken:
                 warnings.warn(f"token {self.name}: ignoring {exc}")
                 continue
             if process_alive({"type": "local", "host": holder.host, "pid": holder.pid}) is False:
-                warnings.warn(
-                    f"token {self.name}: releasing {holder.count} held by "
-                    f"{holder.task_id}/{holder.identifier}, whose process {holder.pid} is gone"
+                # Usual when a job just ended and its experiment has not released
+                # the token yet; also frees the token of a job whose experiment died.
+                logger.info(
+                    "token %s: releasing %d held by %s/%s, whose process %d is gone",
+                    self.name, holder.count, holder.task_id, holder.identifier, holder.pid,
                 )
                 folder.remove(rel, missing_ok=True)
                 continue

@@ -1,4 +1,4 @@
-"""Experiments: ``with experiment(workspace, name) as xp:`` and the tasks submitted inside.
+"""Runs of experiments: ``with experiment(workspace, name) as xp:`` and the tasks submitted inside.
 
 An experiment run takes the experiment lock (one run of an experiment at a time),
 creates its run folder, records its environment, and runs the jobs its tasks
@@ -134,6 +134,8 @@ class Experiment:
         self.launcher: Launcher = launcher if launcher is not None else LocalLauncher()
         self.max_jobs = max_jobs or _default_max_jobs()
         self.env: dict[str, str] = {}
+        #: what jobs get: the settings' variables, then those of setenv (the scheduler reads this dict)
+        self._job_env: dict[str, str] = {}
         self.run_id: str | None = None
         self.workspace: Workspace | None = None
         self.jobs: dict[str, Job] = {}
@@ -172,6 +174,7 @@ class Experiment:
     def setenv(self, name: str, value: str) -> None:
         """Sets an environment variable for every job this experiment launches."""
         self.env[name] = str(value)
+        self._job_env[name] = str(value)
 
     def token(self, name: str, count: int) -> CounterToken:
         """A counter token of the workspace (shared by every experiment of the workspace)."""
@@ -304,13 +307,14 @@ class Experiment:
                 "(use --run-mode GENERATE_ONLY or DRY_RUN on a remote workspace)"
             )
         self._take_lock()
+        self._job_env.update(self._environment())
         try:
             self.run_id = self._new_run()
             from xpm.scheduler.core import Scheduler
 
             self.scheduler = Scheduler(
                 ws,
-                env={},
+                env=self._job_env,
                 python_path=_python_path(),
                 max_jobs=self.max_jobs,
                 on_change=self._progress.changed,
