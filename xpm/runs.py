@@ -132,7 +132,7 @@ class Experiment:
         from xpm.launchers.local import LocalLauncher
 
         self.launcher: Launcher = launcher if launcher is not None else LocalLauncher()
-        self.max_jobs = max_jobs or _default_max_jobs()
+        self.max_jobs = max_jobs
         self.env: dict[str, str] = {}
         #: what jobs get: the settings' variables, then those of setenv (the scheduler reads this dict)
         self._job_env: dict[str, str] = {}
@@ -144,6 +144,7 @@ class Experiment:
         self._location = ""
         self._progress = _Progress(self)
         self._started_at = 0.0
+        self._settings: Any = None
 
     # --- paths ----------------------------------------------------------------------
 
@@ -261,31 +262,31 @@ class Experiment:
     # --- the run ------------------------------------------------------------------------
 
     def _open_workspace(self) -> None:
+        from xpm.settings import load_settings, resolve_workspace
+
+        # Invalid settings stop the experiment with the file's error, before anything runs.
+        self._settings = load_settings()
         where = self._where
         if isinstance(where, Workspace):
             self.workspace, self._location = where, where.location
             return
         if isinstance(where, WorkspaceSettings):
-            location = str(where.location)
+            self.settings = where
         else:
-            location = os.path.abspath(os.fspath(where))
-        self._location = location
+            self.settings = resolve_workspace(workdir=os.path.abspath(os.fspath(where)), settings=self._settings)
+        self._location = str(self.settings.location)
         try:
-            self.workspace = Workspace.open(location, create=self.run_mode is not RunMode.DRY_RUN)
+            self.workspace = Workspace.open(self._location, create=self.run_mode is not RunMode.DRY_RUN)
         except WorkspaceNotFound:
             if self.run_mode is not RunMode.DRY_RUN:
                 raise
             self.workspace = None  # a dry run writes nothing, not even a workspace
 
     def _environment(self) -> dict[str, str]:
-        env: dict[str, str] = {}
-        if self.settings is not None:
-            from xpm.settings import load_settings
-
-            try:
-                env.update(load_settings().env_for(self.settings))
-            except XpmError:
-                env.update(self.settings.env)
+        """The variables of the settings (global, then the workspace's), then those of setenv."""
+        env: dict[str, str] = dict(self._settings.env) if self._settings is not None else {}
+        if self.settings is not None and self._settings is not None:
+            env = self._settings.env_for(self.settings)
         env.update(self.env)
         return env
 
@@ -316,7 +317,7 @@ class Experiment:
                 ws,
                 env=self._job_env,
                 python_path=_python_path(),
-                max_jobs=self.max_jobs,
+                max_jobs=self.max_jobs or (self._settings and self._settings.max_jobs) or _default_max_jobs(),
                 on_change=self._progress.changed,
             )
             self.scheduler.start()
@@ -424,7 +425,8 @@ def experiment(
         name: the experiment id.
         launcher: the launcher of tasks submitted without one (default: local).
         run_mode: ``NORMAL`` (default), ``GENERATE_ONLY``, ``DRY_RUN`` or ``PREPARE``.
-        max_jobs: how many local jobs run at once (default: the number of CPUs).
+        max_jobs: how many local jobs run at once (default: ``max_jobs`` of the
+            settings, else the number of CPUs).
 
     Example::
 

@@ -58,7 +58,7 @@ CONFIG_DIR_ENV = "XPM_CONFIG_DIR"
 # for experimaestro loads, and ignored (not even interpolated, so that an unset
 # variable in a section we never use cannot make the whole file fail).
 _IGNORED_KEYS = frozenset({"server", "carbon"})
-_TOP_KEYS = ("env", "history", "workspaces")
+_TOP_KEYS = ("env", "history", "max_jobs", "workspaces")
 _WORKSPACE_KEYS = ("env", "history", "id", "max_retries", "path", "triggers")
 _HISTORY_KEYS = ("max_done", "max_failed")
 
@@ -239,12 +239,16 @@ class Settings:
         history: the default history settings.
         workspaces: the declared workspaces, in file order.
         path: the file the settings came from; None if there was no file.
+        max_jobs: how many local jobs an experiment process runs at once (None:
+            as many as the machine has CPUs).
     """
 
     env: dict[str, str] = field(default_factory=dict)
     history: HistorySettings = field(default_factory=HistorySettings)
     workspaces: list[WorkspaceSettings] = field(default_factory=list)
     path: Path | None = None
+    #: how many local jobs an experiment process runs at once (None: the number of CPUs)
+    max_jobs: int | None = None
 
     def workspace(self, workspace_id: str) -> WorkspaceSettings | None:
         """The workspace with this id, or None."""
@@ -355,6 +359,7 @@ class _Reader:
             history=history,
             workspaces=self.workspaces(top.get("workspaces"), history),
             path=self.path,
+            max_jobs=self.positive(top.get("max_jobs"), "max_jobs"),
         )
 
     def mapping(
@@ -399,6 +404,14 @@ class _Reader:
         if value < 0:
             raise self.fail(key, f"expected a non-negative integer, got {value}")
         return value
+
+    def positive(self, value: Any, key: str) -> int | None:
+        if value is None:
+            return None
+        number = self.integer(value, key, 0)
+        if number < 1:
+            raise self.fail(key, f"expected a positive integer, got {number}")
+        return number
 
     def env(self, value: Any, key: str) -> dict[str, str]:
         if value is None:

@@ -15,6 +15,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def own_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test has its own (empty) configuration folder: a user's settings never leak in."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    monkeypatch.setenv("XPM_CONFIG_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
     """A workspace folder (created by the first experiment)."""

@@ -288,3 +288,30 @@ def test_submit_outside_an_experiment_is_an_error(tmp_path: Path) -> None:
 def test_bad_experiment_id(ws: Path) -> None:
     with pytest.raises(XpmError, match="invalid experiment id"):
         experiment(ws, "../escape")
+
+
+def test_settings_give_the_jobs_environment_and_the_local_limit(
+    ws: Path, tmp_path: Path, own_settings: Path
+) -> None:
+    (own_settings / "settings.yaml").write_text(
+        "env: {XPM_GLOBAL: g, XPM_BOTH: global}\n"
+        "max_jobs: 1\n"
+        f"workspaces:\n  - id: main\n    path: {ws}\n    env: {{XPM_BOTH: workspace}}\n"
+    )
+    log = tmp_path / "log"
+    with experiment(ws, "settings") as xp:
+        xp.setenv("XPM_MINE", "m")
+        task = Env.C(names=["XPM_GLOBAL", "XPM_BOTH", "XPM_MINE"]).submit()
+        for key in "ab":
+            Record.C(key=key, log=log, sleep=0.2).submit()
+    assert task.stdout().read_text() == "XPM_GLOBAL=g\nXPM_BOTH=workspace\nXPM_MINE=m\n"
+    assert xp.scheduler.max_jobs == 1
+    events = sorted((float(when), what) for _key, what, when, _pid in log_lines(log))
+    assert [what for _when, what in events] == ["start", "end", "start", "end"]
+
+
+def test_invalid_settings_stop_the_experiment(ws: Path, own_settings: Path) -> None:
+    (own_settings / "settings.yaml").write_text("max_jobs: zero\n")
+    with pytest.raises(XpmError, match="max_jobs: expected an integer"):
+        with experiment(ws, "bad-settings"):
+            pass
