@@ -1,19 +1,19 @@
-"""A small xpm plan: a grid of training configurations and an evaluation of each.
+"""A small xpm experiment: a grid of trainings, each followed by an evaluation.
 
-Run it with ``python examples/demo.py``. It shows what xpm computes before any job
-runs: one identifier per distinct set of parameters (the job folder name), the
-tags of each job, and that a saved plan loads back with the same identifiers.
+Run it with ``python examples/demo.py [WORKSPACE]`` (default workspace:
+``./xpm-workspace``). Each distinct set of parameters is one job, run once in
+its own process and folder; run the script a second time and nothing runs again.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import sys
-import tempfile
+import time
 from pathlib import Path
 
-import xpm
-from xpm import Config, Meta, Param, PathGenerator, Task, field, tag
+from xpm import Config, Meta, Param, PathGenerator, Task, experiment, field, progress, tag
 
 
 class Model(Config):
@@ -28,55 +28,53 @@ class Model(Config):
 
 
 class Train(Task):
-    """Trains a model."""
+    """Trains a model (here: pretends to, one epoch at a time)."""
 
     __xpmid__ = "demo.train"
     model: Param[Model]
     lr: Param[float]
-    epochs: Param[int] = field(default=10, ignore_default=True)
-    checkpoint: Meta[Path] = field(default_factory=PathGenerator("model.txt"))
+    epochs: Param[int] = field(default=5, ignore_default=True)
+    checkpoint: Meta[Path] = field(default_factory=PathGenerator("model.json"))
 
     def execute(self) -> None:
-        self.checkpoint.write_text(f"hidden={self.model.hidden} lr={self.lr}\n")
+        loss = 1.0
+        for epoch in range(self.epochs):
+            time.sleep(0.1)
+            loss *= 1 - self.lr * self.model.hidden / 64
+            progress((epoch + 1) / self.epochs, desc=f"epoch {epoch + 1}")
+            print(f"epoch {epoch + 1}: loss {loss:.4f}")
+        self.checkpoint.write_text(json.dumps({"hidden": self.model.hidden, "loss": loss}))
 
 
 class Evaluate(Task):
-    """Evaluates a trained model."""
+    """Evaluates a trained model; depends on its training job."""
 
     __xpmid__ = "demo.evaluate"
     trained: Param[Train]
+    results: Meta[Path] = field(default_factory=PathGenerator("results.json"))
 
     def execute(self) -> None:
-        print(self.trained.checkpoint.read_text())
+        model = json.loads(self.trained.checkpoint.read_text())
+        accuracy = round(1 - model["loss"] / 2, 4)
+        self.results.write_text(json.dumps({"accuracy": accuracy}))
+        print(f"accuracy {accuracy}")
 
 
-def plan() -> list[Evaluate]:
-    """The grid: 2 model sizes x 2 learning rates, each trained then evaluated."""
+def main(workspace: str) -> int:
     evaluations = []
-    for hidden, lr in itertools.product([16, 32], [0.1, 0.01]):
-        train = Train.C(model=Model.C(hidden=tag(hidden)), lr=tag(lr))
-        evaluations.append(Evaluate.C(trained=train))
-    return evaluations
-
-
-def main() -> int:
-    evaluations = plan()
-    print(f"{len(evaluations)} evaluations, {len(evaluations)} trainings:")
-    for ev in evaluations:
-        tags = " ".join(f"{k}={v}" for k, v in sorted(ev.tags().items()))
-        print(f"  demo.train/{xpm.identifier(ev.trained)[:12]}…  demo.evaluate/{xpm.identifier(ev)[:12]}…  {tags}")
-
-    again = Train.C(model=Model.C(hidden=16), lr=0.1, epochs=10)
-    same = xpm.identifier(again) == xpm.identifier(evaluations[0].trained)
-    print(f"Same parameters (tags and an explicit default aside), same identifier: {same}")
-
-    with tempfile.TemporaryDirectory() as folder:
-        xpm.save(evaluations, folder)
-        loaded = xpm.load(folder)
-        kept = [xpm.identifier(a) for a in loaded] == [xpm.identifier(a) for a in evaluations]
-        print(f"Saved and loaded back with the same identifiers: {kept}")
-    return 0 if same and kept else 1
+    with experiment(workspace, "demo") as xp:
+        for hidden, lr in itertools.product([16, 32], [0.1, 0.01]):
+            trained = Train.C(model=Model.C(hidden=tag(hidden)), lr=tag(lr)).submit()
+            evaluations.append(Evaluate.C(trained=trained).submit())
+    # Leaving the `with` block waited for every job (and raised if one failed).
+    print(f"\n{len(xp.jobs)} jobs done; results in {xp.jobspath}:")
+    for evaluation in evaluations:
+        tags = " ".join(f"{k}={v}" for k, v in sorted(evaluation.tags().items()))
+        accuracy = json.loads(evaluation.results.read_text())["accuracy"]
+        where = evaluation.results.relative_to(xp.jobspath)
+        print(f"  {tags:<20} accuracy {accuracy:.4f}  {where.parent.parent.name}/{where.parent.name[:12]}…")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "xpm-workspace"))

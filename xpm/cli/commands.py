@@ -61,3 +61,4 @@ def check(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | N
         click.echo(f"{len(problems)} problem(s) found", err=True)
         raise SystemExit(1)
     click.echo("no problem found")
+from xpm.cli import run_experiment  # noqa: E402,F401 - registers run-experiment
