@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import secrets
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -54,7 +52,9 @@ class UnsafeDelete(XpmError):
 
 def _tmp_name(rel: str) -> str:
     parent, name = posixpath.split(rel)
-    tmp = f".{name}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    # os.urandom rather than secrets: this runs in every job process, and
+    # importing secrets (hmac, hashlib) costs more than the write itself.
+    tmp = f".{name}.{socket.gethostname()}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     return posixpath.join(parent, tmp) if parent else tmp
 
 
@@ -349,6 +349,8 @@ class LocalWorkspace(Workspace):
                 raise NotFound(self.describe(rel)) from None
 
     def _remove_tree(self, rel: str) -> None:
+        import shutil
+
         shutil.rmtree(self._p(rel))
 
 
