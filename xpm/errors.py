@@ -8,6 +8,7 @@ message, so that callers can react without parsing text.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 __all__ = [
@@ -32,6 +33,20 @@ class XpmError(Exception):
     """
 
     exit_code: int = 1
+
+
+class FileProblem(XpmError, ValueError):
+    """A problem in a file a user wrote (settings, experiment YAML): ``<file>: <key>: <problem>``.
+
+    The file and key parts are left out when they do not apply.
+    """
+
+    def __init__(self, problem: str, *, path: str | os.PathLike[str] | None = None, key: str = ""):
+        self.path = str(path) if path is not None else None
+        self.key = key
+        self.problem = problem
+        parts = [part for part in (self.path, key) if part]
+        super().__init__(": ".join([*parts, problem]))
 
 
 class ConfigError(XpmError, ValueError):

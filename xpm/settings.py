@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from xpm.errors import XpmError
+from xpm.errors import FileProblem, XpmError
 
 __all__ = [
     "CONFIG_DIR_ENV",
@@ -70,7 +70,7 @@ _ENV_REF = re.compile(r"\$\{(?:oc\.)?env:([^}]*)\}")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
-class SettingsError(XpmError, ValueError):
+class SettingsError(FileProblem):
     """The settings file is invalid, or no workspace can be chosen.
 
     The message is one line: ``<file>: <key>: <problem>`` (the file and key parts are
@@ -83,12 +83,6 @@ class SettingsError(XpmError, ValueError):
         problem: the description of the problem alone.
     """
 
-    def __init__(self, problem: str, *, path: str | Path | None = None, key: str = ""):
-        self.path = str(path) if path is not None else None
-        self.key = key
-        self.problem = problem
-        parts = [part for part in (self.path, key) if part]
-        super().__init__(": ".join([*parts, problem]))
 
 
 @dataclass(frozen=True)

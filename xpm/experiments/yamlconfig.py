@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from xpm.errors import XpmError
+from xpm.errors import FileProblem, XpmError
 from xpm.settings import _yaml_problem
 
 __all__ = [
@@ -45,7 +45,7 @@ __all__ = [
 KeyPath = tuple[str, ...]
 
 
-class ExperimentConfigError(XpmError, ValueError):
+class ExperimentConfigError(FileProblem):
     """The experiment's configuration is invalid, or the experiment cannot be loaded.
 
     The message is one line, ``<file>: <key>: <problem>`` (parts that do not apply
@@ -57,12 +57,6 @@ class ExperimentConfigError(XpmError, ValueError):
         problem: the description of the problem alone.
     """
 
-    def __init__(self, problem: str, *, path: str | Path | None = None, key: str = ""):
-        self.path = str(path) if path is not None else None
-        self.key = key
-        self.problem = problem
-        parts = [part for part in (self.path, key) if part]
-        super().__init__(": ".join([*parts, problem]))
 
 
 def show_value(value: Any) -> str:

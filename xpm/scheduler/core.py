@@ -100,11 +100,7 @@ class Scheduler:
             return
         with self.store.lock(job.task_id, job.identifier):
             record = self.store.state(job.task_id, job.identifier)
-            if record is not None and record.state == "done":
-                self._finish(job, "done")
-                return
-            if _run_elsewhere(record):
-                self._attach(job, record)
+            if self._taken_care_of(job, record):
                 return
             job.retry_count = _kept_retries(record)
             if record is not None and self._exhausted(job, record):
@@ -392,15 +388,20 @@ class Scheduler:
             and record.retry_count >= job.max_retries
         )
 
+    def _taken_care_of(self, job: Job, record: JobStateRecord | None) -> bool:
+        """Under the job lock: a done job is finished, a job run elsewhere is followed (True)."""
+        if record is not None and record.state == "done":
+            self._finish(job, "done")
+            return True
+        if _run_elsewhere(record):
+            self._attach(job, record)
+            return True
+        return False
+
     def _fail_dependency(self, job: Job) -> None:
         """A dependency failed: the job ends in error without running, unless done or run elsewhere."""
         with self.store.lock(job.task_id, job.identifier):
-            record = self.store.state(job.task_id, job.identifier)
-            if record is not None and record.state == "done":
-                self._finish(job, "done")
-                return
-            if _run_elsewhere(record):
-                self._attach(job, record)
+            if self._taken_care_of(job, self.store.state(job.task_id, job.identifier)):
                 return
             self._set(job, "error", "dependency")
         self._finish(job, "error", "dependency")
