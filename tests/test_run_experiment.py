@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import restoring_imports
 from click.testing import CliRunner
 
 import xpm
@@ -61,12 +63,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     modules (the experiment files) a run adds to this process."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XPM_CONFIG_DIR", str(tmp_path / "config"))
-    path = list(sys.path)
-    yield tmp_path
-    sys.path[:] = path
-    for name, module in list(sys.modules.items()):
-        if str(getattr(module, "__file__", "") or "").startswith(str(tmp_path)):
-            del sys.modules[name]
+    with restoring_imports(tmp_path):
+        yield tmp_path
 
 
 class FakeExperiment:

@@ -61,9 +61,19 @@ def progress(value: float, level: int = 0, desc: str | None = None) -> None:
     store.progress(_Current.task_id, _Current.identifier, value, level=level, desc=desc)
 
 
+def local_process(pid: int) -> dict[str, Any]:
+    """How other processes find a process of this host (the ``process`` of a job record)."""
+    return {"type": "local", "pid": pid, "host": socket.gethostname()}
+
+
 def this_process() -> dict[str, Any]:
     """How other processes find this one (recorded in the job's state)."""
-    return {"type": "local", "pid": os.getpid(), "host": socket.gethostname()}
+    return local_process(os.getpid())
+
+
+def _is_process(process: dict[str, Any] | None, pid: int) -> bool:
+    """Whether a job record's ``process`` is the local process ``pid``."""
+    return process == local_process(pid)
 
 
 def process_alive(process: dict[str, Any] | None) -> bool | None:
@@ -89,8 +99,7 @@ def may_start(record: JobStateRecord | None, pid: int) -> bool:
         return True
     if record.state == "done":
         return False
-    process = record.process or {}
-    if process.get("type") == "local" and process.get("pid") == pid and process.get("host") == socket.gethostname():
+    if _is_process(record.process, pid):
         return True
     if record.state in STARTABLE:
         return True
@@ -98,9 +107,7 @@ def may_start(record: JobStateRecord | None, pid: int) -> bool:
 
 
 def _runs_it(record: JobStateRecord | None, pid: int) -> bool:
-    if record is None or record.state != "running" or not record.process:
-        return False
-    return record.process.get("pid") == pid and record.process.get("host") == socket.gethostname()
+    return record is not None and record.state == "running" and _is_process(record.process, pid)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

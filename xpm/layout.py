@@ -62,17 +62,22 @@ def job_basename(task_id: str) -> str:
     return task_id.rsplit(".", 1)[-1]
 
 
+def job_log_name(task_id: str, suffix: str) -> str:
+    """The file name of a job's log, relative to its folder: ``<name>.out`` or ``<name>.err``."""
+    return f"{job_basename(task_id)}.{suffix}"
+
+
 def job_stdout(task_id: str, identifier: str) -> str:
-    return f"{job_dir(task_id, identifier)}/{job_basename(task_id)}.out"
+    return f"{job_dir(task_id, identifier)}/{job_log_name(task_id, 'out')}"
 
 
 def job_stderr(task_id: str, identifier: str) -> str:
-    return f"{job_dir(task_id, identifier)}/{job_basename(task_id)}.err"
+    return f"{job_dir(task_id, identifier)}/{job_log_name(task_id, 'err')}"
 
 
 def job_rotated_log(task_id: str, identifier: str, suffix: str, n: int) -> str:
     """The log of an earlier attempt of a job: ``<name>.<suffix>.<n>`` (suffix ``out`` or ``err``)."""
-    return f"{job_dir(task_id, identifier)}/{job_basename(task_id)}.{suffix}.{n}"
+    return f"{job_dir(task_id, identifier)}/{job_log_name(task_id, suffix)}.{n}"
 
 
 def job_state(task_id: str, identifier: str) -> str:

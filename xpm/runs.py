@@ -23,10 +23,11 @@ from xpm.errors import ConfigError, XpmError
 from xpm.launchers import Launcher
 from xpm.locks import LockTimeout
 from xpm.runmode import RunMode
-from xpm.scheduler.job import Job
+from xpm.scheduler.job import Job, run_prepares
 from xpm.scheduler.tokens import CounterToken
 from xpm.schema import RECORD_VERSION, JobSubmitted, RunRecord
 from xpm.settings import WorkspaceSettings
+from xpm.store.jobs import JobStore
 from xpm.submission import Plan, plan
 from xpm.workspace import Workspace, WorkspaceNotFound
 
@@ -133,9 +134,9 @@ class Experiment:
 
         self.launcher: Launcher = launcher if launcher is not None else LocalLauncher()
         self.max_jobs = max_jobs
+        #: the variables jobs get; from the start of a run, those of the settings are
+        #: in it too (the scheduler reads this dict, so later setenv calls count)
         self.env: dict[str, str] = {}
-        #: what jobs get: the settings' variables, then those of setenv (the scheduler reads this dict)
-        self._job_env: dict[str, str] = {}
         self.run_id: str | None = None
         self.workspace: Workspace | None = None
         self.jobs: dict[str, Job] = {}
@@ -145,6 +146,10 @@ class Experiment:
         self._progress = _Progress(self)
         self._started_at = 0.0
         self._settings: Any = None
+        #: the job records of the workspace (None for a dry run of a missing workspace)
+        self.store: JobStore | None = None
+        #: identifiers of the Prepare configurations run (PREPARE mode)
+        self._prepared: set[str] = set()
 
     # --- paths ----------------------------------------------------------------------
 
@@ -175,7 +180,6 @@ class Experiment:
     def setenv(self, name: str, value: str) -> None:
         """Sets an environment variable for every job this experiment launches."""
         self.env[name] = str(value)
-        self._job_env[name] = str(value)
 
     def token(self, name: str, count: int) -> CounterToken:
         """A counter token of the workspace (shared by every experiment of the workspace)."""
@@ -222,8 +226,8 @@ class Experiment:
         self.jobs[job.name] = job
         mode = self.run_mode
         if mode is RunMode.NORMAL:
-            assert self.workspace is not None and self.run_id is not None
-            self.scheduler.store.write_params(job.task_id, job.identifier, planned.params)
+            assert self.workspace is not None and self.store is not None and self.run_id is not None
+            self.store.write_params(job.task_id, job.identifier, planned.params)
             from xpm.store.log import EventLog
 
             EventLog(self.workspace, layout.run_jobs(self.id, self.run_id)).append(
@@ -233,15 +237,14 @@ class Experiment:
         # Other modes run no job: the job is what the workspace says it is.
         state = self._disk_state(job)
         if mode is RunMode.GENERATE_ONLY:
-            from xpm.store.jobs import JobStore
-
-            assert self.workspace is not None
-            JobStore(self.workspace).write_params(job.task_id, job.identifier, planned.params)
+            assert self.store is not None
+            self.store.write_params(job.task_id, job.identifier, planned.params)
         if mode is RunMode.PREPARE:
-            for prep in job.prepares:
-                print(f"[prepare] Preparing {prep.__xpm__.xpmtype.identifier}/{prep.__identifier__()} "
-                      f"({job.describe_tags()})", flush=True)
-                prep.prepare()
+            run_prepares(
+                job,
+                self._prepared,
+                lambda name: print(f"[prepare] Preparing {name} ({job.describe_tags()})", flush=True),
+            )
         else:
             print(planned.describe(state), flush=True)
         job.state = state
@@ -249,11 +252,9 @@ class Experiment:
         return job
 
     def _disk_state(self, job: Job) -> str:
-        if self.workspace is None:
+        if self.store is None:
             return "unscheduled"
-        from xpm.store.jobs import JobStore
-
-        record = JobStore(self.workspace).state(job.task_id, job.identifier)
+        record = self.store.state(job.task_id, job.identifier)
         if record is None:
             return "unscheduled"
         job.failure_reason = record.failure_reason
@@ -269,6 +270,7 @@ class Experiment:
         where = self._where
         if isinstance(where, Workspace):
             self.workspace, self._location = where, where.location
+            self.store = JobStore(where)
             return
         if isinstance(where, WorkspaceSettings):
             self.settings = where
@@ -280,15 +282,14 @@ class Experiment:
         except WorkspaceNotFound:
             if self.run_mode is not RunMode.DRY_RUN:
                 raise
-            self.workspace = None  # a dry run writes nothing, not even a workspace
+            return  # a dry run writes nothing, not even a workspace
+        self.store = JobStore(self.workspace)
 
-    def _environment(self) -> dict[str, str]:
-        """The variables of the settings (global, then the workspace's), then those of setenv."""
-        env: dict[str, str] = dict(self._settings.env) if self._settings is not None else {}
-        if self.settings is not None and self._settings is not None:
-            env = self._settings.env_for(self.settings)
-        env.update(self.env)
-        return env
+    def _settings_env(self) -> dict[str, str]:
+        """The variables of the settings: the global ones, then the workspace's."""
+        if self.settings is None:
+            return dict(self._settings.env)
+        return self._settings.env_for(self.settings)  # type: ignore[no-any-return]
 
     def __enter__(self) -> Experiment:
         _install_excepthook()
@@ -308,14 +309,15 @@ class Experiment:
                 "(use --run-mode GENERATE_ONLY or DRY_RUN on a remote workspace)"
             )
         self._take_lock()
-        self._job_env.update(self._environment())
+        self.env = {**self._settings_env(), **self.env}
         try:
             self.run_id = self._new_run()
             from xpm.scheduler.core import Scheduler
 
+            assert self.store is not None
             self.scheduler = Scheduler(
-                ws,
-                env=self._job_env,
+                self.store,
+                env=self.env,
                 python_path=_python_path(),
                 max_jobs=self.max_jobs or (self._settings and self._settings.max_jobs) or _default_max_jobs(),
                 on_change=self._progress.changed,

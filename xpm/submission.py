@@ -53,8 +53,8 @@ class Plan:
             dependencies=self.dependencies,
             tokens=self.tokens,
             prepares=self.prepares,
-            stdout=folder / f"{layout.job_basename(self.task_id)}.out",
-            stderr=folder / f"{layout.job_basename(self.task_id)}.err",
+            stdout=folder / layout.job_log_name(self.task_id, "out"),
+            stderr=folder / layout.job_log_name(self.task_id, "err"),
         )
 
     def describe(self, state: str) -> str:

@@ -133,6 +133,16 @@ class Train(Task):
         print(f"trained on {self.data.name}")
 
 
+class UseData(Task):
+    """Another task holding a ``Data``."""
+
+    __xpmid__ = "test.usedata"
+    data: Param[Data]
+
+    def execute(self) -> None:
+        print(f"used {self.data.name}")
+
+
 class Env(Task):
     """Prints environment variables."""
 

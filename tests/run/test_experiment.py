@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.run.tasks import Data, Env, Model, Record, Resume, SetScale, Sum, Train, UseModel, WithOutputs, log_lines
+from tests.run.tasks import Data, Env, UseData, Model, Record, Resume, SetScale, Sum, Train, UseModel, WithOutputs, log_lines
 from xpm import CounterToken, FailedExperiment, RunMode, experiment, tag
 from xpm.errors import ConfigError, XpmError
 from xpm.store.jobs import JobStore
@@ -275,7 +275,8 @@ def test_prepare_mode_runs_only_prepares(ws: Path, tmp_path: Path, capsys: pytes
     log = tmp_path / "log"
     with experiment(ws, "prep", run_mode=RunMode.PREPARE):
         task = Train.C(data=Data.C(name="p", log=log)).submit()
-    assert log.read_text() == "prepare p\n"
+        UseData.C(data=Data.C(name="p", log=log)).submit()
+    assert log.read_text() == "prepare p\n", "a Prepare runs once per identifier"
     assert not Path(task.jobpath).exists()
     assert capsys.readouterr().out.startswith("[prepare] Preparing test.data/")
 

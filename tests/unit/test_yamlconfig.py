@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import restoring_imports
+
 from xpm.errors import XpmError
 from xpm.experiments import ConfigurationBase, ExperimentHelper, configuration
 from xpm.experiments.loader import (
@@ -39,12 +41,8 @@ from xpm.experiments.yamlconfig import (
 def in_tmp(tmp_path, monkeypatch):
     """Runs in tmp_path, and forgets the sys.path entries and modules a test adds."""
     monkeypatch.chdir(tmp_path)
-    path = list(sys.path)
-    yield tmp_path
-    sys.path[:] = path
-    for name, module in list(sys.modules.items()):
-        if str(getattr(module, "__file__", "") or "").startswith(str(tmp_path)):
-            del sys.modules[name]
+    with restoring_imports(tmp_path):
+        yield tmp_path
 
 
 def write(path: Path, text: str) -> Path:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-from typing import Any
 
 from xpm.launchers import Launched, Launcher, LaunchRequest
 
 
 class LocalProcess(Launched):
     def __init__(self, popen: subprocess.Popen[bytes]):
+        from xpm.jobprocess import local_process
+
         self.popen = popen
-        self.process = {"type": "local", "pid": popen.pid, "host": socket.gethostname()}
+        self.process = local_process(popen.pid)
 
     def wait(self) -> int:
         return self.popen.wait()
@@ -72,13 +72,3 @@ class LocalLauncher(Launcher):
 #: experimaestro's name for the local launcher
 DirectLauncher = LocalLauncher
 
-
-def kill_local(process: dict[str, Any], sig: int) -> bool:
-    """Sends ``sig`` to a local job process; returns whether it was found on this host."""
-    if process.get("type") != "local" or process.get("host") != socket.gethostname():
-        return False
-    try:
-        os.kill(int(process["pid"]), sig)
-    except (ProcessLookupError, KeyError, ValueError):
-        return False
-    return True

@@ -23,10 +23,9 @@ from typing import Any, Callable
 from xpm import layout
 from xpm.jobprocess import STARTABLE, process_alive
 from xpm.launchers import LaunchRequest
-from xpm.scheduler.job import FINAL_STATES, Job
+from xpm.scheduler.job import FINAL_STATES, Job, run_prepares
 from xpm.schema import JobStateRecord
 from xpm.store.jobs import JobStore
-from xpm.workspace import Workspace
 
 logger = logging.getLogger("xpm.scheduler")
 
@@ -38,7 +37,7 @@ class Scheduler:
     """Schedules the jobs of one experiment process.
 
     Args:
-        workspace: the (local) workspace.
+        store: the job records of the (local) workspace.
         env: environment variables for every job.
         python_path: folders the job processes need on ``sys.path``.
         max_jobs: how many jobs a launcher without its own limit runs at once.
@@ -47,26 +46,27 @@ class Scheduler:
 
     def __init__(
         self,
-        workspace: Workspace,
+        store: JobStore,
         *,
         env: dict[str, str],
         python_path: list[str],
         max_jobs: int,
         on_change: Callable[[Job], None] | None = None,
     ):
-        self.workspace = workspace
-        self.store = JobStore(workspace)
+        self.store = store
+        self.workspace = store.workspace
         self.env = env
         self.python_path = python_path
         self.max_jobs = max_jobs
         self.on_change = on_change
         self.jobs: dict[str, Job] = {}
         self._cond = threading.Condition(threading.RLock())
-        self._ready: deque[Job] = deque()
+        #: ready jobs, one queue per launcher (by id), so that a full launcher costs nothing to skip
+        self._ready: dict[int, deque[Job]] = {}
         self._exited: deque[tuple[Job, int]] = deque()
         self._attached: list[Job] = []
         self._running: dict[int, int] = {}
-        self._prepared: set[str] = set()
+        self._prepared: set[str] = set()  # identifiers of the Prepare configurations run
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._last_poll = 0.0
@@ -74,12 +74,8 @@ class Scheduler:
     # --- submission (experiment thread) -------------------------------------------
 
     def submit(self, job: Job) -> Job:
-        """Registers a job; a job with the same identifier gives the one already registered."""
+        """Registers a new job (the experiment gives each identifier once)."""
         with self._cond:
-            known = self.jobs.get(job.name)
-            if known is not None:
-                known.max_retries = max(known.max_retries, job.max_retries)
-                return known
             self.jobs[job.name] = job
             failed = False
             for dep in job.dependencies:
@@ -150,7 +146,7 @@ class Scheduler:
                 logger.exception("scheduler error")
 
     def _startable(self) -> bool:
-        return any(self._has_capacity(job) for job in self._ready)
+        return any(queue and self._has_capacity(queue[0]) for queue in self._ready.values())
 
     def _limit(self, job: Job) -> int:
         return job.launcher.max_jobs or self.max_jobs
@@ -159,19 +155,30 @@ class Scheduler:
         return self._running.get(id(job.launcher), 0) < self._limit(job)
 
     def _start_ready(self) -> bool:
-        """Starts what can start; True when there were ready jobs and none could start."""
+        """Starts what can start; True when some ready jobs were tried and none could start.
+
+        Only launchers with a free slot are looked at; their jobs are tried in
+        order while slots remain (a job whose tokens are taken stays ready).
+        """
         with self._cond:
-            candidates = list(self._ready)
-            self._ready.clear()
-        blocked = []
-        for job in candidates:
-            if job.finished:
-                continue
-            if not self._has_capacity(job) or not self._start(job):
-                blocked.append(job)
-        with self._cond:
-            self._ready.extendleft(reversed(blocked))
-        return bool(candidates) and len(blocked) == len(candidates)
+            queues = [queue for queue in self._ready.values() if queue]
+        tried = blocked = 0
+        for queue in queues:
+            retry: list[Job] = []
+            while True:
+                with self._cond:
+                    if not queue or not self._has_capacity(queue[0]):
+                        break
+                    job = queue.popleft()
+                if job.finished:
+                    continue
+                tried += 1
+                if not self._start(job):
+                    retry.append(job)
+                    blocked += 1
+            with self._cond:
+                queue.extendleft(reversed(retry))
+        return tried > 0 and blocked == tried
 
     def _take_tokens(self, job: Job) -> bool:
         taken = []
@@ -187,17 +194,10 @@ class Scheduler:
         for dep in job.tokens:
             dep.token.release(job.task_id, job.identifier)
 
-    def _prepare(self, job: Job) -> None:
-        for prep in job.prepares:
-            key = str(prep.__identifier__())
-            if key not in self._prepared:
-                prep.prepare()
-                self._prepared.add(key)
-
     def _start(self, job: Job) -> bool:
         """Launches a ready job; False when its tokens are not free (it stays ready)."""
         try:
-            self._prepare(job)
+            run_prepares(job, self._prepared)
         except Exception:  # noqa: BLE001 - a failed prepare fails the job, with its traceback
             logger.exception("prepare of %s failed", job.name)
             with self.store.lock(job.task_id, job.identifier):
@@ -376,7 +376,7 @@ class Scheduler:
     def _make_ready(self, job: Job) -> None:
         job.state = "ready"
         with self._cond:
-            self._ready.append(job)
+            self._ready.setdefault(id(job.launcher), deque()).append(job)
             self._cond.notify_all()
 
     def _exhausted(self, job: Job, record: JobStateRecord) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Callable
 
 from xpm.launchers import Launched, Launcher
 from xpm.scheduler.tokens import TokenDependency
@@ -94,3 +94,18 @@ class Job:
 
     def __repr__(self) -> str:
         return f"Job({self.name}, {self.state})"
+
+
+def run_prepares(job: Job, done: set[str], announce: Callable[[str], None] | None = None) -> None:
+    """Runs the job's ``Prepare`` configurations not run yet (``done`` holds their identifiers).
+
+    ``announce`` receives ``<type-id>/<identifier>`` before each one runs.
+    """
+    for prep in job.prepares:
+        key = str(prep.__identifier__())
+        if key in done:
+            continue
+        if announce is not None:
+            announce(f"{prep.__xpm__.xpmtype.identifier}/{key}")
+        prep.prepare()
+        done.add(key)
