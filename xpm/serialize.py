@@ -125,22 +125,11 @@ def _import_main(path: str) -> Any:
     module = sys.modules.get(MAIN_ALIAS)
     if module is not None:
         return module
-    import importlib.util
+    from xpm.imports import import_file
 
-    spec = importlib.util.spec_from_file_location(MAIN_ALIAS, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[MAIN_ALIAS] = module
     # The script's folder comes first on sys.path, as when it ran as a script.
     sys.path.insert(0, os.path.dirname(path))
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[MAIN_ALIAS]
-        raise
-    return module
-
+    return import_file(MAIN_ALIAS, path)
 
 class _Writer:
     """Turns a tree of configurations into records, children first."""

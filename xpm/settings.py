@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from xpm.errors import FileProblem, XpmError
+from xpm.errors import FileProblem
 
 __all__ = [
     "CONFIG_DIR_ENV",

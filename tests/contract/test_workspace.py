@@ -11,7 +11,7 @@ import pytest
 
 from xpm import codec, layout
 from xpm.locks import LockTimeout
-from xpm.schema import IndexEntry, JobProgress, JobStateChanged
+from xpm.schema import JobProgress, JobStateChanged
 from xpm.store.index import JobIndex
 from xpm.store.jobs import JobStore
 from xpm.store.log import EventLog

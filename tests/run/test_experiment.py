@@ -134,11 +134,11 @@ def test_counter_token_limits_concurrent_jobs(ws: Path, tmp_path: Path) -> None:
         for key in "abc":
             token(1, Record.C(key=key, log=log, sleep=0.3)).submit()
     intervals = {}
-    for key, what, when, _pid in log_lines(log):
+    for key, _what, when, _pid in log_lines(log):
         intervals.setdefault(key, []).append(float(when))
     spans = sorted(intervals.values())
     assert len(spans) == 3
-    for (start1, end1), (start2, _end2) in zip(spans, spans[1:]):
+    for (_start1, end1), (start2, _end2) in zip(spans, spans[1:], strict=False):
         assert end1 <= start2, "two jobs held the 1-unit token at once"
     assert list((tmp_path / "token" / "holders").iterdir()) == [], "every job released the token"
 
@@ -231,7 +231,7 @@ def test_run_ids_get_a_suffix_on_a_clash(ws: Path, tmp_path: Path, monkeypatch: 
 
 
 def test_tags_reach_the_run_log_and_the_index(ws: Path, tmp_path: Path) -> None:
-    with experiment(ws, "tags") as xp:
+    with experiment(ws, "tags"):
         task = Record.C(key=tag("k"), log=tmp_path / "log").submit()
     assert task.job.tags == {"key": "k"}
     snapshot = JobStore(Workspace.open(ws)).index.load()

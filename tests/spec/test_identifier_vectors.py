@@ -25,7 +25,7 @@ import pytest
 from blake3 import blake3
 
 import xpm
-from xpm import Config, Param, Task
+from xpm import Param, Task
 from xpm.errors import IdentifierError
 
 from . import vector_cases

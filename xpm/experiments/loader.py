@@ -16,7 +16,6 @@ import dataclasses
 import datetime
 import difflib
 import importlib
-import importlib.util
 import inspect
 import os
 import re
@@ -229,18 +228,13 @@ def _import_file(path: Path) -> types.ModuleType:
                 f"({getattr(existing, '__file__', None) or 'built in'}); rename the file",
                 path=path,
             )
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ExperimentConfigError("cannot be imported as a Python module", path=path)
-    module = importlib.util.module_from_spec(spec)
-    setattr(module, _MARK, True)
-    sys.modules[name] = module
+    from xpm.imports import NotAModule, import_file
+
     try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        # Leave no half-initialised module behind (as the import system does).
-        sys.modules.pop(name, None)
-        raise
+        module = import_file(name, path)
+    except NotAModule:
+        raise ExperimentConfigError("cannot be imported as a Python module", path=path) from None
+    setattr(module, _MARK, True)
     return module
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from xpm.errors import FileProblem, XpmError
+from xpm.errors import FileProblem
 from xpm.settings import _yaml_problem
 
 __all__ = [
