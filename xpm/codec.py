@@ -18,13 +18,14 @@ from typing import Any, Iterator, NamedTuple, TypeVar
 import msgspec
 
 from xpm.errors import FormatVersionError, SerializationError
-from xpm.schema import AnyEvent, RECORD_VERSION, VersionView
+from xpm.schema import PARAMS_VERSION, RECORD_VERSION, AnyEvent, ParamsFile, VersionView
 
 T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(AnyEvent)
 _version_decoder = msgspec.json.Decoder(VersionView)
+_params_decoder = msgspec.json.Decoder(ParamsFile)
 _decoders: dict[type, msgspec.json.Decoder] = {}
 _PREFIX = b'["'
 _SEP = b'",'
@@ -56,6 +57,20 @@ def decode_record(data: bytes, cls: type[T], source: str | None = None) -> T:
         return decoder.decode(data)  # type: ignore[no-any-return]
     except msgspec.DecodeError as exc:
         raise SerializationError(f"not a valid {cls.__name__} ({exc})", source) from None
+
+
+def decode_params(data: bytes, source: str | None = None) -> ParamsFile:
+    """Decodes a ``params.json`` / ``xpm.json`` file, without rebuilding (importing) its classes.
+
+    Raises:
+        FormatVersionError: the file was written by a newer format version.
+        SerializationError: the file is not a valid parameters file.
+    """
+    check_version(data, PARAMS_VERSION, source, "xpm parameters file")
+    try:
+        return _params_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise SerializationError(f"not a valid xpm parameters file ({exc})", source) from None
 
 
 def encode_line(event: Any) -> bytes:

@@ -99,6 +99,8 @@ def may_start(record: JobStateRecord | None, pid: int) -> bool:
         return True
     if record.state == "done":
         return False
+    if record.state == "error" and record.failure_reason == "cancelled" and _is_process(record.process, pid):
+        return False  # killed (`jobs kill`) between its launch and its start
     if _is_process(record.process, pid):
         return True
     if record.state in STARTABLE:

@@ -132,6 +132,8 @@ def experiment_lock(experiment_id: str) -> str:
 
 #: The derived job index (an append-only log; rebuilt by `experiments sync`)
 JOB_INDEX = f"{INDEX}/jobs.jsonl"
+#: The job index folded up to some offset (MessagePack; a cache of the cache)
+JOB_INDEX_SNAPSHOT = f"{INDEX}/jobs.snapshot"
 
 
 # --- Counter tokens: a folder of their own (``CounterToken(name, path, count)``) ---------

@@ -128,6 +128,14 @@ def _unlock(handle: Any) -> None:
         portalocker.unlock(handle)
 
 
+def _still_at(handle: Any, path: Any) -> bool:
+    """Whether the open lock file is still the file at ``path`` (not deleted or replaced)."""
+    try:
+        return os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
 class LocalLock(Lock):
     """An OS lock on a local file; released by the OS if the process dies."""
 
@@ -140,9 +148,16 @@ class LocalLock(Lock):
         deadline = self._deadline()
         handle = open(path, "a+b")
         try:
-            while not _try_lock(handle):
+            while not (_try_lock(handle) and _still_at(handle, path)):
                 if self._expired(deadline):
                     raise LockTimeout(self.rel, self.workspace.lock_owner(self.rel))
+                if handle.closed or not _still_at(handle, path):
+                    # The lock file was deleted (with its job folder) while we
+                    # waited: a lock on the deleted file would exclude no one.
+                    handle.close()
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    handle = open(path, "a+b")
+                    continue
                 time.sleep(_POLL)
             handle.seek(0)
             handle.truncate()

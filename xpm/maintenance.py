@@ -100,7 +100,7 @@ def sync(ws: Workspace) -> SyncReport:
     """
     report = SyncReport()
     index = JobIndex(ws)
-    indexed = index.load()
+    indexed = index.load(full=True)
     disk = _disk_jobs(ws)
     report.jobs = len(disk)
     for key, job in sorted(disk.items()):
@@ -212,7 +212,7 @@ def _check_index(ws: Workspace, disk: dict[tuple[str, str], IndexedJob]) -> list
         if any(True for _ in ws.iter_job_dirs()):
             return [Problem(ws.describe(layout.JOB_INDEX), "missing (run experiments sync)")]
         return []
-    indexed = JobIndex(ws).load().jobs
+    indexed = JobIndex(ws).load(full=True).jobs
     problems = []
     for key in sorted(set(disk) | set(indexed)):
         name = f"{key[0]}/{key[1]}"

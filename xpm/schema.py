@@ -130,7 +130,34 @@ class IndexEntry(Event, tag="index"):
     tags: dict[str, Any] = {}
 
 
-AnyEvent = JobStateChanged | JobProgress | JobSubmitted | IndexEntry
+class IndexRemoved(Event, tag="removed"):
+    """A line of the derived job index: the job's folder was deleted (``jobs clean``, ``orphans --clean``)."""
+
+    task_id: str
+    identifier: str
+
+
+AnyEvent = JobStateChanged | JobProgress | JobSubmitted | IndexEntry | IndexRemoved
+
+
+#: One folded job of an index snapshot: task id, identifier, state, failure reason, tags, last update
+SnapshotJob = tuple[str, str, str, str | None, dict[str, Any], float]
+
+
+class IndexSnapshotFile(msgspec.Struct, kw_only=True):
+    """``index/jobs.snapshot`` (MessagePack): the job index folded up to ``offset``.
+
+    A cache of the cache: it is used only when the ``last_line`` it ends with is
+    found again, unchanged, just before ``offset`` in ``index/jobs.jsonl``;
+    otherwise readers fold the whole log.
+    """
+
+    version: int
+    #: bytes of index/jobs.jsonl folded into ``jobs``
+    offset: int
+    #: the last complete line folded (newline included): identifies the log
+    last_line: bytes
+    jobs: list[SnapshotJob]
 
 
 class RunRecord(msgspec.Struct, kw_only=True, omit_defaults=True):

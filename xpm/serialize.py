@@ -27,7 +27,6 @@ from xpm.schema import PARAMS_VERSION, ObjectRecord, ParamsFile
 __all__ = ["dumps", "loads", "save", "load", "from_task_dir"]
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(ParamsFile)
 
 
 def dumps(value: Any, *, jobpath: Path | None = None) -> bytes:
@@ -55,14 +54,9 @@ def loads(data: bytes, *, jobpath: Path | None = None, source: str | None = None
         SerializationError: the file is not valid, or names a class that cannot
             be imported or no longer has a parameter it records.
     """
-    from xpm.codec import check_version
+    from xpm.codec import decode_params
 
-    check_version(data, PARAMS_VERSION, source, "xpm parameters file")
-    try:
-        content = _decoder.decode(data)
-    except msgspec.DecodeError as exc:
-        raise SerializationError(f"not a valid xpm parameters file ({exc})", source) from None
-    return _Reader(content, jobpath, source).read()
+    return _Reader(decode_params(data, source), jobpath, source).read()
 
 
 def save(value: Any, folder: str | os.PathLike[str]) -> Path:

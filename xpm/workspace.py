@@ -159,8 +159,8 @@ class Workspace:
     def read_bytes(self, rel: str) -> bytes:
         raise NotImplementedError
 
-    def read_from(self, rel: str, offset: int) -> bytes:
-        """The bytes of ``rel`` from ``offset`` to its end (b"" if shorter)."""
+    def read_from(self, rel: str, offset: int, length: int | None = None) -> bytes:
+        """The bytes of ``rel`` from ``offset``: ``length`` of them, or up to its end (b"" if shorter)."""
         raise NotImplementedError
 
     def size(self, rel: str) -> int | None:
@@ -205,6 +205,10 @@ class Workspace:
         raise NotImplementedError
 
     def _remove_tree(self, rel: str) -> None:
+        raise NotImplementedError
+
+    def tree_size(self, rel: str) -> int:
+        """The total size in bytes of the files under a folder (0 when it does not exist)."""
         raise NotImplementedError
 
     def lock(self, rel: str, timeout: float | None = None) -> Lock:
@@ -272,11 +276,11 @@ class LocalWorkspace(Workspace):
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(self.describe(rel)) from None
 
-    def read_from(self, rel: str, offset: int) -> bytes:
+    def read_from(self, rel: str, offset: int, length: int | None = None) -> bytes:
         try:
             with open(self._p(rel), "rb") as f:
                 f.seek(offset)
-                return f.read()
+                return f.read() if length is None else f.read(length)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(self.describe(rel)) from None
 
@@ -353,6 +357,17 @@ class LocalWorkspace(Workspace):
 
         shutil.rmtree(self._p(rel))
 
+    def tree_size(self, rel: str) -> int:
+        total = 0
+        # Symbolic links count for themselves: a job folder may link to big shared data.
+        for folder, _, files in os.walk(self._p(rel)):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(folder, name)).st_size
+                except OSError:
+                    pass  # removed while walking
+        return total
+
 
 class FsspecWorkspace(Workspace):
     """A workspace on an fsspec filesystem (memory, or SSH through sshfs)."""
@@ -371,7 +386,7 @@ class FsspecWorkspace(Workspace):
         except FileNotFoundError:
             raise NotFound(self.describe(rel)) from None
 
-    def read_from(self, rel: str, offset: int) -> bytes:
+    def read_from(self, rel: str, offset: int, length: int | None = None) -> bytes:
         size = self.size(rel)
         if size is None:
             raise NotFound(self.describe(rel))
@@ -380,7 +395,7 @@ class FsspecWorkspace(Workspace):
         # Not cat_file(start=...): sshfs ignores the start offset.
         with self.fs.open(self._p(rel), "rb") as f:
             f.seek(offset)
-            return f.read()  # type: ignore[no-any-return]
+            return f.read() if length is None else f.read(length)  # type: ignore[no-any-return]
 
     def _info(self, rel: str) -> dict[str, Any] | None:
         try:
@@ -473,6 +488,12 @@ class FsspecWorkspace(Workspace):
 
     def _remove_tree(self, rel: str) -> None:
         self.fs.rm(self._p(rel), recursive=True)
+
+    def tree_size(self, rel: str) -> int:
+        try:
+            return int(self.fs.du(self._p(rel), total=True))
+        except FileNotFoundError:
+            return 0
 
 
 def _open_ssh(url: str, storage_options: dict[str, Any]) -> Workspace:

@@ -5,12 +5,47 @@ from __future__ import annotations
 import click
 
 from xpm.cli import cli
-from xpm.cli.common import open_workspace, workspace_options
+from xpm.cli.common import emit, emit_json, group_workspace, open_workspace, remember_workspace, workspace_options
 
 
 @cli.group()
-def experiments() -> None:
-    """Experiments of a workspace."""
+@workspace_options
+@click.pass_context
+def experiments(ctx: click.Context, workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None) -> None:
+    """Experiments of a workspace.
+
+    The workspace options can be given here or after the subcommand.
+
+    \b
+    Example:
+      experimaestro experiments list --workdir /path/to/workspace
+    """
+    remember_workspace(ctx, workspace_id, workdir, xpm_config_dir)
+
+
+@experiments.command("list")
+@workspace_options
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (run, status, jobs by state).")
+def list_experiments(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None, as_json: bool) -> None:
+    """List experiments: id [host] (done/total jobs) of the current run.
+
+    \b
+    Examples:
+      experimaestro experiments list --workdir /path/to/workspace
+      experimaestro experiments --workdir /path/to/workspace list --json
+    """
+    from xpm.query import experiments as summaries
+
+    found = summaries(group_workspace(workspace_id, workdir, xpm_config_dir))
+    if as_json:
+        emit_json([summary._asdict() for summary in found])
+    elif not found:
+        click.echo("No experiments found.")
+    else:
+        emit(
+            f"{xp.experiment_id}{f' [{xp.hostname}]' if xp.hostname else ''} ({xp.finished}/{xp.total} jobs)"
+            for xp in found
+        )
 
 
 @experiments.command()
@@ -26,7 +61,7 @@ def sync(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | No
     """
     from xpm.maintenance import sync as run_sync
 
-    ws = open_workspace(workspace_id, workdir, xpm_config_dir)
+    ws = group_workspace(workspace_id, workdir, xpm_config_dir)
     report = run_sync(ws)
     for line in report.fixed:
         click.echo(f"fixed: {line}")
@@ -61,4 +96,33 @@ def check(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | N
         click.echo(f"{len(problems)} problem(s) found", err=True)
         raise SystemExit(1)
     click.echo("no problem found")
-from xpm.cli import run_experiment  # noqa: E402,F401 - registers run-experiment
+@cli.command("parameters-difference")
+@click.argument("path1", type=click.Path(exists=True, dir_okay=True))
+@click.argument("path2", type=click.Path(exists=True, dir_okay=True))
+def parameters_difference(path1: str, path2: str) -> None:
+    """Show why two jobs have different identifiers: each parameter that differs.
+
+    PATH1 and PATH2 are job folders (or their params.json files). Task classes
+    are not imported: this works on any copy of a workspace.
+
+    \b
+    Example:
+      experimaestro parameters-difference jobs/my.train/0721c3a9... jobs/my.train/9a13f0e2...
+    """
+    from pathlib import Path
+
+    from xpm import layout
+    from xpm.paramdiff import difference, format_difference
+
+    files = [Path(p) / layout.PARAMS_FILE if Path(p).is_dir() else Path(p) for p in (path1, path2)]
+    for file in files:
+        if not file.is_file():
+            raise click.BadParameter(f"{file} does not exist: give a job folder or its {layout.PARAMS_FILE}")
+    found = difference(files[0].read_bytes(), files[1].read_bytes(), str(files[0]), str(files[1]))
+    if not found:
+        click.echo("No difference: the two jobs have the same identifier.")
+        return
+    emit(format_difference(d) for d in found)
+
+
+from xpm.cli import jobs, orphans, run_experiment  # noqa: E402,F401 - registers their commands

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xpm.errors import XpmError
+
 
 @dataclass
 class LaunchRequest:
@@ -59,3 +61,43 @@ class Launcher:
     def launch(self, request: LaunchRequest) -> Launched:
         """Starts the job process; returns once it is started."""
         raise NotImplementedError
+
+
+# --- stopping a job's process, whoever launched it ------------------------------------------
+
+
+class CannotStop(XpmError):
+    """A job's process that this machine cannot stop (another host, another user...)."""
+
+
+class ProcessHandler:
+    """Knows one type of job process (the ``type`` of a state record's ``process``).
+
+    ``jobs kill`` and the monitor stop a job through the handler of its record,
+    so they need not know which launcher (or which experiment process) started it.
+    """
+
+    def alive(self, process: dict[str, Any]) -> bool | None:
+        """Whether the process still runs; None when this machine cannot tell."""
+        raise NotImplementedError
+
+    def check_stoppable(self, process: dict[str, Any]) -> None:
+        """Raises :class:`CannotStop` (with the reason) when :meth:`stop` cannot work from here."""
+
+    def stop(self, process: dict[str, Any], grace: float) -> bool:
+        """Asks the process to stop, and forces it after ``grace`` seconds; True once it is gone."""
+        raise NotImplementedError
+
+
+#: Process types and the class of their handler (imported when first needed)
+_HANDLERS: dict[str, str] = {"local": "xpm.launchers.local:LocalProcessHandler"}
+
+
+def process_handler(process: dict[str, Any] | None) -> ProcessHandler | None:
+    """The handler of a job record's ``process``; None when there is none, or its type is unknown."""
+    if not process or process.get("type") not in _HANDLERS:
+        return None
+    import importlib
+
+    module, _, name = _HANDLERS[process["type"]].partition(":")
+    return getattr(importlib.import_module(module), name)()  # type: ignore[no-any-return]

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from typing import Any
 
-from xpm.launchers import Launched, Launcher, LaunchRequest
+from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler
+from xpm.locks import pid_alive
 
 
 class LocalProcess(Launched):
@@ -72,3 +77,58 @@ class LocalLauncher(Launcher):
 #: experimaestro's name for the local launcher
 DirectLauncher = LocalLauncher
 
+
+
+class LocalProcessHandler(ProcessHandler):
+    """Job processes of this host: signals to the process group the launcher made."""
+
+    def alive(self, process: dict[str, Any]) -> bool | None:
+        from xpm.jobprocess import process_alive
+
+        return process_alive(process)
+
+    def check_stoppable(self, process: dict[str, Any]) -> None:
+        host = process.get("host")
+        if host != socket.gethostname():
+            raise CannotStop(f"its process runs on host {host}: run the command there")
+        try:
+            os.kill(int(process["pid"]), 0)
+        except ProcessLookupError:
+            pass  # already gone: nothing to stop
+        except PermissionError:
+            raise CannotStop(f"process {process['pid']} belongs to another user") from None
+
+    def stop(self, process: dict[str, Any], grace: float) -> bool:
+        pid = int(process["pid"])
+        # The launcher made the job process a session (and group) leader: the
+        # signal reaches the processes the task started too.
+        if not _signal(pid, signal.SIGTERM):
+            return True
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not pid_alive(pid) or _zombie(pid):
+                return True
+            time.sleep(0.05)
+        _signal(pid, signal.SIGKILL)
+        return True
+
+
+def _signal(pid: int, signum: int) -> bool:
+    """Signals the group ``pid`` leads, or else the process alone; False when it is gone."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended but its parent (an experiment process) has not reaped it yet."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False

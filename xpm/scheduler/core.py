@@ -230,15 +230,17 @@ class Scheduler:
                 self._release_tokens(job)
                 self._attach(job, record)
                 return None
-            if record is None or record.state != "done":
+            if record is None or record.state not in ("done", "error"):
                 launched = self._launch_locked(job)
                 if launched is not None:
                     return launched
-        # Done meanwhile (by another experiment), or the launch failed: the job
-        # ends here, outside the lock (its dependents take their own locks).
+        # Done meanwhile (by another experiment), cancelled by `jobs kill` while
+        # it waited (admission recorded "waiting": an error now was recorded
+        # since), or the launch failed: the job ends here, outside the lock (its
+        # dependents take their own locks).
         self._release_tokens(job)
-        if record is not None and record.state == "done":
-            self._finish(job, "done")
+        if record is not None and record.state in ("done", "error"):
+            self._finish(job, record.state, record.failure_reason)
         else:
             self._finish(job, "error", "failed")
         return None

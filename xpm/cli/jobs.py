@@ -1,0 +1,243 @@
+"""``experimaestro jobs list|kill|clean|log|path``: jobs from a shell, straight from the workspace files."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from xpm.cli import cli
+from xpm.cli.common import emit, emit_json, group_workspace, remember_workspace, workspace_options
+
+__all__ = ["jobs"]
+
+F = Callable[..., Any]
+
+
+def selection_options(fn: F) -> F:
+    """The options every command that works on several jobs takes."""
+    fn = click.option("--fullpath", is_flag=True, help="Show job folders instead of task-id/identifier.")(fn)
+    fn = click.option("--tags", "show_tags", is_flag=True, help="Show the tags of each job (k=v).")(fn)
+    fn = click.option(
+        "--filter", "filter_text", metavar="EXPR", help="Only jobs matching EXPR, e.g. '@state = \"DONE\"'."
+    )(fn)
+    fn = click.option("--experiment", metavar="ID", help="Only the jobs of this experiment's current run.")(fn)
+    return workspace_options(fn)
+
+
+@cli.group()
+@workspace_options
+@click.pass_context
+def jobs(ctx: click.Context, workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None) -> None:
+    """Look at, kill and clean jobs.
+
+    The workspace options can be given here or after the subcommand.
+
+    \b
+    Examples:
+      experimaestro jobs --workdir ~/xp list --tags
+      experimaestro jobs list --workdir ~/xp --filter '@state = "ERROR"'
+    """
+    remember_workspace(ctx, workspace_id, workdir, xpm_config_dir)
+
+
+class Selection:
+    """The jobs a command works on, and how to name them."""
+
+    def __init__(self, workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None,
+                 experiment: str | None, filter_text: str | None, show_tags: bool, fullpath: bool):
+        from xpm.filter import parse
+
+        # The filter first: a typo in it is reported before the workspace is opened.
+        self.where = parse(filter_text) if filter_text is not None else None
+        self.ws = group_workspace(workspace_id, workdir, xpm_config_dir)
+        self.experiment = experiment
+        self.show_tags = show_tags
+        self.fullpath = fullpath
+
+    def jobs(self, count: int | None = None) -> list[Any]:
+        from xpm.query import select_jobs
+
+        return select_jobs(self.ws, experiment=self.experiment, where=self.where, count=count)
+
+    def name(self, job: Any) -> str:
+        from xpm import layout
+        from xpm.query import short_name, tags_text
+
+        text = self.ws.describe(layout.job_dir(job[0], job[1])) if self.fullpath else short_name(job)
+        if self.show_tags and job.tags:
+            text = f"{text} {tags_text(job.tags)}"
+        return text
+
+
+@jobs.command("list")
+@selection_options
+@click.option("-c", "--count", type=click.IntRange(min=0), metavar="N", help="Show only the N most recent jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (full identifiers, states, tags).")
+def list_jobs(count: int | None, as_json: bool, **options: Any) -> None:
+    """List jobs, most recent first: state, task-id/identifier, tags.
+
+    Identifiers are shortened to 12 characters; every command that takes a job
+    id accepts them (or any unique prefix of 6 or more). Without --experiment,
+    "recent" is the last change of state; with it, the order of submission.
+
+    \b
+    Examples:
+      experimaestro jobs list -c 10
+      experimaestro jobs list --filter '@state = "RUNNING"' -c 5
+      experimaestro jobs list --filter 'model in ["bm25", "splade"]' --tags
+      experimaestro jobs list --experiment my-xp --json
+    """
+    from xpm import layout
+    from xpm.query import state_text
+
+    selection = Selection(**options)
+    found = selection.jobs(count)
+    if as_json:
+        emit_json(
+            [
+                {
+                    "job": f"{job.task_id}/{job.identifier}",
+                    "task_id": job.task_id,
+                    "identifier": job.identifier,
+                    "state": state_text(job.state),
+                    "failure_reason": job.failure_reason,
+                    "tags": job.tags,
+                    "updated_at": job.updated_at,
+                    "path": selection.ws.describe(layout.job_dir(job.task_id, job.identifier)),
+                }
+                for job in found
+            ]
+        )
+        return
+    if not found:
+        click.echo("No jobs found.")
+        return
+    emit(f"{state_text(job.state):<11} {selection.name(job)}" for job in found)
+
+
+@jobs.command()
+@selection_options
+@click.option("--perform", is_flag=True, help="Kill the jobs (without it, only say which would be killed).")
+def kill(perform: bool, **options: Any) -> None:
+    """Kill running jobs (a dry run without --perform).
+
+    Running jobs are stopped (the task gets TaskCancelled, then is killed after
+    10 s); jobs waiting to start are cancelled. Both end as ERROR (cancelled).
+
+    \b
+    Examples:
+      experimaestro jobs kill --filter '@state="RUNNING"'
+      experimaestro jobs kill --filter '@state="RUNNING"' --perform
+    """
+    from xpm.control import ACTIVE
+    from xpm.control import kill as kill_job
+    from xpm.store.jobs import JobStore
+
+    selection = Selection(**options)
+    targets = [job for job in selection.jobs() if job.state in ACTIVE]
+    if not targets:
+        click.echo("No running jobs found.")
+        return
+    if not perform:
+        emit(f"KILLING {selection.name(job)} (dry run)" for job in targets)
+        click.echo(f"{len(targets)} job(s) would be killed: add --perform to kill them.")
+        return
+    store = JobStore(selection.ws)
+    failed = 0
+    for job in targets:
+        outcome = kill_job(store, (job.task_id, job.identifier))
+        if outcome.failed:
+            failed += 1
+            click.echo(f"KILL FAILED {selection.name(job)}: {outcome.detail}")
+        elif outcome.result == "skipped":
+            click.echo(f"SKIPPED {selection.name(job)}: {outcome.detail}")
+        else:
+            click.echo(f"{outcome.result.upper()} {selection.name(job)}")
+    if failed:
+        raise SystemExit(1)
+
+
+@jobs.command()
+@selection_options
+@click.option("--perform", is_flag=True, help="Delete the job folders (without it, only say which would go).")
+def clean(perform: bool, **options: Any) -> None:
+    """Delete the folders of finished jobs (a dry run without --perform).
+
+    Only jobs that are DONE or ERROR are deleted, each after checking its
+    state under its lock; other jobs are never touched (UNSCHEDULED ones may
+    be being submitted), nor anything outside the workspace's job folders.
+
+    \b
+    Examples:
+      experimaestro jobs clean --filter '@state="DONE"'
+      experimaestro jobs clean --filter '@state="DONE"' --perform
+    """
+    from xpm.control import CLEANABLE
+    from xpm.control import clean as clean_job
+    from xpm.store.jobs import JobStore
+
+    selection = Selection(**options)
+    found = selection.jobs()
+    targets = [job for job in found if job.state in CLEANABLE]
+    skipped = [job for job in found if job.state not in CLEANABLE]
+    if not found:
+        click.echo("No jobs found.")
+        return
+    lines = [f"SKIPPED {selection.name(job)}: {job.state} (only finished jobs are cleaned)" for job in skipped]
+    if not perform:
+        emit(lines + [f"CLEANING {selection.name(job)} (dry run)" for job in targets])
+        click.echo(f"{len(targets)} job(s) would be deleted: add --perform to delete them.")
+        return
+    emit(lines)
+    store = JobStore(selection.ws)
+    done = []
+    for job in targets:
+        outcome = clean_job(store, (job.task_id, job.identifier))
+        if outcome.result == "cleaned":
+            done.append(f"CLEANED {selection.name(job)}")
+        else:
+            done.append(f"SKIPPED {selection.name(job)}: {outcome.detail}")
+    emit(done)
+
+
+def _job_options(fn: F) -> F:
+    fn = click.argument("jobid", metavar="JOBID")(fn)
+    return workspace_options(fn)
+
+
+@jobs.command()
+@_job_options
+@click.option("--std", is_flag=True, help="Show the standard output instead of the standard error.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the job ends (or Ctrl-C).")
+def log(jobid: str, std: bool, follow: bool, **options: Any) -> None:
+    """Print a job's standard error (or output) log.
+
+    JOBID is task-id/identifier, as `jobs list` shows it (a unique prefix of
+    the identifier is enough).
+
+    \b
+    Examples:
+      experimaestro jobs log mymodule.mytask/0721c3a9b8e4
+      experimaestro jobs log --std mymodule.mytask/0721c3a9b8e4
+      experimaestro jobs log -f mymodule.mytask/0721c3a9b8e4
+    """
+    from xpm.cli.follow import print_log
+
+    print_log(group_workspace(**options), jobid, "out" if std else "err", follow)
+
+
+@jobs.command()
+@_job_options
+def path(jobid: str, **options: Any) -> None:
+    """Print the folder of a job.
+
+    \b
+    Example:
+      experimaestro jobs path mymodule.mytask/0721c3a9b8e4
+    """
+    from xpm import layout
+    from xpm.query import resolve_job
+
+    ws = group_workspace(**options)
+    click.echo(ws.describe(layout.job_dir(*resolve_job(ws, jobid))))
