@@ -386,6 +386,20 @@ class Experiment:
         )
         self.workspace.write_atomic(layout.run_record(self.id, run_id), codec.encode(record))
 
+    def _refresh_index_snapshot(self) -> None:
+        """After a large run, folds the job index so that the next ``jobs list`` starts from a snapshot.
+
+        A job records about three index entries; small runs leave that to the
+        next reader (reading the snapshot is not free on a remote workspace).
+        """
+        from xpm.store.index import SNAPSHOT_AFTER_LINES
+
+        if self.store is not None and len(self.jobs) * 3 >= SNAPSHOT_AFTER_LINES:
+            try:
+                self.store.index.load()
+            except XpmError as exc:
+                logger.warning("job index not folded: %s", exc)
+
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         with _stack_lock:
             if self in _stack:
@@ -405,6 +419,7 @@ class Experiment:
             status = "done" if exc_type is None and not failed else "failed"
             assert self.run_id is not None
             self._write_run(self.run_id, status, ended=True)
+            self._refresh_index_snapshot()
         finally:
             self._release_lock()
         if failed:

@@ -1,0 +1,104 @@
+"""``experiments list``, ``orphans`` and ``parameters-difference``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.commands.conftest import Maker, dead_pid, local
+from tests.unit.configs import Model, Train
+from xpm.serialize import dumps
+
+
+def test_experiments_list(maker: Maker, xpm_cli):
+    first = ("first", maker.run("first", host="node1"))
+    maker.job("m.train", 1, "done", experiment=first)
+    maker.job("m.train", 2, "error", reason="failed", experiment=first)
+    maker.job("m.train", 3, "done", experiment=first)
+    # An earlier run of "second" does not count: only the current one.
+    maker.run("second", "20240101_000000", host="old")
+    maker.job("m.train", 4, "done", experiment=("second", "20240101_000000"))
+    second = ("second", maker.run("second", "20250101_000000", host="gpu-7"))
+    maker.job("m.eval", 5, "running", process=local(dead_pid()), experiment=second)
+    for args in (("experiments", "list", "--workdir", "{ws}"), ("experiments", "--workdir", "{ws}", "list")):
+        result = xpm_cli(*args)
+        assert result.exit_code == 0
+        assert result.stdout.splitlines() == ["first [node1] (2/3 jobs)", "second [gpu-7] (0/1 jobs)"]
+    data = json.loads(xpm_cli("experiments", "list", "--workdir", "{ws}", "--json").stdout)
+    assert data[0]["experiment_id"] == "first" and data[0]["states"] == {"done": 2, "error": 1}
+    assert data[1]["run_id"] == "20250101_000000" and data[1]["hostname"] == "gpu-7"
+
+
+def test_experiments_list_empty(maker: Maker, xpm_cli):
+    result = xpm_cli("experiments", "list", "--workdir", "{ws}")
+    assert result.exit_code == 0 and result.stdout == "No experiments found.\n"
+
+
+def test_orphans_lists_and_cleans_only_unreferenced_finished_jobs(maker: Maker, xpm_cli):
+    run = ("xp", maker.run("xp"))
+    kept = maker.job("m.train", 1, "done", experiment=run)
+    old_run = ("xp", maker.run("xp", "20240101_000000"))
+    in_old_run = maker.job("m.train", 2, "done", experiment=old_run)
+    orphan = maker.job("m.train", 3, "done")
+    failed = maker.job("m.train", 4, "error", reason="failed")
+    running = maker.job("m.eval", 5, "running", process=local(dead_pid()))
+    generated = maker.job("m.eval", 6, None)
+    (maker.path(orphan) / "big.bin").write_bytes(b"x" * 3000)
+
+    result = xpm_cli("orphans", "{ws}")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "DONE        m.train/000000000000",
+        "ERROR       m.train/000000000000",
+        "2 orphan job(s).",
+    ]
+    everything = xpm_cli("orphans", "{ws}", "--show-all").stdout.splitlines()
+    assert everything[:2] == ["RUNNING     m.eval/000000000000", "UNSCHEDULED m.eval/000000000000"]
+    assert everything[-1] == "4 orphan job(s)."
+    sized = xpm_cli("orphans", "{ws}", "--size").stdout.splitlines()
+    assert sized[0].startswith("DONE        m.train/000000000000 3.") and sized[0].endswith(" KiB")
+    assert sized[-1].startswith("2 orphan job(s), 3.") and sized[-1].endswith(" KiB.")
+
+    result = xpm_cli("orphans", "{ws}", "--show-all", "--clean")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "SKIPPED m.eval/000000000000: running (only finished jobs are cleaned)",
+        "SKIPPED m.eval/000000000000: unscheduled (only finished jobs are cleaned)",
+        "CLEANED m.train/000000000000",
+        "CLEANED m.train/000000000000",
+    ]
+    assert not maker.path(orphan).exists() and not maker.path(failed).exists()
+    for key in (kept, in_old_run, running, generated):
+        assert maker.path(key).exists()
+    assert xpm_cli("orphans", "{ws}").stdout == "No orphan jobs found.\n"
+
+
+def test_orphans_of_a_missing_workspace(tmp_path: Path, xpm_cli):
+    result = xpm_cli("orphans", str(tmp_path / "nowhere"))
+    assert result.exit_code != 0 and len(result.stderr.splitlines()) == 1
+
+
+def test_parameters_difference(tmp_path: Path, xpm_cli):
+    first, second = tmp_path / "job1", tmp_path / "job2"
+    first.mkdir()
+    second.mkdir()
+    (first / "params.json").write_bytes(dumps(Train.C(model=Model.C(hidden=64), lr=0.001)))
+    (second / "params.json").write_bytes(dumps(Train.C(model=Model.C(hidden=128), lr=0.01)))
+    result = xpm_cli("parameters-difference", str(first), str(second / "params.json"))
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == ["lr: 0.001 -> 0.01", "model.hidden: 64 -> 128"]
+    same = xpm_cli("parameters-difference", str(first), str(first))
+    assert same.stdout == "No difference: the two jobs have the same identifier.\n"
+
+
+def test_parameters_difference_bad_inputs(tmp_path: Path, xpm_cli):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = xpm_cli("parameters-difference", str(empty), str(empty))
+    assert result.exit_code == 2 and "params.json" in result.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    result = xpm_cli("parameters-difference", str(broken), str(broken))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert str(broken) in result.stderr
