@@ -60,7 +60,9 @@ def resolve_job(ws: Workspace, text: str) -> JobKey:
     """
     from xpm.store.jobs import InvalidJobId
 
+    # Task ids are lower-case on disk; users write the class name (mymodule.MyTask/...).
     task_id, _, rest = text.partition("/")
+    task_id = task_id.lower()
     if rest and len(rest) < 64 and "/" not in rest and layout.is_task_id(task_id):
         if not all(c in "0123456789abcdef" for c in rest):
             raise InvalidJobId(text, "the identifier must be lowercase hexadecimal")
@@ -73,7 +75,10 @@ def resolve_job(ws: Workspace, text: str) -> JobKey:
         if len(matches) > 1:
             raise UnknownJob(text, f"ambiguous ({len(matches)} jobs start with {rest}); give more characters")
         return task_id, matches[0]
-    key = parse_job_id(text)
+    try:
+        key = parse_job_id(f"{task_id}/{rest}" if rest else text)
+    except InvalidJobId as exc:
+        raise InvalidJobId(text, exc.reason) from None
     if not ws.isdir(layout.job_dir(*key)):
         raise UnknownJob(text, "not found")
     return key

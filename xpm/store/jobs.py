@@ -36,6 +36,7 @@ class InvalidJobId(XpmError, ValueError):
 
     def __init__(self, text: str, reason: str):
         self.text = text
+        self.reason = reason
         super().__init__(f"invalid job id {text!r}: {reason}")
 
 
