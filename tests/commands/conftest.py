@@ -20,14 +20,7 @@ from xpm.store.log import EventLog
 from xpm.store.refs import RefStore
 from xpm.workspace import Workspace
 
-
-@pytest.fixture(autouse=True)
-def own_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test has its own (empty) configuration folder: a user's settings never leak in."""
-    folder = tmp_path / "config"
-    folder.mkdir()
-    monkeypatch.setenv("XPM_CONFIG_DIR", str(folder))
-    return folder
+from tests.run.conftest import own_settings  # noqa: F401 - autouse: each test has its own settings folder
 
 
 class Maker:

@@ -65,3 +65,16 @@ def quiet_broken_pipe() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     raise SystemExit(0)
+
+
+def clean_jobs(ws: Any, jobs: Iterable[tuple[tuple[str, str], str]]) -> None:
+    """Deletes finished jobs (``(key, name to print)`` pairs), printing ``CLEANED``/``SKIPPED`` lines."""
+    from xpm.control import clean
+    from xpm.store.jobs import JobStore
+
+    store = JobStore(ws)
+    lines = []
+    for key, name in jobs:
+        outcome = clean(store, key)
+        lines.append(f"CLEANED {name}" if outcome.result == "cleaned" else f"SKIPPED {name}: {outcome.detail}")
+    emit(lines)

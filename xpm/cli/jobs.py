@@ -7,7 +7,7 @@ from typing import Any, Callable
 import click
 
 from xpm.cli import cli
-from xpm.cli.common import emit, emit_json, group_workspace, remember_workspace, workspace_options
+from xpm.cli.common import clean_jobs, emit, emit_json, group_workspace, remember_workspace, workspace_options
 
 __all__ = ["jobs"]
 
@@ -174,8 +174,6 @@ def clean(perform: bool, **options: Any) -> None:
       experimaestro jobs clean --filter '@state="DONE"' --perform
     """
     from xpm.control import CLEANABLE
-    from xpm.control import clean as clean_job
-    from xpm.store.jobs import JobStore
 
     selection = Selection(**options)
     found = selection.jobs()
@@ -190,15 +188,7 @@ def clean(perform: bool, **options: Any) -> None:
         click.echo(f"{len(targets)} job(s) would be deleted: add --perform to delete them.")
         return
     emit(lines)
-    store = JobStore(selection.ws)
-    done = []
-    for job in targets:
-        outcome = clean_job(store, (job.task_id, job.identifier))
-        if outcome.result == "cleaned":
-            done.append(f"CLEANED {selection.name(job)}")
-        else:
-            done.append(f"SKIPPED {selection.name(job)}: {outcome.detail}")
-    emit(done)
+    clean_jobs(selection.ws, (((job.task_id, job.identifier), selection.name(job)) for job in targets))
 
 
 def _job_options(fn: F) -> F:

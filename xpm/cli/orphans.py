@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from xpm.cli import cli
-from xpm.cli.common import emit
+from xpm.cli.common import clean_jobs, emit
 
 __all__ = ["orphans"]
 
@@ -39,10 +39,9 @@ def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath:
       experimaestro orphans /path/to/workspace --clean
     """
     from xpm import layout
-    from xpm.control import CLEANABLE, clean
+    from xpm.control import CLEANABLE
     from xpm.query import orphans as find_orphans
     from xpm.query import short_name, state_text
-    from xpm.store.jobs import JobStore
     from xpm.workspace import Workspace
 
     ws = Workspace.open(path)
@@ -62,12 +61,4 @@ def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath:
         total = f", {_size_text(sum(sizes.values()))}" if show_size else ""
         click.echo(f"{len(found)} orphan job(s){total}.")
         return
-    store = JobStore(ws)
-    lines = []
-    for orphan in found:
-        outcome = clean(store, (orphan.task_id, orphan.identifier))
-        if outcome.result == "cleaned":
-            lines.append(f"CLEANED {name(orphan)}")
-        else:
-            lines.append(f"SKIPPED {name(orphan)}: {outcome.detail}")
-    emit(lines)
+    clean_jobs(ws, (((o.task_id, o.identifier), name(o)) for o in found))
