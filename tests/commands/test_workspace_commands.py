@@ -91,6 +91,17 @@ def test_parameters_difference(tmp_path: Path, xpm_cli):
     assert same.stdout == "No difference: the two jobs have the same identifier.\n"
 
 
+def test_parameters_difference_of_job_ids(maker: Maker, xpm_cli):
+    one = maker.job("m.train", 1 << 250, "done")
+    two = maker.job("m.train", 2 << 250, "done")
+    maker.path(one).joinpath("params.json").write_bytes(dumps(Train.C(model=Model.C(hidden=64), lr=0.1)))
+    maker.path(two).joinpath("params.json").write_bytes(dumps(Train.C(model=Model.C(hidden=64), lr=0.2)))
+    result = xpm_cli("parameters-difference", "--workdir", "{ws}", f"m.train/{one[1]}", f"m.train/{two[1][:20]}")
+    assert result.exit_code == 0 and result.stdout == "lr: 0.1 -> 0.2\n"
+    result = xpm_cli("parameters-difference", "--workdir", "{ws}", f"m.train/{one[1]}", "m.train/eeeeeeee")
+    assert result.exit_code == 1 and result.stderr == "Error: job m.train/eeeeeeee: not found\n"
+
+
 def test_parameters_difference_bad_inputs(tmp_path: Path, xpm_cli):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -102,3 +113,12 @@ def test_parameters_difference_bad_inputs(tmp_path: Path, xpm_cli):
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert str(broken) in result.stderr
+
+
+def test_help_of_every_command_fits_80_columns_and_shows_an_example(xpm_cli):
+    for command in (["experiments", "list"], ["experiments", "sync"], ["orphans"], ["parameters-difference"],
+                    ["jobs"], ["experiments"]):
+        result = xpm_cli(*command, "--help")
+        assert result.exit_code == 0
+        assert "experimaestro " + " ".join(command) in result.stdout
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80, command

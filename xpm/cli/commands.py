@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
 from xpm.cli import cli
@@ -97,28 +100,46 @@ def check(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | N
         raise SystemExit(1)
     click.echo("no problem found")
 @cli.command("parameters-difference")
-@click.argument("path1", type=click.Path(exists=True, dir_okay=True))
-@click.argument("path2", type=click.Path(exists=True, dir_okay=True))
-def parameters_difference(path1: str, path2: str) -> None:
+@click.argument("job1", metavar="JOB1")
+@click.argument("job2", metavar="JOB2")
+@workspace_options
+def parameters_difference(
+    job1: str, job2: str, workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None
+) -> None:
     """Show why two jobs have different identifiers: each parameter that differs.
 
-    PATH1 and PATH2 are job folders (or their params.json files). Task classes
-    are not imported: this works on any copy of a workspace.
+    JOB1 and JOB2 are job folders (or their params.json files), or job ids
+    (task-id/identifier, a unique prefix is enough) of the workspace. Task
+    classes are not imported: this works on any copy of a workspace.
 
     \b
-    Example:
-      experimaestro parameters-difference jobs/my.train/0721c3a9... jobs/my.train/9a13f0e2...
+    Examples:
+      experimaestro parameters-difference --workdir W my.train/0721c3 my.train/9a1
+      experimaestro parameters-difference JOB_FOLDER old/params.json
     """
-    from pathlib import Path
-
     from xpm import layout
     from xpm.paramdiff import difference, format_difference
 
-    files = [Path(p) / layout.PARAMS_FILE if Path(p).is_dir() else Path(p) for p in (path1, path2)]
-    for file in files:
-        if not file.is_file():
-            raise click.BadParameter(f"{file} does not exist: give a job folder or its {layout.PARAMS_FILE}")
-    found = difference(files[0].read_bytes(), files[1].read_bytes(), str(files[0]), str(files[1]))
+    workspace: list[Any] = []
+
+    def params(text: str) -> tuple[bytes, str]:
+        path = Path(text)
+        if path.is_dir():
+            path = path / layout.PARAMS_FILE
+        if path.is_file():
+            return path.read_bytes(), str(path)
+        if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
+            raise click.BadParameter(f"{text}: give a job folder, its {layout.PARAMS_FILE}, or a job id")
+        from xpm.query import resolve_job
+
+        if not workspace:
+            workspace.append(open_workspace(workspace_id, workdir, xpm_config_dir))
+        ws = workspace[0]
+        rel = layout.job_params(*resolve_job(ws, text))
+        return ws.read_bytes(rel), ws.describe(rel)
+
+    (left, left_source), (right, right_source) = params(job1), params(job2)
+    found = difference(left, right, left_source, right_source)
     if not found:
         click.echo("No difference: the two jobs have the same identifier.")
         return
