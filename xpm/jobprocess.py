@@ -62,8 +62,35 @@ def progress(value: float, level: int = 0, desc: str | None = None) -> None:
 
 
 def local_process(pid: int) -> dict[str, Any]:
-    """How other processes find a process of this host (the ``process`` of a job record)."""
-    return {"type": "local", "pid": pid, "host": socket.gethostname()}
+    """How other processes find a process of this host (the ``process`` of a job record).
+
+    With the process's start time where the system tells it (Linux), so that a
+    later process that reuses the pid is not taken for the job's.
+    """
+    process: dict[str, Any] = {"type": "local", "pid": pid, "host": socket.gethostname()}
+    start = process_start(pid)
+    if start is not None:
+        process["start"] = start
+    return process
+
+
+def proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command (Linux): state first; None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # The command may hold spaces and parentheses: split after its last ')'.
+            return f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, Linux), or None when unknown."""
+    fields = proc_stat(pid)
+    try:
+        return int(fields[19]) if fields else None  # starttime, the 22nd field of the line
+    except (IndexError, ValueError):
+        return None
 
 
 def this_process() -> dict[str, Any]:
@@ -85,7 +112,11 @@ def process_alive(process: dict[str, Any] | None) -> bool | None:
     from xpm.locks import pid_alive
 
     pid = process.get("pid")
-    return isinstance(pid, int) and pid_alive(pid)
+    if not (isinstance(pid, int) and pid_alive(pid)):
+        return False
+    # The pid may have been reused since the job's process ended.
+    start = process.get("start")
+    return start is None or process_start(pid) in (start, None)
 
 
 def may_start(record: JobStateRecord | None, pid: int) -> bool:

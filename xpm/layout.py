@@ -80,16 +80,21 @@ def job_rotated_log(task_id: str, identifier: str, suffix: str, n: int) -> str:
     return f"{job_dir(task_id, identifier)}/{job_log_name(task_id, suffix)}.{n}"
 
 
+def job_meta(task_id: str, identifier: str) -> str:
+    """The folder of xpm's own files in a job folder."""
+    return f"{job_dir(task_id, identifier)}/{JOB_META}"
+
+
 def job_state(task_id: str, identifier: str) -> str:
-    return f"{job_dir(task_id, identifier)}/{JOB_META}/state.json"
+    return f"{job_meta(task_id, identifier)}/state.json"
 
 
 def job_events(task_id: str, identifier: str) -> str:
-    return f"{job_dir(task_id, identifier)}/{JOB_META}/events.jsonl"
+    return f"{job_meta(task_id, identifier)}/events.jsonl"
 
 
 def job_lock(task_id: str, identifier: str) -> str:
-    return f"{job_dir(task_id, identifier)}/{JOB_META}/lock"
+    return f"{job_meta(task_id, identifier)}/lock"
 
 
 def experiment_dir(experiment_id: str) -> str:

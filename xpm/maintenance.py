@@ -6,6 +6,7 @@ Both read the files directly and never delete a job folder.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from xpm import codec, layout
@@ -186,8 +187,10 @@ def _recompute(ws: Workspace, task_id: str, identifier: str, params: bytes) -> l
     from xpm.serialize import loads
 
     where = ws.describe(layout.job_dir(task_id, identifier))
+    # Paths inside the job folder never enter identifiers; any folder resolves them.
+    jobpath = ws.local_path(layout.job_dir(task_id, identifier)) or Path(layout.job_dir(task_id, identifier))
     try:
-        config = loads(params, source=f"{where}/params.json")
+        config = loads(params, jobpath=jobpath, source=f"{where}/params.json")
     except XpmError as exc:
         return [Problem(where, f"identifier not recomputed: {exc}")]
     actual = compute(config)

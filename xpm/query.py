@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 MIN_PREFIX = 6
 #: Identifier characters shown by listings (unique in practice, and lines fit 80 columns)
 SHORT_ID = 12
-#: States of jobs that no process runs or will run: they can be deleted
-FINISHED = ("done", "error")
 
 
 class UnknownExperiment(XpmError):
@@ -88,24 +86,30 @@ def resolve_job(ws: Workspace, text: str) -> JobKey:
 
 
 class RunJobs(NamedTuple):
-    """The jobs a run submitted, in submission order, with the tags the run gave them."""
+    """The jobs a run submitted, in submission order, with the tags the run gave them.
+
+    ``damaged`` says that some lines of the run's ``jobs.jsonl`` could not be
+    read (or the last one is incomplete): the run may reference more jobs.
+    """
 
     order: list[JobKey]
     tags: dict[JobKey, dict[str, Any]]
+    damaged: bool
 
 
 def run_jobs(ws: Workspace, experiment_id: str, run_id: str) -> RunJobs:
-    """Reads a run's ``jobs.jsonl`` (damaged lines are skipped)."""
+    """Reads a run's ``jobs.jsonl`` (damaged lines are skipped, and counted in ``damaged``)."""
     order: dict[JobKey, None] = {}
     tags: dict[JobKey, dict[str, Any]] = {}
-    for event in EventLog(ws, layout.run_jobs(experiment_id, run_id)).read().events:
+    read = EventLog(ws, layout.run_jobs(experiment_id, run_id)).read()
+    for event in read.events:
         if isinstance(event, JobSubmitted):
             key = (event.task_id, event.identifier)
             # A job submitted again moves to the end: the order is the latest submission.
             order.pop(key, None)
             order[key] = None
             tags[key] = {**tags.get(key, {}), **event.tags}
-    return RunJobs(list(order), tags)
+    return RunJobs(list(order), tags, bool(read.problems) or read.partial)
 
 
 def experiment_ids(ws: Workspace) -> list[str]:
@@ -143,12 +147,29 @@ def run_record(ws: Workspace, experiment_id: str, run_id: str) -> RunRecord | No
 # --- jobs ------------------------------------------------------------------------------
 
 
+def indexed_jobs(ws: Workspace, notes: list[str] | None = None) -> dict[JobKey, IndexedJob]:
+    """Every job of the index; what a user should know about the index goes to ``notes``.
+
+    The index is a cache: when it is damaged or missing, listings are
+    incomplete, and the notes say so (and how to rebuild it).
+    """
+    folded = JobStore(ws).index.load()
+    if notes is not None:
+        rebuild = f"`experiments sync --workdir {ws.location}` rebuilds it"
+        if folded.problems:
+            notes.append(f"{ws.describe(layout.JOB_INDEX)}: {len(folded.problems)} damaged line(s) skipped; {rebuild}")
+        elif folded.offset == 0 and ws.listdir(layout.JOBS):
+            notes.append(f"the job index {ws.describe(layout.JOB_INDEX)} is missing or empty; {rebuild}")
+    return folded.jobs
+
+
 def select_jobs(
     ws: Workspace,
     *,
     experiment: str | None = None,
     where: Filter | None = None,
     count: int | None = None,
+    notes: list[str] | None = None,
 ) -> list[IndexedJob]:
     """The jobs of the workspace (or of an experiment's current run), most recent first.
 
@@ -158,7 +179,7 @@ def select_jobs(
     Raises:
         UnknownExperiment: ``experiment`` has no run in the workspace.
     """
-    indexed = JobStore(ws).index.load().jobs
+    indexed = indexed_jobs(ws, notes)
     if experiment is None:
         jobs: Iterable[IndexedJob] = sorted(
             indexed.values(), key=lambda j: (j.updated_at, j.task_id, j.identifier), reverse=True
@@ -210,9 +231,9 @@ class ExperimentSummary(NamedTuple):
     states: dict[str, int]
 
 
-def experiments(ws: Workspace) -> list[ExperimentSummary]:
+def experiments(ws: Workspace, notes: list[str] | None = None) -> list[ExperimentSummary]:
     """Every experiment with its current run and the states of that run's jobs."""
-    indexed = JobStore(ws).index.load().jobs
+    indexed = indexed_jobs(ws, notes)
     summaries = []
     for experiment_id in experiment_ids(ws):
         run_id = current_run(ws, experiment_id)
@@ -246,27 +267,41 @@ class Orphan(NamedTuple):
     identifier: str
     #: the state of the job (from the index; "unscheduled" when it has none)
     state: str
+    #: False for a job that a run references (listed with ``show_all``)
+    orphan: bool = True
 
 
-def referenced_jobs(ws: Workspace) -> set[JobKey]:
+class References(NamedTuple):
+    """The jobs that runs reference, and the run logs that could not be read whole."""
+
+    jobs: set[JobKey]
+    damaged: list[str]
+
+
+def referenced_jobs(ws: Workspace) -> References:
     """Every job that a run of an experiment submitted (all runs kept in the workspace)."""
     referenced: set[JobKey] = set()
+    damaged = []
     for experiment_id in experiment_ids(ws):
         for run_id in run_ids(ws, experiment_id):
-            referenced.update(run_jobs(ws, experiment_id, run_id).order)
-    return referenced
+            submitted = run_jobs(ws, experiment_id, run_id)
+            referenced.update(submitted.order)
+            if submitted.damaged:
+                damaged.append(ws.describe(layout.run_jobs(experiment_id, run_id)))
+    return References(referenced, damaged)
 
 
-def orphans(ws: Workspace) -> list[Orphan]:
-    """Job folders that no run of any experiment references, sorted by job id."""
-    referenced = referenced_jobs(ws)
+def orphans(ws: Workspace, references: References, *, show_all: bool = False) -> list[Orphan]:
+    """Job folders that no run of any experiment references (with ``show_all``, all jobs), by job id."""
     indexed = JobStore(ws).index.load().jobs
     found = []
     for key in ws.iter_job_dirs():
-        if key in referenced or not (layout.is_task_id(key[0]) and layout.is_identifier(key[1])):
+        if not (layout.is_task_id(key[0]) and layout.is_identifier(key[1])):
             continue
-        job = indexed.get(key)
-        found.append(Orphan(key[0], key[1], job.state if job is not None else "unscheduled"))
+        orphan = key not in references.jobs
+        if orphan or show_all:
+            job = indexed.get(key)
+            found.append(Orphan(key[0], key[1], job.state if job is not None else "unscheduled", orphan))
     return sorted(found)
 
 

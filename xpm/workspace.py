@@ -506,10 +506,11 @@ def _open_ssh(url: str, storage_options: dict[str, Any]) -> Workspace:
         raise WorkspaceNotFound(url, "expected ssh://[user@]host[:port]/absolute/path")
     options = dict(storage_options)
     options.setdefault("known_hosts", None)
+    if parts.username:
+        # Without a user in the URL, asyncssh takes the local user name (as ssh does).
+        options["username"] = parts.username
     try:
-        fs = fsspec.filesystem(
-            "ssh", host=parts.hostname, port=parts.port or 22, username=parts.username, **options
-        )
+        fs = fsspec.filesystem("ssh", host=parts.hostname, port=parts.port or 22, **options)
     except OSError as exc:
         raise WorkspaceNotFound(url, f"cannot connect ({exc})") from None
     return FsspecWorkspace(url, fs, parts.path)

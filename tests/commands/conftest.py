@@ -69,7 +69,8 @@ def xpm_cli(maker: Maker) -> Callable[..., Result]:
     """Runs ``experimaestro ARGS`` in this process (``{ws}`` in an argument is the workspace folder)."""
 
     def run(*args: str) -> Result:
-        return CliRunner().invoke(cli, [a.replace("{ws}", str(maker.root)) for a in args], catch_exceptions=False)
+        args_ = [a.replace("{ws}", str(maker.root)) for a in args]
+        return CliRunner().invoke(cli, args_, catch_exceptions=False, prog_name="experimaestro")
 
     return run
 

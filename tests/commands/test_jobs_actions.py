@@ -109,7 +109,7 @@ def test_kill_skips_a_job_that_ended_since_the_index_said_running(maker: Maker, 
     JobStore(maker.ws).index.append(IndexEntry(ts=time.time() + 10, task_id=key[0], identifier=key[1], state="running"))
     result = xpm_cli("jobs", "kill", "--workdir", "{ws}", "--perform")
     assert result.exit_code == 0
-    assert result.stdout.splitlines() == ["SKIPPED m.train/000000000000: not running (done)"]
+    assert result.stdout.splitlines() == ["SKIPPED m.train/000000000000: not running (DONE)"]
     assert state(maker, key) == ("done", None)
 
 
@@ -134,8 +134,8 @@ def test_clean_is_a_dry_run_without_perform(maker: Maker, mixed, xpm_cli):
     result = xpm_cli("jobs", "clean", "--workdir", "{ws}")
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
-        "SKIPPED m.eval/000000000000: waiting (only finished jobs are cleaned)",
-        "SKIPPED m.train/000000000000: running (only finished jobs are cleaned)",
+        "SKIPPED m.eval/000000000000: WAITING (only finished jobs are cleaned)",
+        "SKIPPED m.train/000000000000: RUNNING (only finished jobs are cleaned)",
         "CLEANING m.train/000000000000 (dry run)",
         "CLEANING m.train/000000000000 (dry run)",
         "2 job(s) would be deleted: add --perform to delete them.",
@@ -156,8 +156,8 @@ def test_clean_deletes_finished_jobs_only(maker: Maker, mixed, xpm_cli):
     # Everything else is refused, even when asked for by name.
     result = xpm_cli("jobs", "clean", "--workdir", "{ws}", "--perform")
     assert result.stdout.splitlines() == [
-        "SKIPPED m.eval/000000000000: waiting (only finished jobs are cleaned)",
-        "SKIPPED m.train/000000000000: running (only finished jobs are cleaned)",
+        "SKIPPED m.eval/000000000000: WAITING (only finished jobs are cleaned)",
+        "SKIPPED m.train/000000000000: RUNNING (only finished jobs are cleaned)",
     ]
 
 
@@ -166,7 +166,7 @@ def test_clean_rechecks_the_state_under_the_lock(maker: Maker, xpm_cli):
     key = maker.job("m.train", 1, "running", process=local(dead_pid()))
     JobStore(maker.ws).index.append(IndexEntry(ts=time.time() + 10, task_id=key[0], identifier=key[1], state="done"))
     result = xpm_cli("jobs", "clean", "--workdir", "{ws}", "--perform")
-    assert result.stdout.splitlines() == ["SKIPPED m.train/000000000000: running (only finished jobs are cleaned)"]
+    assert result.stdout.splitlines() == ["SKIPPED m.train/000000000000: RUNNING (only finished jobs are cleaned)"]
     assert maker.path(key).exists()
 
 
@@ -223,3 +223,88 @@ def test_log_follow_until_the_job_ends(maker: Maker):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# --- what the review of the first version found ------------------------------------------------
+
+
+def sleeper(ignore_term: bool = False) -> subprocess.Popen[bytes]:
+    """A process in its own session, as the launcher starts jobs (optionally deaf to SIGTERM)."""
+    code = "import signal, time\n"
+    if ignore_term:
+        code += "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    code += "print('ready', flush=True)\ntime.sleep(60)\n"
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    return proc
+
+
+def test_kill_never_signals_a_process_that_reused_the_pid(maker: Maker, xpm_cli):
+    other = sleeper()
+    try:
+        process = {**local(other.pid), "start": 1}  # the job's process started at another time
+        key = maker.job("m.train", 1, "running", process=process)
+        result = xpm_cli("jobs", "kill", "--workdir", "{ws}", "--perform")
+        assert result.stdout.splitlines() == ["CANCELLED m.train/000000000000"]
+        assert other.poll() is None and state(maker, key) == ("error", "cancelled")
+    finally:
+        other.kill()
+
+
+def test_kill_gives_all_jobs_one_grace_period_then_kills(maker: Maker):
+    from xpm.control import kill
+    from xpm.jobprocess import local_process
+
+    deaf = [sleeper(ignore_term=True) for _ in range(2)]
+    try:
+        keys = [maker.job("m.train", i, "running", process=local_process(p.pid)) for i, p in enumerate(deaf)]
+        outcomes = []
+        kill(JobStore(maker.ws), keys, outcomes.append, grace=0.5)
+        assert [o.result for o in outcomes] == ["killed", "killed"]
+        assert [p.wait(timeout=5) for p in deaf] == [-9, -9]
+    finally:
+        for p in deaf:
+            p.kill()
+
+
+def test_clean_keeps_a_killed_job_whose_process_still_runs(maker: Maker, xpm_cli):
+    from xpm.jobprocess import local_process
+
+    still = sleeper(ignore_term=True)
+    try:
+        key = maker.job("m.train", 1, "error", reason="cancelled", process=local_process(still.pid))
+        result = xpm_cli("jobs", "clean", "--workdir", "{ws}", "--perform")
+        assert result.stdout.splitlines() == [
+            "SKIPPED m.train/000000000000: killed, but its process has not stopped yet"
+        ]
+        assert maker.path(key).exists()
+        still.kill()
+        still.wait()
+        result = xpm_cli("jobs", "clean", "--workdir", "{ws}", "--perform")
+        assert result.stdout.splitlines() == ["CLEANED m.train/000000000000"]
+    finally:
+        still.kill()
+
+
+def test_clean_reports_each_job_and_goes_on_after_an_error(maker: Maker, xpm_cli):
+    first = maker.job("m.train", 1, "done")
+    damaged = maker.job("m.train", 2, "done")
+    last = maker.job("m.train", 3, "done")
+    (maker.root / layout.job_state(*damaged)).write_text("{not json")
+    result = xpm_cli("jobs", "clean", "--workdir", "{ws}", "--perform")
+    assert result.exit_code == 1
+    out = result.stdout.splitlines()
+    assert out[0] == "CLEANED m.train/000000000000" and out[2] == "CLEANED m.train/000000000000"
+    assert out[1].startswith("CLEAN FAILED m.train/000000000000: ") and "state.json" in out[1]
+    assert not maker.path(first).exists() and not maker.path(last).exists() and maker.path(damaged).exists()
+
+
+def test_clean_of_a_folder_deleted_by_hand(maker: Maker, xpm_cli):
+    import shutil
+
+    key = maker.job("m.train", 1, "done")
+    shutil.rmtree(maker.path(key))
+    result = xpm_cli("jobs", "clean", "--workdir", "{ws}", "--perform")
+    assert result.stdout.splitlines() == ["SKIPPED m.train/000000000000: already deleted"]
+    assert not maker.path(key).exists()
+    assert xpm_cli("jobs", "list", "--workdir", "{ws}").stdout == "No jobs found.\n"

@@ -144,3 +144,24 @@ def test_help_of_every_job_command_shows_an_example(xpm_cli):
         result = xpm_cli("jobs", command, "--help")
         assert result.exit_code == 0 and "experimaestro jobs " + command in result.stdout
         assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_missing_or_damaged_index_is_said(filled: Maker, xpm_cli):
+    index = filled.root / "index" / "jobs.jsonl"
+    data = index.read_bytes()
+    index.write_bytes(data.replace(b'"kind"', b'"kinD"', 1))
+    result = xpm_cli("jobs", "list", "--workdir", "{ws}")
+    assert len(result.stdout.splitlines()) == 4  # the first job had one line, damaged
+    assert result.stderr.startswith("Warning: ") and "1 damaged line(s) skipped" in result.stderr
+    assert "experiments sync --workdir" in result.stderr
+    index.unlink()
+    result = xpm_cli("experiments", "list", "--workdir", "{ws}")
+    assert result.stdout == "xp [node1] (0/0 jobs)\n" and "is missing or empty" in result.stderr
+
+
+def test_usage_errors_are_one_line(filled: Maker, xpm_cli):
+    for args in (["-c", "-1"], ["-c", "ten"], ["--bogus"]):
+        result = xpm_cli("jobs", "list", "--workdir", "{ws}", *args)
+        assert result.exit_code == 2
+        assert result.stderr.splitlines() == [result.stderr.strip()] and result.stderr.startswith("Error: ")
+        assert "(see 'experimaestro jobs list --help')" in result.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.commands.conftest import Maker, dead_pid, local
 from tests.unit.configs import Model, Train
 from xpm.serialize import dumps
@@ -48,29 +50,46 @@ def test_orphans_lists_and_cleans_only_unreferenced_finished_jobs(maker: Maker, 
     result = xpm_cli("orphans", "{ws}")
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
+        "RUNNING     m.eval/000000000000",
+        "UNSCHEDULED m.eval/000000000000",
         "DONE        m.train/000000000000",
         "ERROR       m.train/000000000000",
-        "2 orphan job(s).",
+        "4 orphan job(s).",
     ]
     everything = xpm_cli("orphans", "{ws}", "--show-all").stdout.splitlines()
-    assert everything[:2] == ["RUNNING     m.eval/000000000000", "UNSCHEDULED m.eval/000000000000"]
-    assert everything[-1] == "4 orphan job(s)."
+    assert everything.count("DONE        m.train/000000000000 (not orphan)") == 2 and len(everything) == 7
     sized = xpm_cli("orphans", "{ws}", "--size").stdout.splitlines()
-    assert sized[0].startswith("DONE        m.train/000000000000 3.") and sized[0].endswith(" KiB")
-    assert sized[-1].startswith("2 orphan job(s), 3.") and sized[-1].endswith(" KiB.")
+    assert sized[2].startswith("DONE        m.train/000000000000 3.") and sized[2].endswith(" KiB")
+    assert sized[-1].startswith("4 orphan job(s), 3.") and sized[-1].endswith(" KiB.")
 
-    result = xpm_cli("orphans", "{ws}", "--show-all", "--clean")
+    result = xpm_cli("orphans", "{ws}", "--clean")
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
-        "SKIPPED m.eval/000000000000: running (only finished jobs are cleaned)",
-        "SKIPPED m.eval/000000000000: unscheduled (only finished jobs are cleaned)",
+        "SKIPPED m.eval/000000000000: RUNNING (only finished jobs are cleaned)",
+        "SKIPPED m.eval/000000000000: UNSCHEDULED (only finished jobs are cleaned)",
         "CLEANED m.train/000000000000",
         "CLEANED m.train/000000000000",
     ]
     assert not maker.path(orphan).exists() and not maker.path(failed).exists()
     for key in (kept, in_old_run, running, generated):
         assert maker.path(key).exists()
-    assert xpm_cli("orphans", "{ws}").stdout == "No orphan jobs found.\n"
+    assert xpm_cli("orphans", "{ws}").stdout.splitlines()[-1] == "2 orphan job(s)."
+
+
+@pytest.mark.parametrize("damage", ["bad line", "torn last line"])
+def test_orphans_never_deletes_when_a_run_log_is_damaged(maker: Maker, xpm_cli, damage: str):
+    run = ("xp", maker.run("xp"))
+    referenced = maker.job("m.train", 1, "done", experiment=run)
+    log = maker.root / "experiments" / "xp" / run[1] / "jobs.jsonl"
+    data = log.read_bytes()
+    log.write_bytes(data.replace(b'"kind"', b'"kinD"') if damage == "bad line" else data[:-1])
+    listed = xpm_cli("orphans", "{ws}")
+    assert listed.stdout.splitlines() == ["DONE        m.train/000000000000", "1 orphan job(s)."]
+    assert listed.stderr.startswith("Warning: ") and "jobs.jsonl: damaged lines" in listed.stderr
+    result = xpm_cli("orphans", "{ws}", "--clean")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith("Error: not deleting anything: 1 run log(s) could not be read")
+    assert maker.path(referenced).exists()
 
 
 def test_orphans_of_a_missing_workspace(tmp_path: Path, xpm_cli):

@@ -69,3 +69,42 @@ def test_follow_kill_and_clean_a_running_experiment(ws: Path, tmp_path: Path, st
     assert all(line.startswith("CLEANED ") for line in cleaned.stdout.splitlines())
     assert listing(ws) == ["No jobs found."] and list((ws / "jobs").glob("*/*")) == []
     assert xpm("orphans", str(ws)).stdout == "No orphan jobs found.\n"
+
+
+def test_a_waiting_job_killed_and_cleaned_never_starts(ws: Path, tmp_path: Path, start_script) -> None:
+    log, go = tmp_path / "log", tmp_path / "go"
+    script = start_script(f"""
+        from xpm import experiment, tag
+        from tests.run.tasks import Record
+
+        with experiment({str(ws)!r}, "waits") as xp:
+            slow = Record.C(key=tag("slow"), log={str(log)!r}, wait_for={str(go)!r}).submit()
+            Record.C(key=tag("after"), log={str(log)!r}).add_dependencies(slow.job).submit()
+    """)
+    wait_until(lambda: (ws / "index").exists() and len(listing(ws, "--filter", "@state = running")) == 1,
+               what="the slow job to run")
+    after = listing(ws, "--filter", "key = after")
+    assert after[0].startswith("WAITING ")
+    (folder,) = [job["path"] for job in json.loads(xpm("jobs", "list", "--workdir", str(ws), "--json").stdout)
+                 if job["tags"] == {"key": "after"}]
+    killed = xpm("jobs", "kill", "--workdir", str(ws), "--filter", "key = after", "--perform")
+    assert killed.stdout.splitlines() == [f"CANCELLED {after[0].split()[1]}"]
+    cleaned = xpm("jobs", "clean", "--workdir", str(ws), "--filter", "key = after", "--perform")
+    assert cleaned.stdout.splitlines() == [f"CLEANED {after[0].split()[1]}"]
+    go.write_text("go")
+    _, err = script.communicate(timeout=60)
+    assert script.returncode == 1 and "Traceback" not in err
+    assert [line[0] for line in log_lines(log)] == ["slow", "slow"]
+    assert not Path(folder).exists(), "the cleaned job's folder came back"
+
+
+def test_workspace_check_of_jobs_with_generated_paths(ws: Path) -> None:
+    """Job-relative paths (PathGenerator) do not stop `workspace check` from recomputing identifiers."""
+    from tests.run.tasks import Sum
+    from xpm import experiment
+    from xpm.maintenance import check
+    from xpm.workspace import Workspace
+
+    with experiment(ws, "check"):
+        Sum.C(value=2, previous=Sum.C(value=1).submit()).submit()
+    assert [str(p) for p in check(Workspace.open(ws))] == []

@@ -22,11 +22,26 @@ class _Group(click.Group):
 
         try:
             return super().invoke(ctx)
-        except XpmError as exc:
+        except click.UsageError as exc:
+            # One line, as for every other bad input (click prints four).
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            ctx.exit(exc.exit_code)
+        except (XpmError, OSError, RecursionError) as exc:
             if ctx.obj and ctx.obj.get("traceback"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+            click.echo(f"Error: {_message(exc)}", err=True)
+            ctx.exit(getattr(exc, "exit_code", 1))
+
+
+def _message(exc: BaseException) -> str:
+    """One line for an error: the files it names, and what went wrong."""
+    if isinstance(exc, OSError) and exc.strerror:
+        names = " -> ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None)
+        return f"{names}: {exc.strerror}" if names else exc.strerror
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to be read"
+    return str(exc) or type(exc).__name__
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,6 +62,8 @@ def cli(ctx: click.Context, debug: bool, quiet: bool, traceback: bool) -> None:
 
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # asyncssh tells every connection step at INFO: noise unless debugging.
+    logging.getLogger("asyncssh").setLevel(logging.DEBUG if debug else logging.WARNING)
     ctx.obj = {"traceback": traceback}
 
 

@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from xpm.cli import cli
-from xpm.cli.common import emit, emit_json, group_workspace, open_workspace, remember_workspace, workspace_options
+from xpm.cli.common import (
+    emit,
+    emit_json,
+    group_workspace,
+    open_workspace,
+    remember_workspace,
+    warn,
+    workspace_options,
+)
 
 
 @cli.group()
@@ -39,7 +47,9 @@ def list_experiments(workspace_id: str | None, workdir: str | None, xpm_config_d
     """
     from xpm.query import experiments as summaries
 
-    found = summaries(group_workspace(workspace_id, workdir, xpm_config_dir))
+    notes: list[str] = []
+    found = summaries(group_workspace(workspace_id, workdir, xpm_config_dir), notes)
+    warn(notes)
     if as_json:
         emit_json([summary._asdict() for summary in found])
     elif not found:

@@ -53,6 +53,12 @@ def emit(lines: Iterable[str]) -> None:
         quiet_broken_pipe()
 
 
+def warn(notes: Iterable[str]) -> None:
+    """Prints ``Warning: ...`` lines on stderr."""
+    for note in notes:
+        click.echo(f"Warning: {note}", err=True)
+
+
 def emit_json(value: Any) -> None:
     """Prints a JSON document (for ``--json``)."""
     emit([json.dumps(value, indent=None, separators=(",", ":"))])
@@ -67,14 +73,53 @@ def quiet_broken_pipe() -> None:
     raise SystemExit(0)
 
 
-def clean_jobs(ws: Any, jobs: Iterable[tuple[tuple[str, str], str]]) -> None:
-    """Deletes finished jobs (``(key, name to print)`` pairs), printing ``CLEANED``/``SKIPPED`` lines."""
-    from xpm.control import clean
+def report_outcomes(act: Callable[[Callable[[Any], None]], None], names: dict[Any, str], verb: str) -> int:
+    """Runs an action on jobs, printing each outcome as it comes (``KILLED x``, ``SKIPPED x: why``...).
+
+    An error on one job (a damaged record, a file that cannot be deleted) is
+    printed as ``<VERB> FAILED x: error`` and the others go on: what was done
+    before is always reported. Returns the number of failures.
+    """
+    from xpm.errors import XpmError
+
+    failures = 0
+
+    def report(outcome: Any) -> None:
+        nonlocal failures
+        name = names[outcome.key]
+        if outcome.failed:
+            failures += 1
+            emit([f"{verb} FAILED {name}: {outcome.detail}"])
+        elif outcome.result == "skipped":
+            emit([f"SKIPPED {name}: {outcome.detail}"])
+        else:
+            emit([f"{outcome.result.upper()} {name}"])
+
+    try:
+        act(report)
+    except (XpmError, OSError) as exc:
+        failures += 1
+        emit([f"{verb} STOPPED: {exc}"])
+    return failures
+
+
+def clean_jobs(ws: Any, names: dict[tuple[str, str], str]) -> int:
+    """Deletes finished jobs (key to the name to print), printing ``CLEANED``/``SKIPPED`` lines.
+
+    Returns:
+        The number of jobs that could not be deleted because of an error.
+    """
+    from xpm.control import Outcome, clean
+    from xpm.errors import XpmError
     from xpm.store.jobs import JobStore
 
     store = JobStore(ws)
-    lines = []
-    for key, name in jobs:
-        outcome = clean(store, key)
-        lines.append(f"CLEANED {name}" if outcome.result == "cleaned" else f"SKIPPED {name}: {outcome.detail}")
-    emit(lines)
+
+    def act(report: Callable[[Any], None]) -> None:
+        for key in names:
+            try:
+                report(clean(store, key))
+            except (XpmError, OSError) as exc:
+                report(Outcome(key, "failed", str(exc)))
+
+    return report_outcomes(act, names, "CLEAN")

@@ -7,7 +7,16 @@ from typing import Any, Callable
 import click
 
 from xpm.cli import cli
-from xpm.cli.common import clean_jobs, emit, emit_json, group_workspace, remember_workspace, workspace_options
+from xpm.cli.common import (
+    clean_jobs,
+    emit,
+    emit_json,
+    group_workspace,
+    remember_workspace,
+    report_outcomes,
+    warn,
+    workspace_options,
+)
 
 __all__ = ["jobs"]
 
@@ -58,7 +67,10 @@ class Selection:
     def jobs(self, count: int | None = None) -> list[Any]:
         from xpm.query import select_jobs
 
-        return select_jobs(self.ws, experiment=self.experiment, where=self.where, count=count)
+        notes: list[str] = []
+        found = select_jobs(self.ws, experiment=self.experiment, where=self.where, count=count, notes=notes)
+        warn(notes)
+        return found
 
     def name(self, job: Any) -> str:
         from xpm import layout
@@ -131,29 +143,20 @@ def kill(perform: bool, **options: Any) -> None:
       experimaestro jobs kill --filter '@state="RUNNING"' --perform
     """
     from xpm.control import ACTIVE
-    from xpm.control import kill as kill_job
+    from xpm.control import kill as kill_jobs
     from xpm.store.jobs import JobStore
 
     selection = Selection(**options)
     targets = [job for job in selection.jobs() if job.state in ACTIVE]
     if not targets:
-        click.echo("No running jobs found.")
+        emit(["No running jobs found."])
         return
     if not perform:
-        emit(f"KILLING {selection.name(job)} (dry run)" for job in targets)
-        click.echo(f"{len(targets)} job(s) would be killed: add --perform to kill them.")
+        emit([f"KILLING {selection.name(job)} (dry run)" for job in targets]
+             + [f"{len(targets)} job(s) would be killed: add --perform to kill them."])
         return
-    store = JobStore(selection.ws)
-    failed = 0
-    for job in targets:
-        outcome = kill_job(store, (job.task_id, job.identifier))
-        if outcome.failed:
-            failed += 1
-            click.echo(f"KILL FAILED {selection.name(job)}: {outcome.detail}")
-        elif outcome.result == "skipped":
-            click.echo(f"SKIPPED {selection.name(job)}: {outcome.detail}")
-        else:
-            click.echo(f"{outcome.result.upper()} {selection.name(job)}")
+    names = {(job.task_id, job.identifier): selection.name(job) for job in targets}
+    failed = report_outcomes(lambda report: kill_jobs(JobStore(selection.ws), list(names), report), names, "KILL")
     if failed:
         raise SystemExit(1)
 
@@ -174,21 +177,24 @@ def clean(perform: bool, **options: Any) -> None:
       experimaestro jobs clean --filter '@state="DONE"' --perform
     """
     from xpm.control import CLEANABLE
+    from xpm.query import state_text
 
     selection = Selection(**options)
     found = selection.jobs()
     targets = [job for job in found if job.state in CLEANABLE]
     skipped = [job for job in found if job.state not in CLEANABLE]
     if not found:
-        click.echo("No jobs found.")
+        emit(["No jobs found."])
         return
-    lines = [f"SKIPPED {selection.name(job)}: {job.state} (only finished jobs are cleaned)" for job in skipped]
+    lines = [f"SKIPPED {selection.name(job)}: {state_text(job.state)} (only finished jobs are cleaned)"
+             for job in skipped]
     if not perform:
-        emit(lines + [f"CLEANING {selection.name(job)} (dry run)" for job in targets])
-        click.echo(f"{len(targets)} job(s) would be deleted: add --perform to delete them.")
+        emit(lines + [f"CLEANING {selection.name(job)} (dry run)" for job in targets]
+             + [f"{len(targets)} job(s) would be deleted: add --perform to delete them."])
         return
     emit(lines)
-    clean_jobs(selection.ws, (((job.task_id, job.identifier), selection.name(job)) for job in targets))
+    if clean_jobs(selection.ws, {(job.task_id, job.identifier): selection.name(job) for job in targets}):
+        raise SystemExit(1)
 
 
 def _job_options(fn: F) -> F:

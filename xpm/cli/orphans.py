@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from xpm.cli import cli
 from xpm.cli.common import clean_jobs, emit
+from xpm.errors import XpmError
 
 __all__ = ["orphans"]
 
@@ -20,18 +23,30 @@ def _size_text(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+class DamagedRuns(XpmError):
+    """Run logs that could not be read whole: the jobs they reference are not known."""
+
+    def __init__(self, files: list[str]):
+        self.files = files
+        super().__init__(
+            f"not deleting anything: {len(files)} run log(s) could not be read whole, so they may reference "
+            f"any job (first: {files[0]}); repair or remove those runs, then try again"
+        )
+
+
 @cli.command()
 @click.argument("path", metavar="PATH")
 @click.option("--size", "show_size", is_flag=True, help="Show the size of each job folder, and the total.")
 @click.option("--clean", "perform", is_flag=True, help="Delete the finished orphan jobs.")
-@click.option("--show-all", is_flag=True, help="Also list orphans that are not finished (never deleted).")
+@click.option("--show-all", is_flag=True, help="Also list the jobs that are not orphans.")
 @click.option("--fullpath", is_flag=True, help="Show job folders instead of task-id/identifier.")
 def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath: bool) -> None:
-    """List (or delete) finished jobs that no experiment run references.
+    """List (or delete) jobs that no experiment run references.
 
     PATH is the workspace (a folder, or ssh://user@host/path). A job is
-    referenced when a run kept in experiments/ submitted it. Jobs that are not
-    finished (running, waiting) are never deleted; --show-all lists them too.
+    referenced when a run kept in experiments/ submitted it. --clean deletes
+    the finished orphans (DONE, ERROR) only, each after checking its state
+    under its lock; running or waiting jobs are never deleted.
 
     \b
     Examples:
@@ -41,24 +56,39 @@ def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath:
     from xpm import layout
     from xpm.control import CLEANABLE
     from xpm.query import orphans as find_orphans
-    from xpm.query import short_name, state_text
+    from xpm.query import referenced_jobs, short_name, state_text
     from xpm.workspace import Workspace
 
     ws = Workspace.open(path)
-    found = [o for o in find_orphans(ws) if show_all or o.state in CLEANABLE]
-    if not found:
-        click.echo("No orphan jobs found.")
-        return
+    references = referenced_jobs(ws)
+    if references.damaged and perform:
+        raise DamagedRuns(references.damaged)
+    for file in references.damaged:
+        click.echo(f"Warning: {file}: damaged lines; the jobs it references may be listed as orphans", err=True)
+    found = find_orphans(ws, references, show_all=show_all)
+    if not any(o.orphan for o in found):
+        emit(["No orphan jobs found."])
+        if not found:
+            return
     sizes = {o: ws.tree_size(layout.job_dir(o.task_id, o.identifier)) for o in found} if show_size else {}
 
-    def name(orphan: object) -> str:
-        key = (orphan[0], orphan[1])  # type: ignore[index]
-        text = ws.describe(layout.job_dir(*key)) if fullpath else short_name(key)
+    def name(orphan: Any) -> str:
+        text = ws.describe(layout.job_dir(orphan.task_id, orphan.identifier)) if fullpath else short_name(orphan)
         return f"{text} {_size_text(sizes[orphan])}" if show_size else text
 
     if not perform:
-        emit(f"{state_text(o.state):<11} {name(o)}" for o in found)
-        total = f", {_size_text(sum(sizes.values()))}" if show_size else ""
-        click.echo(f"{len(found)} orphan job(s){total}.")
+        emit(f"{state_text(o.state):<11} {name(o)}{'' if o.orphan else ' (not orphan)'}" for o in found)
+        count = [o for o in found if o.orphan]
+        total = f", {_size_text(sum(sizes[o] for o in count))}" if show_size else ""
+        if count:
+            emit([f"{len(count)} orphan job(s){total}."])
         return
-    clean_jobs(ws, (((o.task_id, o.identifier), name(o)) for o in found))
+    # An experiment may have submitted some of them since: look again just before deleting.
+    again = referenced_jobs(ws)
+    if again.damaged:
+        raise DamagedRuns(again.damaged)
+    targets = [o for o in found if o.orphan and (o.task_id, o.identifier) not in again.jobs]
+    emit(f"SKIPPED {name(o)}: {state_text(o.state)} (only finished jobs are cleaned)"
+         for o in targets if o.state not in CLEANABLE)
+    if clean_jobs(ws, {(o.task_id, o.identifier): name(o) for o in targets if o.state in CLEANABLE}):
+        raise SystemExit(1)

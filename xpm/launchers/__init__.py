@@ -84,8 +84,12 @@ class ProcessHandler:
     def check_stoppable(self, process: dict[str, Any]) -> None:
         """Raises :class:`CannotStop` (with the reason) when :meth:`stop` cannot work from here."""
 
-    def stop(self, process: dict[str, Any], grace: float) -> bool:
-        """Asks the process to stop, and forces it after ``grace`` seconds; True once it is gone."""
+    def terminate(self, process: dict[str, Any]) -> None:
+        """Asks the process to stop (SIGTERM: the task gets ``TaskCancelled``)."""
+        raise NotImplementedError
+
+    def kill(self, process: dict[str, Any]) -> None:
+        """Stops the process now (after :meth:`terminate` was not enough)."""
         raise NotImplementedError
 
 

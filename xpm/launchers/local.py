@@ -7,11 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from typing import Any
 
 from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler
-from xpm.locks import pid_alive
 
 
 class LocalProcess(Launched):
@@ -78,14 +76,19 @@ class LocalLauncher(Launcher):
 DirectLauncher = LocalLauncher
 
 
-
 class LocalProcessHandler(ProcessHandler):
-    """Job processes of this host: signals to the process group the launcher made."""
+    """Job processes of this host: signals to the process group the launcher made.
+
+    The launcher made each job process a session (and group) leader, so a
+    signal reaches the processes the task started too.
+    """
 
     def alive(self, process: dict[str, Any]) -> bool | None:
         from xpm.jobprocess import process_alive
 
-        return process_alive(process)
+        alive = process_alive(process)
+        # An ended process that its parent (an experiment) has not reaped yet is gone.
+        return False if alive and _zombie(int(process["pid"])) else alive
 
     def check_stoppable(self, process: dict[str, Any]) -> None:
         host = process.get("host")
@@ -98,19 +101,11 @@ class LocalProcessHandler(ProcessHandler):
         except PermissionError:
             raise CannotStop(f"process {process['pid']} belongs to another user") from None
 
-    def stop(self, process: dict[str, Any], grace: float) -> bool:
-        pid = int(process["pid"])
-        # The launcher made the job process a session (and group) leader: the
-        # signal reaches the processes the task started too.
-        if not _signal(pid, signal.SIGTERM):
-            return True
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if not pid_alive(pid) or _zombie(pid):
-                return True
-            time.sleep(0.05)
-        _signal(pid, signal.SIGKILL)
-        return True
+    def terminate(self, process: dict[str, Any]) -> None:
+        _signal(int(process["pid"]), signal.SIGTERM)
+
+    def kill(self, process: dict[str, Any]) -> None:
+        _signal(int(process["pid"]), signal.SIGKILL)
 
 
 def _signal(pid: int, signum: int) -> bool:
@@ -127,8 +122,7 @@ def _signal(pid: int, signum: int) -> bool:
 
 def _zombie(pid: int) -> bool:
     """Whether ``pid`` has ended but its parent (an experiment process) has not reaped it yet."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False
+    from xpm.jobprocess import proc_stat
+
+    fields = proc_stat(pid)
+    return bool(fields) and fields[0] == b"Z"  # type: ignore[index]

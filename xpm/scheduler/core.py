@@ -230,17 +230,18 @@ class Scheduler:
                 self._release_tokens(job)
                 self._attach(job, record)
                 return None
-            if record is None or record.state not in ("done", "error"):
+            if not (_ended(record) or _cancelled(record)):
                 launched = self._launch_locked(job)
                 if launched is not None:
                     return launched
-        # Done meanwhile (by another experiment), cancelled by `jobs kill` while
-        # it waited (admission recorded "waiting": an error now was recorded
-        # since), or the launch failed: the job ends here, outside the lock (its
-        # dependents take their own locks).
+        # Done meanwhile (by another experiment), cancelled by `jobs kill` (and
+        # maybe cleaned) while it waited, or the launch failed: the job ends here,
+        # outside the lock (its dependents take their own locks).
         self._release_tokens(job)
-        if record is not None and record.state in ("done", "error"):
-            self._finish(job, record.state, record.failure_reason)
+        if record is None:
+            self.store.remove_leftover_lock(job.task_id, job.identifier)
+        if _ended(record) or _cancelled(record):
+            self._finish(job, *_end_of(record))
         else:
             self._finish(job, "error", "failed")
         return None
@@ -323,7 +324,11 @@ class Scheduler:
 
     def _settle(self, job: Job, record: JobStateRecord | None) -> None:
         """Decides what follows an attempt: the end, a retry, or following another process."""
-        if record is None or record.state not in FINAL_STATES:
+        if record is None:
+            # Admission recorded a state: a job without one was killed and cleaned.
+            self._finish(job, "error", "cancelled")
+            return
+        if record.state not in FINAL_STATES:
             if _run_elsewhere(record):
                 self._attach(job, record)
             else:
@@ -445,6 +450,24 @@ def _run_elsewhere(record: JobStateRecord | None) -> bool:
     if record is None or record.state not in ("scheduled", "running"):
         return False
     return process_alive(record.process) is not False
+
+
+def _ended(record: JobStateRecord | None) -> bool:
+    """Done, or gone: this experiment admitted the job (recorded ``waiting``), so no record
+    means that it was killed and its folder cleaned since."""
+    return record is None or record.state == "done"
+
+
+def _cancelled(record: JobStateRecord | None) -> bool:
+    """Killed (``jobs kill``) since this experiment admitted the job: it must not start."""
+    return record is not None and record.state == "error" and record.failure_reason == "cancelled"
+
+
+def _end_of(record: JobStateRecord | None) -> tuple[str, str | None]:
+    """The state and reason a job ends with, given its ended or cancelled record."""
+    if record is None:
+        return "error", "cancelled"
+    return record.state, record.failure_reason
 
 
 def _kept_retries(record: JobStateRecord | None) -> int:

@@ -25,6 +25,7 @@ import msgspec
 
 from xpm import codec, layout
 from xpm.codec import LineProblem
+from xpm.errors import XpmError
 from xpm.schema import RECORD_VERSION, IndexEntry, IndexRemoved, IndexSnapshotFile
 from xpm.store.log import EventLog
 from xpm.workspace import NotFound, Workspace
@@ -59,12 +60,14 @@ class IndexSnapshot(NamedTuple):
             earlier ones it continues: lines folded into a snapshot file are not
             re-read; ``full=True`` reads them all).
         lines: index entries folded (a rebuilt index has one per job).
+        last_line: the last line folded (what a snapshot file checks the log with).
     """
 
     jobs: dict[JobKey, IndexedJob]
     offset: int
     problems: list[LineProblem]
     lines: int
+    last_line: bytes = b""
 
 
 @contextmanager
@@ -124,7 +127,8 @@ class JobIndex:
                 folded += 1
                 jobs.pop((entry.task_id, entry.identifier), None)
         problems = (list(snapshot.problems) if snapshot else []) + read.problems
-        result = IndexSnapshot(jobs, read.offset, problems, lines + folded)
+        last_line = read.last_line or (snapshot.last_line if snapshot else b"")
+        result = IndexSnapshot(jobs, read.offset, problems, lines + folded, last_line)
         if folded >= SNAPSHOT_AFTER_LINES:
             self._write_snapshot_file(result)
         return result
@@ -150,7 +154,8 @@ class JobIndex:
         self.workspace.write_atomic(layout.JOB_INDEX, data)
         if len(ordered) >= SNAPSHOT_AFTER_LINES:
             jobs_by_key = {(j.task_id, j.identifier): j for j in ordered}
-            self._write_snapshot_file(IndexSnapshot(jobs_by_key, len(data), [], len(ordered)))
+            last_line = data[data.rfind(b"\n", 0, len(data) - 1) + 1 :]
+            self._write_snapshot_file(IndexSnapshot(jobs_by_key, len(data), [], len(ordered), last_line))
 
     # --- the snapshot file ------------------------------------------------------------
 
@@ -175,25 +180,23 @@ class JobIndex:
             return None
         make = IndexedJob._make
         jobs = {(job[0], job[1]): make(job) for job in saved.jobs}
-        return IndexSnapshot(jobs, saved.offset, [], len(jobs))
+        return IndexSnapshot(jobs, saved.offset, [], len(jobs), saved.last_line)
 
     def _write_snapshot_file(self, folded: IndexSnapshot) -> None:
-        """Saves a fold for the next reader; a cache, so failing to write it is not an error."""
-        if folded.offset == 0:
+        """Saves a fold for the next reader; a cache, so failing to write it is not an error.
+
+        The line that identifies the log is the last one *folded*, not one read
+        again now: the log may have been rebuilt since the fold.
+        """
+        if folded.offset == 0 or not folded.last_line.endswith(b"\n"):
             return
+        record = IndexSnapshotFile(
+            version=RECORD_VERSION,
+            offset=folded.offset,
+            last_line=folded.last_line,
+            jobs=list(folded.jobs.values()),  # type: ignore[arg-type]
+        )
         try:
-            start = max(0, folded.offset - 64 * 1024)
-            tail = self.workspace.read_from(layout.JOB_INDEX, start, folded.offset - start)
-            # The last line folded: from after the previous newline to the offset.
-            last_line = tail[tail.rfind(b"\n", 0, len(tail) - 1) + 1 :]
-            if not last_line.endswith(b"\n") or len(last_line) == len(tail) and start > 0:
-                return
-            record = IndexSnapshotFile(
-                version=RECORD_VERSION,
-                offset=folded.offset,
-                last_line=last_line,
-                jobs=list(folded.jobs.values()),  # type: ignore[arg-type]
-            )
             self.workspace.write_atomic(layout.JOB_INDEX_SNAPSHOT, _snapshot_encoder.encode(record))
-        except (OSError, NotFound) as exc:
+        except (OSError, XpmError) as exc:
             logger.debug("no index snapshot written: %s", exc)

@@ -65,6 +65,17 @@ class JobStore:
         """The job lock: every read-decide-write of a job's state happens under it."""
         return self.workspace.lock(layout.job_lock(task_id, identifier), timeout=timeout)
 
+    def remove_leftover_lock(self, task_id: str, identifier: str) -> None:
+        """After locking a job whose folder was deleted meanwhile: removes what the lock
+        recreated (the lock file and empty folders), nothing else."""
+        ws = self.workspace
+        try:
+            ws.remove(layout.job_lock(task_id, identifier), missing_ok=True)
+            for rel in (layout.job_meta(task_id, identifier), layout.job_dir(task_id, identifier)):
+                ws.rmdir(rel, missing_ok=True)
+        except (OSError, XpmError):
+            pass  # not empty (someone writes there now), or locked again: leave it
+
     def exists(self, task_id: str, identifier: str) -> bool:
         return self.workspace.exists(layout.job_params(task_id, identifier))
 

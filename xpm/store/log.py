@@ -17,12 +17,14 @@ class LogRead(NamedTuple):
         offset: where to resume reading (after the last complete line).
         problems: the damaged lines that were skipped.
         partial: whether the file ends with an incomplete line (torn, or being written).
+        last_line: the last complete line read, newline included (b"" when none was).
     """
 
     events: list[Any]
     offset: int
     problems: list[LineProblem]
     partial: bool
+    last_line: bytes = b""
 
 
 class EventLog:
@@ -50,4 +52,6 @@ class EventLog:
                 problems.append(item)
             else:
                 events.append(item)
-        return LogRead(events, end, problems, codec.trailing_partial(data))
+        size = end - offset
+        last_line = data[data.rfind(b"\n", 0, size - 1) + 1 : size] if size else b""
+        return LogRead(events, end, problems, codec.trailing_partial(data), last_line)
