@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from xpm.cli import cli
+from xpm.errors import XpmError
 from xpm.cli.common import (
     emit,
     emit_json,
@@ -59,6 +60,51 @@ def list_experiments(workspace_id: str | None, workdir: str | None, xpm_config_d
             f"{xp.experiment_id}{f' [{xp.hostname}]' if xp.hostname else ''} ({xp.finished}/{xp.total} jobs)"
             for xp in found
         )
+
+
+class NoWebMonitor(XpmError):
+    """``experiments monitor`` without ``--console``: the web monitor does not exist yet."""
+
+    exit_code = 2
+
+
+@experiments.command()
+@workspace_options
+@click.option("--console", is_flag=True, help="The console monitor, in this terminal (the only one so far).")
+@click.option("--sync", "sync_first", is_flag=True, help="Run `experiments sync` first.")
+@click.option("--experiment", metavar="ID", help="Open on the jobs of this experiment.")
+@click.option("--port", type=int, metavar="INT", help="Port of the web monitor (not available yet).")
+@click.option("--host", metavar="TEXT", help="Host name of the web monitor (not available yet).")
+def monitor(
+    workspace_id: str | None,
+    workdir: str | None,
+    xpm_config_dir: str | None,
+    console: bool,
+    sync_first: bool,
+    experiment: str | None,
+    port: int | None,
+    host: str | None,
+) -> None:
+    """Watch experiments and their jobs live; kill jobs, read their logs.
+
+    Keys are shown at the bottom; ? lists them all, q quits.
+
+    \b
+    Examples:
+      experimaestro experiments monitor --workdir /path/to/workspace --console
+      experimaestro experiments monitor --workspace main --console --sync
+    """
+    if not console:
+        raise NoWebMonitor("the web monitor is not available yet: use --console for the console monitor")
+    ws = group_workspace(workspace_id, workdir, xpm_config_dir)
+    if sync_first:
+        from xpm.maintenance import sync as run_sync
+
+        report = run_sync(ws)
+        click.echo(f"{report.jobs} jobs, {len(report.fixed)} fixes")
+    from xpm.cli.console import monitor as run_monitor
+
+    run_monitor(ws, experiment)
 
 
 @experiments.command()

@@ -43,7 +43,7 @@ def _run_mode(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option(
     "--port", type=int, metavar="INT", help="Port of the web monitor (accepted; the monitors are not available yet)."
 )
-@click.option("--console", is_flag=True, help="Show the console monitor (accepted; not available yet).")
+@click.option("--console", is_flag=True, help="Follow the experiment in the console monitor (q leaves it).")
 @click.option(
     "--host", metavar="TEXT", help="Host name of the web monitor (accepted; the monitors are not available yet)."
 )
@@ -110,9 +110,6 @@ def run_experiment(
 
     if debug:
         logging.getLogger().setLevel(logging.DEBUG)
-    if console:
-        click.echo("Warning: the console monitor is not available yet; running without it.", err=True)
-
     merged = load_configuration(yaml_file, pre_yaml=pre_yaml, post_yaml=post_yaml, overrides=conf)
     apply_options(merged, file=xp_file, module=module_name)
     if show:
@@ -139,8 +136,16 @@ def run_experiment(
     # The job processes import the experiment's tasks: experiment() hands them the
     # folders of sys.path, which load_experiment extended before this point.
     logger.debug("Folders added to sys.path: %s", ", ".join(map(str, loaded.folders)) or "none")
-    with experiment(ws_settings, xp_id, run_mode=run_mode) as xp:
-        for name, value in env:
-            xp.setenv(name, value)
-        helper = ExperimentHelper(xp=xp, args=list(args), cfg=cfg)
-        loaded.run(helper, cfg)
+    def body() -> None:
+        with experiment(ws_settings, xp_id, run_mode=run_mode) as xp:
+            for name, value in env:
+                xp.setenv(name, value)
+            helper = ExperimentHelper(xp=xp, args=list(args), cfg=cfg)
+            loaded.run(helper, cfg)
+
+    if console:
+        from xpm.cli.console import run_with_monitor
+
+        run_with_monitor(body, str(ws_settings.location), xp_id)
+    else:
+        body()
