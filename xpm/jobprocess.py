@@ -93,14 +93,25 @@ def process_start(pid: int) -> int | None:
         return None
 
 
+#: Set by the Slurm launcher's job script to the Slurm job id: the job process is that Slurm job
+SLURM_JOB_VARIABLE = "XPM_SLURM_JOB_ID"
+
+
 def this_process() -> dict[str, Any]:
-    """How other processes find this one (recorded in the job's state)."""
+    """How other processes find this one (recorded in the job's state).
+
+    A job the Slurm launcher submitted is known as its Slurm job, so that it is
+    followed and killed through Slurm from any host.
+    """
+    jobid = os.environ.get(SLURM_JOB_VARIABLE)
+    if jobid:
+        return {"type": "slurm", "jobid": jobid}
     return local_process(os.getpid())
 
 
 def _is_process(process: dict[str, Any] | None, pid: int) -> bool:
-    """Whether a job record's ``process`` is the local process ``pid``."""
-    return process == local_process(pid)
+    """Whether a job record's ``process`` is this process (``pid``, or its Slurm job)."""
+    return process is not None and process in (local_process(pid), this_process())
 
 
 def process_alive(process: dict[str, Any] | None) -> bool | None:

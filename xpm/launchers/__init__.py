@@ -84,6 +84,10 @@ class ProcessHandler:
     def check_stoppable(self, process: dict[str, Any]) -> None:
         """Raises :class:`CannotStop` (with the reason) when :meth:`stop` cannot work from here."""
 
+    def end_reason(self, process: dict[str, Any]) -> str:
+        """Why a process that ended without recording its job's end ended (a failure reason)."""
+        return "failed"
+
     def terminate(self, process: dict[str, Any]) -> None:
         """Asks the process to stop (SIGTERM: the task gets ``TaskCancelled``)."""
         raise NotImplementedError
@@ -94,7 +98,10 @@ class ProcessHandler:
 
 
 #: Process types and the class of their handler (imported when first needed)
-_HANDLERS: dict[str, str] = {"local": "xpm.launchers.local:LocalProcessHandler"}
+_HANDLERS: dict[str, str] = {
+    "local": "xpm.launchers.local:LocalProcessHandler",
+    "slurm": "xpm.launchers.slurm:SlurmProcessHandler",
+}
 
 
 def process_handler(process: dict[str, Any] | None) -> ProcessHandler | None:
@@ -105,3 +112,15 @@ def process_handler(process: dict[str, Any] | None) -> ProcessHandler | None:
 
     module, _, name = _HANDLERS[process["type"]].partition(":")
     return getattr(importlib.import_module(module), name)()  # type: ignore[no-any-return]
+
+
+def process_alive(process: dict[str, Any] | None) -> bool | None:
+    """Whether a job record's process still runs, whatever launched it; None when this host cannot tell."""
+    handler = process_handler(process)
+    return None if handler is None or process is None else handler.alive(process)
+
+
+def end_reason(process: dict[str, Any] | None) -> str:
+    """The failure reason of a job whose process ended without recording it (Slurm knows timeouts...)."""
+    handler = process_handler(process)
+    return "failed" if handler is None or process is None else handler.end_reason(process)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from xpm import layout
-from xpm.jobprocess import STARTABLE, process_alive
-from xpm.launchers import LaunchRequest
+from xpm.jobprocess import STARTABLE
+from xpm.launchers import LaunchRequest, end_reason, process_alive
 from xpm.scheduler.job import FINAL_STATES, Job, run_prepares
 from xpm.schema import JobStateRecord
 from xpm.store.jobs import JobStore
@@ -309,11 +309,19 @@ class Scheduler:
     def _end_if_dead(self, job: Job, process: dict[str, Any] | None, code: int | None) -> JobStateRecord | None:
         """Records ``error(failed)`` for a job whose process ended without recording its end."""
 
+        reason = end_reason(process)
+
         def unfinished(record: JobStateRecord | None) -> bool:
-            return record is not None and record.state in ("scheduled", "running") and record.process == process
+            if record is None or record.process != process:
+                return False
+            # A Slurm job stopped at its time limit records "cancelled" (it got
+            # SIGTERM like any kill): Slurm knows better.
+            return record.state in ("scheduled", "running") or (
+                reason == "timeout" and record.state == "error" and record.failure_reason == "cancelled"
+            )
 
         ended = self.store.transition(
-            job.task_id, job.identifier, unfinished, "error", "failed", ended_at=time.time(), exit_code=code
+            job.task_id, job.identifier, unfinished, "error", reason, ended_at=time.time(), exit_code=code
         )
         if ended is not None:
             logger.warning("job %s ended without recording its state (exit status %s)", job.name, code)

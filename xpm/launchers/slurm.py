@@ -1,0 +1,205 @@
+"""The Slurm launcher: each job is a Slurm batch job (``sbatch``), followed with batched queries.
+
+A job's script (``<name>.sh`` in its folder) runs ``python -m xpm run <jobdir>``,
+which records the job's state itself, as with the local launcher. Slurm is asked
+only what the job process could not record (a job killed at its time limit, out
+of memory, cancelled), by the status tracker of :mod:`xpm.launchers.slurm_status`:
+one query for all of the user's jobs per interval and per host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import sys
+from dataclasses import dataclass, fields
+from typing import Any
+
+from xpm import layout
+from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler
+from xpm.launchers.slurm_status import SlurmError
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """``#SBATCH`` options; each one set becomes ``#SBATCH --<name with - for _>=<value>``."""
+
+    nodes: int | None = 1
+    #: the time limit: ``H:M:S`` (see :func:`format_time`), ``D-H:M:S``, or minutes
+    time: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    partition: str | None = None
+    constraint: str | None = None
+    mem: str | None = None
+    exclude: str | None = None
+    mem_per_gpu: str | None = None
+    cpus_per_task: int | None = None
+    nodelist: str | None = None
+    ntasks_per_node: int | None = None
+    gpus: int | str | None = None
+    gpus_per_node: int | str | None = None
+
+    def merge(self, **values: Any) -> SlurmOptions:
+        """These options with ``values`` on top (values that are None change nothing)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TypeError(f"unknown Slurm option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def sbatch_lines(self) -> list[str]:
+        return [
+            f"#SBATCH --{f.name.replace('_', '-')}={getattr(self, f.name)}"
+            for f in fields(self)
+            if getattr(self, f.name) is not None
+        ]
+
+
+def format_time(seconds: float) -> str:
+    """A duration as Slurm's ``H:M:S``."""
+    total = int(seconds)
+    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+class SlurmJob(Launched):
+    """A submitted Slurm job; waiting asks the status tracker, never Slurm directly."""
+
+    def __init__(self, jobid: str, binpath: str | None, interval: float):
+        self.jobid = jobid
+        # Exactly what the job process records as itself (xpm.jobprocess.this_process).
+        self.process = {"type": "slurm", "jobid": jobid}
+        self._binpath = binpath
+        self._interval = interval
+
+    def wait(self) -> int:
+        from xpm.launchers.slurm_status import tracker
+
+        state = tracker(self._binpath, self._interval).wait(self.jobid)
+        return 0 if state == "COMPLETED" else 1
+
+
+class SlurmLauncher(Launcher):
+    """Submits each job to Slurm with ``sbatch``.
+
+    Args:
+        options: the ``#SBATCH`` options of every job.
+        interval: seconds between two status queries once jobs are settled (the
+            first ones come 1, 2, 4, 8 s after a submission).
+        binpath: the folder of ``sbatch``, ``squeue``, ``scancel`` (default: the PATH).
+        python: the Python interpreter of the jobs on the nodes (default: this one).
+        max_jobs: how many jobs one experiment process keeps submitted at once.
+        launcherenv: environment variables for the jobs, on top of the experiment's.
+    """
+
+    def __init__(
+        self,
+        options: SlurmOptions | None = None,
+        *,
+        interval: float = 60.0,
+        binpath: str | None = None,
+        python: str | None = None,
+        max_jobs: int | None = None,
+        launcherenv: dict[str, str] | None = None,
+    ):
+        self.options = options or SlurmOptions()
+        self.interval = interval
+        self.binpath = binpath
+        self.python = python or sys.executable
+        self.max_jobs = max_jobs
+        self.launcherenv = dict(launcherenv or {})
+
+    def config(self, **options: Any) -> SlurmLauncher:
+        """A launcher like this one with other ``#SBATCH`` options (None values change nothing)."""
+        return SlurmLauncher(
+            self.options.merge(**options),
+            interval=self.interval,
+            binpath=self.binpath,
+            python=self.python,
+            max_jobs=self.max_jobs,
+            launcherenv=self.launcherenv,
+        )
+
+    def script(self, request: LaunchRequest) -> str:
+        """The batch script of a job (``<name>.sh`` in its folder)."""
+        name = layout.job_basename(request.task_id)
+        env = dict(self.launcherenv)
+        env.update(request.env)
+        paths = list(request.python_path)
+        lines = [
+            "#!/bin/sh",
+            f"#SBATCH --job-name=xpm-{name}-{request.identifier[:12]}",
+            f"#SBATCH --chdir={request.jobdir}",
+            f"#SBATCH --output={request.stdout}",
+            f"#SBATCH --error={request.stderr}",
+            "#SBATCH --open-mode=append",
+            *self.options.sbatch_lines(),
+            "",
+            "# Written by xpm: the job records its own state in the workspace.",
+        ]
+        for key, value in sorted(env.items()):
+            lines.append(f"export {key}={shlex.quote(value)}")
+        if paths:
+            joined = shlex.quote(os.pathsep.join(paths))
+            lines.append(f'export PYTHONPATH={joined}"${{PYTHONPATH:+{os.pathsep}$PYTHONPATH}}"')
+        lines.append('export XPM_SLURM_JOB_ID="$SLURM_JOB_ID"')
+        lines.append(f"exec {shlex.quote(self.python)} -m xpm run {shlex.quote(str(request.jobdir))}")
+        return "\n".join(lines) + "\n"
+
+    def launch(self, request: LaunchRequest) -> SlurmJob:
+        from xpm.launchers.slurm_status import run_command, tracker
+
+        path = request.jobdir / f"{layout.job_basename(request.task_id)}.sh"
+        path.write_text(self.script(request))
+        out = run_command(self.binpath, ["sbatch", "--parsable", str(path)])
+        jobid = parse_sbatch(out)
+        tracker(self.binpath, self.interval).submitted(jobid)
+        return SlurmJob(jobid, self.binpath, self.interval)
+
+    def __repr__(self) -> str:
+        return f"SlurmLauncher({self.options!r})"
+
+
+def parse_sbatch(output: str) -> str:
+    """The job id ``sbatch --parsable`` printed (``id`` or ``id;cluster``)."""
+    first = output.strip().splitlines()[-1] if output.strip() else ""
+    jobid = first.split(";", 1)[0].strip()
+    if not jobid.isdigit():
+        raise SlurmError(f"sbatch printed no job id: {output.strip()!r}")
+    return jobid
+
+
+class SlurmProcessHandler(ProcessHandler):
+    """Slurm jobs: alive while the status tracker says so; stopped with ``scancel``."""
+
+    def alive(self, process: dict[str, Any]) -> bool | None:
+        from xpm.launchers.slurm_status import LIVE, tracker
+
+        state = tracker(None).state(str(process["jobid"]))
+        if state is None:
+            return None
+        return state in LIVE
+
+    def end_reason(self, process: dict[str, Any]) -> str:
+        from xpm.launchers.slurm_status import failure_reason, tracker
+
+        return failure_reason(tracker(None).state(str(process["jobid"])))
+
+    def check_stoppable(self, process: dict[str, Any]) -> None:
+        from xpm.launchers.slurm_status import command_path
+
+        if command_path(None, "scancel") is None:
+            raise CannotStop("scancel is not on this host: run the command on the cluster")
+
+    def terminate(self, process: dict[str, Any]) -> None:
+        from xpm.launchers.slurm_status import tracker
+
+        # Slurm sends SIGTERM (the task gets TaskCancelled), then SIGKILL after its KillWait.
+        tracker(None).cancel(str(process["jobid"]))
+
+    def kill(self, process: dict[str, Any]) -> None:
+        self.terminate(process)
+
+
+__all__ = ["SlurmLauncher", "SlurmOptions", "SlurmJob", "SlurmError", "format_time", "parse_sbatch"]

@@ -1,0 +1,283 @@
+"""What Slurm says of the user's jobs, asked once per interval for all of them, per host.
+
+Sites limit how often users may query the controller. Whatever the number of
+jobs and of experiment processes on this host, at steady state one ``squeue``
+lists every job of the user once per interval: its answer is shared through a
+cache file (``/tmp/xpm-slurm-<uid>/``) that processes refresh in turn, under a
+lock. Right after a submission, answers come sooner (1, 2, 4, 8 s later).
+
+``sacct`` is asked only for jobs that ``squeue`` no longer lists (the controller
+forgets jobs some minutes after they end), and only where accounting works: it
+exits 0 saying "accounting storage is disabled" otherwise.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+from xpm.errors import XpmError
+
+#: Slurm states of jobs that are not over
+LIVE = frozenset({
+    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_FED",
+    "REQUEUE_HOLD", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD",
+})
+#: Slurm states that are failures, and their xpm failure reasons (others: "failed")
+_REASONS = {"TIMEOUT": "timeout", "DEADLINE": "timeout", "OUT_OF_MEMORY": "memory", "CANCELLED": "cancelled"}
+#: Delays of the first queries after a submission (seconds)
+FIRST_QUERIES = (1.0, 2.0, 4.0, 8.0)
+#: Set to a file path: every Slurm command xpm runs is appended to it (benchmarks, tests)
+LOG_VARIABLE = "XPM_SLURM_LOG"
+
+
+class SlurmError(XpmError):
+    """A Slurm command failed: its command line and what it printed are in the message."""
+
+
+def xpm_state(slurm_state: str | None) -> tuple[str, str | None]:
+    """The xpm state (and failure reason) of a Slurm state (``CANCELLED by 0`` reads as CANCELLED)."""
+    state = (slurm_state or "UNKNOWN").split()[0].rstrip("+")
+    if state in ("PENDING", "CONFIGURING") or state.startswith("REQUEUE") or state == "RESV_DEL_HOLD":
+        return "scheduled", None
+    if state in LIVE:
+        return "running", None
+    if state == "COMPLETED":
+        return "done", None
+    return "error", failure_reason(state)
+
+
+def failure_reason(slurm_state: str | None) -> str:
+    state = (slurm_state or "UNKNOWN").split()[0].rstrip("+")
+    return _REASONS.get(state, "failed")
+
+
+def command_path(binpath: str | None, name: str) -> str | None:
+    """Where a Slurm command is (``binpath``, else the PATH); None when it is not on this host."""
+    return shutil.which(name, path=binpath) if binpath else shutil.which(name)
+
+
+def run_command(binpath: str | None, args: list[str], *, check: bool = True) -> str:
+    """Runs a Slurm command; returns its standard output.
+
+    Raises:
+        SlurmError: the command is missing, or (with ``check``) failed.
+    """
+    path = command_path(binpath, args[0])
+    if path is None:
+        raise SlurmError(f"{args[0]}: not found{f' in {binpath}' if binpath else ' on the PATH'}")
+    log = os.environ.get(LOG_VARIABLE)
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{time.time():.3f} {os.getpid()} {' '.join(args)}\n")
+    done = subprocess.run([path, *args[1:]], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if check and done.returncode != 0:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise SlurmError(f"{' '.join(args)}: exit status {done.returncode}: {message[-1] if message else ''}")
+    return done.stdout
+
+
+class StatusTracker:
+    """The states of the user's Slurm jobs on this host, refreshed at most once per interval.
+
+    Args:
+        binpath: the folder of the Slurm commands (None: the PATH).
+        interval: seconds between two queries at steady state.
+    """
+
+    def __init__(self, binpath: str | None, interval: float):
+        self.binpath = binpath
+        self.interval = interval
+        self.user = getpass.getuser()
+        folder = f"/tmp/xpm-slurm-{os.getuid()}"
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        key = hashlib.sha1(f"{binpath}".encode()).hexdigest()[:12]
+        self.cache_path = f"{folder}/status-{key}.json"
+        self.lock_path = f"{folder}/status-{key}.lock"
+        self.states: dict[str, str] = {}
+        self.queried_at = 0.0
+        #: when each job was submitted from this process (an older answer cannot know it)
+        self.submitted_at: dict[str, float] = {}
+        #: jobs this process cancelled: over for it, whatever the next answer says
+        self.cancelled: set[str] = set()
+        #: jobs the controller no longer lists, with what accounting said (asked once)
+        self.forgotten: dict[str, str] = {}
+        self._due: list[float] = []
+        self._cond = threading.Condition()
+        self._waiters = 0
+        self._thread: threading.Thread | None = None
+
+    # --- what callers ask ---------------------------------------------------------------
+
+    def submitted(self, jobid: str) -> None:
+        """A job was just submitted: ask about it soon (1, 2, 4, 8 s), then every interval."""
+        now = time.time()
+        with self._cond:
+            self.submitted_at[jobid] = now
+            self._due = sorted(self._due + [now + delay for delay in FIRST_QUERIES])
+            self._cond.notify_all()
+
+    def state(self, jobid: str) -> str | None:
+        """The Slurm state of a job (None when Slurm cannot be asked from this host)."""
+        if jobid in self.cancelled:
+            return "CANCELLED"
+        try:
+            self.refresh()
+        except SlurmError:
+            return None
+        with self._cond:
+            known = self.states.get(jobid) or self.forgotten.get(jobid)
+        return known if known is not None else self._absent(jobid)
+
+    def wait(self, jobid: str) -> str:
+        """Blocks until the job is over; returns its final Slurm state."""
+        with self._cond:
+            self._waiters += 1
+            self._start()
+        try:
+            while True:
+                state = self.state(jobid)
+                if state is not None and state.split()[0] not in LIVE:
+                    return state.split()[0]
+                with self._cond:
+                    self._cond.wait(self._sleep())
+        finally:
+            with self._cond:
+                self._waiters -= 1
+
+    def cancel(self, jobid: str) -> None:
+        """``scancel``: Slurm sends SIGTERM, then SIGKILL after its KillWait."""
+        run_command(self.binpath, ["scancel", jobid])
+        with self._cond:
+            self.cancelled.add(jobid)
+            self._cond.notify_all()
+
+    # --- refreshing ---------------------------------------------------------------------
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Reads the host's shared answer, and asks Slurm when it is older than allowed."""
+        max_age = 0.0 if force else self._max_age()
+        if time.time() - self.queried_at < max_age:
+            return
+        cached = self._read_cache()
+        if cached is not None and time.time() - cached[0] < max_age:
+            self._take(*cached)
+            return
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            # Another process may have asked while we waited for the lock.
+            cached = self._read_cache()
+            if cached is not None and time.time() - cached[0] < max_age:
+                self._take(*cached)
+                return
+            asked = time.time()
+            out = run_command(self.binpath, ["squeue", "-h", "-t", "all", "-u", self.user, "-o", "%i|%T"])
+            states = dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
+            self._write_cache(asked, states)
+        self._take(asked, states)
+
+    def _max_age(self) -> float:
+        """How old an answer may be now: the interval, or less when a first query is due."""
+        now = time.time()
+        with self._cond:
+            self._due = [t for t in self._due if t > self.queried_at]
+            due = [t for t in self._due if t <= now]
+        return 0.0 if due else self.interval
+
+    def _sleep(self) -> float:
+        now = time.time()
+        with self._cond:
+            upcoming = [t - now for t in self._due if t > now]
+        return max(0.2, min([self.queried_at + self.interval - now, *upcoming]))
+
+    def _take(self, asked: float, states: dict[str, str]) -> None:
+        with self._cond:
+            if asked >= self.queried_at:
+                self.queried_at = asked
+                self.states = states
+            self._cond.notify_all()
+
+    def _absent(self, jobid: str) -> str | None:
+        """A job the last answer does not list: not yet known, or forgotten by the controller."""
+        if self.submitted_at.get(jobid, 0.0) >= self.queried_at:
+            return "PENDING"  # submitted after the answer was made
+        return self._accounting(jobid)
+
+    def _accounting(self, jobid: str) -> str:
+        try:
+            out = run_command(self.binpath, ["sacct", "-n", "-P", "-X", "-j", jobid, "-o", "JobID,State"])
+        except SlurmError:
+            return "UNKNOWN"
+        found = "UNKNOWN"  # no accounting ("accounting storage is disabled", exit status 0), or no such job
+        for line in out.splitlines():
+            parts = line.split("|")
+            if len(parts) == 2 and parts[0] == jobid:
+                found = parts[1]
+        with self._cond:
+            # Remembered until the controller's answer names the job again (it will not).
+            self.forgotten[jobid] = found
+        return found
+
+    def _read_cache(self) -> tuple[float, dict[str, str]] | None:
+        try:
+            with open(self.cache_path) as f:
+                data = json.load(f)
+            return float(data["asked"]), {str(k): str(v) for k, v in data["states"].items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _write_cache(self, asked: float, states: dict[str, str]) -> None:
+        tmp = f"{self.cache_path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump({"asked": asked, "states": states}, f)
+        os.replace(tmp, self.cache_path)
+
+    def _start(self) -> None:
+        """Starts the thread that refreshes while someone waits (with the lock held)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="xpm-slurm-status", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._waiters:
+                    return
+                self._cond.wait(self._sleep())
+            try:
+                self.refresh()
+            except SlurmError:
+                pass  # Slurm unreachable for now: the waiters keep waiting
+            with self._cond:
+                self._cond.notify_all()
+
+
+_trackers: dict[str | None, StatusTracker] = {}
+_trackers_lock = threading.Lock()
+
+
+def tracker(binpath: str | None, interval: float | None = None) -> StatusTracker:
+    """The tracker of this process for a Slurm installation (the shortest interval asked wins)."""
+    with _trackers_lock:
+        found = _trackers.get(binpath)
+        if found is None:
+            found = _trackers[binpath] = StatusTracker(binpath, interval or 60.0)
+        elif interval is not None and interval < found.interval:
+            found.interval = interval
+        return found
+
+
+def reset_trackers() -> None:
+    """Forgets the trackers of this process (tests)."""
+    with _trackers_lock:
+        _trackers.clear()
+
+
+__all__ = ["LIVE", "StatusTracker", "SlurmError", "tracker", "xpm_state", "failure_reason", "run_command"]
