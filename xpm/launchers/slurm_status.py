@@ -3,7 +3,7 @@
 Sites limit how often users may query the controller. Whatever the number of
 jobs and of experiment processes on this host, at steady state one ``squeue``
 lists every job of the user once per interval: its answer is shared through a
-cache file (``/tmp/xpm-slurm-<uid>/``) that processes refresh in turn, under a
+cache file (``$TMPDIR/xpm-slurm-<uid>/``) that processes refresh in turn, under a
 lock. Right after a submission, answers come sooner (1, 2, 4, 8 s later).
 
 ``sacct`` is asked only for jobs that ``squeue`` no longer lists (the controller
@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -96,7 +97,9 @@ class StatusTracker:
         self.binpath = binpath
         self.interval = interval
         self.user = getpass.getuser()
-        folder = f"/tmp/xpm-slurm-{os.getuid()}"
+        # TMPDIR read now (tempfile caches it): tests and users may change it.
+        base = os.environ.get("TMPDIR") or tempfile.gettempdir()
+        folder = os.path.join(base, f"xpm-slurm-{os.getuid()}")
         os.makedirs(folder, mode=0o700, exist_ok=True)
         key = hashlib.sha1(f"{binpath}".encode()).hexdigest()[:12]
         self.cache_path = f"{folder}/status-{key}.json"
@@ -134,6 +137,15 @@ class StatusTracker:
             return None
         with self._cond:
             known = self.states.get(jobid) or self.forgotten.get(jobid)
+        if known is None and self.submitted_at.get(jobid, 0.0) < self.queried_at:
+            # The shared answer may predate the job (submitted by another process):
+            # ask again before concluding anything.
+            try:
+                self.refresh(force=True)
+            except SlurmError:
+                return None
+            with self._cond:
+                known = self.states.get(jobid)
         return known if known is not None else self._absent(jobid)
 
     def wait(self, jobid: str) -> str:

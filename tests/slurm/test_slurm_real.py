@@ -1,0 +1,81 @@
+"""Experiments on a real Slurm cluster: states, kill, retries, re-attaching, and how often Slurm is asked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.run.conftest import wait_until
+from tests.run.tasks import log_lines
+from tests.slurm.conftest import commands
+
+PRELUDE = """
+from xpm import experiment, tag
+from xpm.launchers.slurm import SlurmLauncher, SlurmOptions
+from tests.run.tasks import Record, Resume
+
+slurm = SlurmLauncher(SlurmOptions(time="0:10:00"), interval=1)
+"""
+
+
+def jobs(ws: Path) -> dict[str, tuple[str, str | None]]:
+    out = subprocess.run([sys.executable, "-m", "xpm", "jobs", "list", "--workdir", str(ws), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    return {job["tags"].get("key", job["task_id"]): (job["state"], job["failure_reason"]) for job in json.loads(out)}
+
+
+def test_dependencies_failure_kill_and_retries(slurm, ws: Path, tmp_path: Path, start_script, slurm_log) -> None:
+    log, go = tmp_path / "log", tmp_path / "go"
+    script = start_script(PRELUDE + f"""
+with experiment({str(ws)!r}, "cluster", launcher=slurm) as xp:
+    first = Record.C(key=tag("first"), log={str(log)!r}).submit()
+    Record.C(key=tag("second"), log={str(log)!r}).add_dependencies(first.job).submit()
+    Record.C(key=tag("bad"), log={str(log)!r}, fail=True).submit()
+    Record.C(key=tag("stuck"), log={str(log)!r}, wait_for={str(go)!r}).submit()
+    Resume.C(timeouts=tag(2)).submit(max_retries=3)
+""")
+    wait_until(lambda: (ws / "index").exists() and jobs(ws).get("stuck", ("",))[0] == "RUNNING", timeout=60,
+               what="the stuck job to run on the cluster")
+    killed = subprocess.run([sys.executable, "-m", "xpm", "jobs", "kill", "--workdir", str(ws), "--filter",
+                             "key = stuck", "--perform"], capture_output=True, text=True)
+    assert killed.returncode == 0 and killed.stdout.startswith("KILLED "), killed.stdout + killed.stderr
+    _, err = script.communicate(timeout=120)
+    assert script.returncode == 1 and "Traceback" not in err
+    assert jobs(ws) == {
+        "first": ("DONE", None),
+        "second": ("DONE", None),
+        "bad": ("ERROR", "failed"),
+        "stuck": ("ERROR", "cancelled"),
+        "test.resume": ("DONE", None),
+    }
+    assert [line[0] for line in log_lines(log) if line[1] == "end"].count("first") == 1
+    resume = next((ws / "jobs" / "test.resume").iterdir())
+    assert (resume / "attempts").read_text() == "3"
+    used = commands(slurm_log)
+    # One submission per attempt: 4 Record jobs and 3 attempts of the resumable one.
+    assert used.count("sbatch") == 7
+    assert "scancel" in used
+
+
+def test_restarted_experiment_reattaches_without_submitting_again(
+    slurm, ws: Path, tmp_path: Path, start_script, slurm_log
+) -> None:
+    log, go = tmp_path / "log", tmp_path / "go"
+    source = PRELUDE + f"""
+with experiment({str(ws)!r}, "again", launcher=slurm) as xp:
+    Record.C(key=tag("long"), log={str(log)!r}, wait_for={str(go)!r}).submit()
+"""
+    first = start_script(source, name="first.py")
+    wait_until(lambda: (ws / "index").exists() and jobs(ws).get("long", ("",))[0] == "RUNNING", timeout=60,
+               what="the job to run on the cluster")
+    first.kill()
+    first.wait()
+    second = start_script(source, name="second.py")
+    go.write_text("go")
+    _, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    assert jobs(ws) == {"long": ("DONE", None)}
+    assert commands(slurm_log).count("sbatch") == 1
+    assert [line[:2] for line in log_lines(log)] == [["long", "start"], ["long", "end"]]

@@ -1,0 +1,139 @@
+"""The Slurm launcher without a cluster: options, scripts, output parsing, and the shared status queries
+(against fake sbatch/squeue/sacct at the seam; the real cluster is tested in test_slurm_real.py)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from xpm.launchers import LaunchRequest
+from xpm.launchers.slurm import SlurmLauncher, SlurmOptions, format_time, parse_sbatch
+from xpm.launchers.slurm_status import SlurmError, StatusTracker, failure_reason, xpm_state
+
+
+def test_options_become_sbatch_lines_and_merge():
+    options = SlurmOptions(time="1:00:00", mem="8G", cpus_per_task=4, gpus_per_node=2, partition=None)
+    assert options.sbatch_lines() == [
+        "#SBATCH --nodes=1", "#SBATCH --time=1:00:00", "#SBATCH --mem=8G", "#SBATCH --cpus-per-task=4",
+        "#SBATCH --gpus-per-node=2",
+    ]
+    merged = options.merge(partition="gpu", mem=None, time="2:00:00")
+    assert (merged.partition, merged.mem, merged.time) == ("gpu", "8G", "2:00:00")
+    with pytest.raises(TypeError, match="unknown Slurm option"):
+        options.merge(memory="8G")
+
+
+def test_launcher_config_returns_a_new_launcher():
+    base = SlurmLauncher(SlurmOptions(qos="normal"), interval=5)
+    gpu = base.config(gpus=1, qos=None)
+    assert gpu is not base and gpu.options.gpus == 1 and gpu.options.qos == "normal" and gpu.interval == 5
+    assert base.options.gpus is None
+
+
+def test_format_time():
+    assert [format_time(s) for s in (0, 59, 3600, 3661, 90061)] == ["0:00:00", "0:00:59", "1:00:00", "1:01:01", "25:01:01"]
+
+
+def test_script(tmp_path: Path):
+    request = LaunchRequest(
+        jobdir=tmp_path / "jobs" / "m.train" / ("a" * 64), task_id="m.train", identifier="a" * 64,
+        stdout=tmp_path / "train.out", stderr=tmp_path / "train.err",
+        env={"MESSAGE": "it's $HOME"}, python_path=["/code/a b"],
+    )
+    script = SlurmLauncher(SlurmOptions(time="0:10:00"), python="/usr/bin/python3",
+                           launcherenv={"OMP": "1"}).script(request)
+    lines = script.splitlines()
+    assert lines[0] == "#!/bin/sh"
+    assert f"#SBATCH --chdir={request.jobdir}" in lines and "#SBATCH --time=0:10:00" in lines
+    assert f"#SBATCH --error={request.stderr}" in lines and "#SBATCH --open-mode=append" in lines
+    assert "export MESSAGE='it'\"'\"'s $HOME'" in lines and "export OMP=1" in lines
+    assert "export PYTHONPATH='/code/a b'\"${PYTHONPATH:+:$PYTHONPATH}\"" in lines
+    assert lines[-2:] == ['export XPM_SLURM_JOB_ID="$SLURM_JOB_ID"', f"exec /usr/bin/python3 -m xpm run {request.jobdir}"]
+
+
+def test_parse_sbatch():
+    assert parse_sbatch("1234\n") == "1234" and parse_sbatch("77;cluster\n") == "77"
+    with pytest.raises(SlurmError, match="no job id"):
+        parse_sbatch("sbatch: error: Batch job submission failed\n")
+
+
+@pytest.mark.parametrize(
+    "slurm, state",
+    [
+        ("PENDING", ("scheduled", None)), ("CONFIGURING", ("scheduled", None)), ("REQUEUE_HOLD", ("scheduled", None)),
+        ("RUNNING", ("running", None)), ("COMPLETING", ("running", None)), ("COMPLETED", ("done", None)),
+        ("TIMEOUT", ("error", "timeout")), ("OUT_OF_MEMORY", ("error", "memory")),
+        ("CANCELLED", ("error", "cancelled")), ("CANCELLED by 0", ("error", "cancelled")),
+        ("FAILED", ("error", "failed")), ("NODE_FAIL", ("error", "failed")), ("UNKNOWN", ("error", "failed")),
+    ],
+)
+def test_state_mapping(slurm: str, state: tuple[str, str | None]):
+    assert xpm_state(slurm) == state
+    assert failure_reason(slurm) == (state[1] or "failed")
+
+
+def fake_slurm(folder: Path, listing: str) -> Path:
+    """Fake squeue (prints ``listing``, counts its calls) and sacct (accounting disabled)."""
+    folder.mkdir()
+    for name, body in {
+        "squeue": f'echo x >> "{folder}/squeue.calls"\ncat "{folder}/listing"\n',
+        "sacct": 'echo "Slurm accounting storage is disabled"\n',
+        "scancel": f'echo "$@" >> "{folder}/scancel.calls"\n',
+    }.items():
+        path = folder / name
+        path.write_text("#!/bin/sh\n" + body)
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    (folder / "listing").write_text(listing)
+    return folder
+
+
+def calls(folder: Path, name: str) -> int:
+    path = folder / f"{name}.calls"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_one_query_per_interval_for_any_number_of_jobs_and_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    fake = fake_slurm(tmp_path / "bin", "".join(f"{i}|RUNNING\n" for i in range(200)))
+    # Three "experiment processes" of one host (three trackers sharing the cache file).
+    trackers = [StatusTracker(str(fake), interval=3600) for _ in range(3)]
+    threads = [threading.Thread(target=lambda t=t: [t.state(str(i)) for i in range(200)]) for t in trackers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls(fake, "squeue") == 1
+    assert all(t.state("17") == "RUNNING" for t in trackers)
+    assert calls(fake, "squeue") == 1
+
+
+def test_a_job_the_controller_forgot_is_over(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    fake = fake_slurm(tmp_path / "bin", "1|RUNNING\n")
+    tracker = StatusTracker(str(fake), interval=3600)
+    assert tracker.state("1") == "RUNNING"
+    # Job 2 is not listed: asked once more (the answer may predate it), then accounting: disabled.
+    assert tracker.state("2") == "UNKNOWN" and calls(fake, "squeue") == 2
+    assert tracker.state("2") == "UNKNOWN" and calls(fake, "squeue") == 2
+
+
+def test_a_job_submitted_after_the_answer_is_pending(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    fake = fake_slurm(tmp_path / "bin", "1|RUNNING\n")
+    tracker = StatusTracker(str(fake), interval=3600)
+    tracker.state("1")
+    tracker.submitted("5")
+    assert tracker.state("5") == "PENDING"
+
+
+def test_missing_commands_are_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    tracker = StatusTracker(str(tmp_path / "nowhere"), interval=1)
+    assert tracker.state("1") is None
+    with pytest.raises(SlurmError, match="scancel: not found"):
+        tracker.cancel("1")
+    assert os.path.isdir(tmp_path / f"xpm-slurm-{os.getuid()}")
