@@ -79,3 +79,21 @@ with experiment({str(ws)!r}, "again", launcher=slurm) as xp:
     assert jobs(ws) == {"long": ("DONE", None)}
     assert commands(slurm_log).count("sbatch") == 1
     assert [line[:2] for line in log_lines(log)] == [["long", "start"], ["long", "end"]]
+
+
+def test_resumable_job_at_its_time_limit_is_submitted_again(slurm, ws: Path, start_script, slurm_log) -> None:
+    """Slurm stops the job at its time limit (1 minute, the shortest): the job runs again and resumes."""
+    script = start_script(PRELUDE + f"""
+from tests.slurm.tasks import SlowOnce
+
+short = slurm.config(time="0:01:00")
+with experiment({str(ws)!r}, "limit", launcher=short) as xp:
+    SlowOnce.C(seconds=600).submit(max_retries=2)
+""")
+    _, err = script.communicate(timeout=240)
+    assert script.returncode == 0, err
+    (folder,) = (ws / "jobs" / "test.slowonce").iterdir()
+    assert "resumed from the checkpoint" in (folder / "slowonce.out").read_text()
+    record = json.loads((folder / ".xpm" / "state.json").read_text())
+    assert record["state"] == "done" and record["retry_count"] == 1
+    assert commands(slurm_log).count("sbatch") == 2
