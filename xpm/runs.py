@@ -132,6 +132,8 @@ class Experiment:
         self.settings: WorkspaceSettings | None = where if isinstance(where, WorkspaceSettings) else None
         from xpm.launchers.local import LocalLauncher
 
+        #: given by the caller: else the workspace's (settings), else local, once the workspace is known
+        self._launcher_given = launcher is not None
         self.launcher: Launcher = launcher if launcher is not None else LocalLauncher()
         self.max_jobs = max_jobs
         #: the variables jobs get; from the start of a run, those of the settings are
@@ -277,6 +279,8 @@ class Experiment:
         else:
             self.settings = resolve_workspace(workdir=os.path.abspath(os.fspath(where)), settings=self._settings)
         self._location = str(self.settings.location)
+        if not self._launcher_given and self.settings.launcher:
+            self.launcher = self.settings.make_launcher()
         try:
             self.workspace = Workspace.open(self._location, create=self.run_mode is not RunMode.DRY_RUN)
         except WorkspaceNotFound:

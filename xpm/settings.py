@@ -59,7 +59,7 @@ CONFIG_DIR_ENV = "XPM_CONFIG_DIR"
 # variable in a section we never use cannot make the whole file fail).
 _IGNORED_KEYS = frozenset({"server", "carbon"})
 _TOP_KEYS = ("env", "history", "max_jobs", "workspaces")
-_WORKSPACE_KEYS = ("env", "history", "id", "max_retries", "path", "triggers")
+_WORKSPACE_KEYS = ("env", "history", "id", "launcher", "max_retries", "path", "triggers")
 _HISTORY_KEYS = ("max_done", "max_failed")
 
 # ``${oc.env:VAR}`` is the spelling of recent OmegaConf (which experimaestro uses to
@@ -214,6 +214,15 @@ class WorkspaceSettings:
     triggers: list[str] = field(default_factory=list)
     max_retries: int = 3
     history: HistorySettings = field(default_factory=HistorySettings)
+    #: the launcher of jobs submitted without one: None (local), or
+    #: ``{"slurm": {<#SBATCH options>}, "interval": s, "binpath": dir, "max_jobs": n}``
+    launcher: dict[str, Any] | None = None
+
+    def make_launcher(self) -> Any:
+        """The workspace's default launcher (None: the local one)."""
+        from xpm.launchers.slurm import launcher_from_settings
+
+        return launcher_from_settings(self.launcher) if self.launcher else None
 
     def matches(self, experiment_id: str) -> bool:
         """Whether one of the triggers matches the experiment id.
@@ -473,7 +482,26 @@ class _Reader:
             # A workspace refines the global history settings key by key, so that
             # "history: {max_done: 2}" keeps the global max_failed.
             history=self.history(data.get("history"), self.join(key, "history"), history),
+            launcher=self.launcher(data.get("launcher"), self.join(key, "launcher")),
         )
+
+    def launcher(self, value: Any, key: str) -> dict[str, Any] | None:
+        """``launcher: local`` or ``launcher: {slurm: {partition: gpu, time: "4:00:00"}, interval: 60}``."""
+        if value is None or value == "local":
+            return None
+        if not isinstance(value, dict) or not isinstance(value.get("slurm", {}), dict) or "slurm" not in value:
+            raise self.fail(key, f"expected 'local', or a mapping with a 'slurm' mapping, got {_show(value)}")
+        from xpm.launchers.slurm import settings_problems
+
+        for name, problem in settings_problems(value):
+            raise self.fail(self.join(key, name), problem)
+        binpath = value.get("binpath")
+        return {
+            **value,
+            "slurm": dict(value["slurm"] or {}),
+            "binpath": None if binpath is None else self.string(binpath, self.join(key, "binpath")),
+            "max_jobs": self.positive(value.get("max_jobs"), self.join(key, "max_jobs")),
+        }
 
     def triggers(self, value: Any, key: str) -> list[str]:
         if value is None:

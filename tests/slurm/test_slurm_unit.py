@@ -137,3 +137,39 @@ def test_missing_commands_are_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(SlurmError, match="scancel: not found"):
         tracker.cancel("1")
     assert os.path.isdir(tmp_path / f"xpm-slurm-{os.getuid()}")
+
+
+def write_settings(folder: Path, launcher: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    (folder / "settings.yaml").write_text(
+        f"workspaces:\n  - id: cluster\n    path: {folder / 'ws'}\n    launcher:\n{launcher}"
+    )
+    return folder
+
+
+def test_workspace_default_launcher_from_settings(tmp_path):
+    from xpm.settings import load_settings
+
+    folder = write_settings(tmp_path, '      slurm: {partition: gpu, time: "4:00:00", gpus: 2}\n      interval: 30\n')
+    launcher = load_settings(folder).workspace("cluster").make_launcher()
+    assert isinstance(launcher, SlurmLauncher) and launcher.interval == 30
+    assert (launcher.options.partition, launcher.options.time, launcher.options.gpus) == ("gpu", "4:00:00", 2)
+
+
+@pytest.mark.parametrize(
+    "launcher, message",
+    [
+        ("      slurm: {cpu: 3}\n", "workspaces[0].launcher.slurm.cpu: unknown option (known: nodes, time"),
+        ("      slurm: {}\n      every: 3\n", "workspaces[0].launcher.every: unknown key (known: binpath"),
+        ("      slurm: {}\n      interval: 0\n", "workspaces[0].launcher.interval: expected a positive number"),
+        ("      slurm: {time: [1]}\n", "workspaces[0].launcher.slurm.time: expected a string or an integer"),
+        ("      pbs: {}\n", "workspaces[0].launcher: expected 'local', or a mapping with a 'slurm' mapping"),
+    ],
+)
+def test_bad_launcher_settings(tmp_path, launcher: str, message: str):
+    from xpm.settings import SettingsError, load_settings
+
+    folder = write_settings(tmp_path, launcher)
+    with pytest.raises(SettingsError) as info:
+        load_settings(folder)
+    assert message in str(info.value) and str(folder / "settings.yaml") in str(info.value)

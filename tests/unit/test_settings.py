@@ -330,7 +330,7 @@ def test_unknown_workspace_key(tmp_path):
     err = error(tmp_path, "workspaces:\n  - {id: a, path: /a, colour: blue}\n")
     assert str(err) == (
         f"{tmp_path}/settings.yaml: workspaces[0].colour: "
-        "unknown key (known keys: env, history, id, max_retries, path, triggers)"
+        "unknown key (known keys: env, history, id, launcher, max_retries, path, triggers)"
     )
 
 

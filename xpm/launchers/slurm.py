@@ -161,6 +161,36 @@ class SlurmLauncher(Launcher):
         return f"SlurmLauncher({self.options!r})"
 
 
+#: Keys of a workspace's ``launcher`` setting (``slurm``: the #SBATCH options)
+SETTINGS_KEYS = ("binpath", "interval", "max_jobs", "slurm")
+
+
+def settings_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
+    """What is wrong in a workspace's ``launcher`` setting: ``(key path, problem)`` pairs."""
+    problems = [(str(name), f"unknown key (known: {', '.join(SETTINGS_KEYS)})") for name in value
+                if name not in SETTINGS_KEYS]
+    known = [f.name for f in fields(SlurmOptions)]
+    for name, item in (value.get("slurm") or {}).items():
+        if name not in known:
+            problems.append((f"slurm.{name}", f"unknown option (known: {', '.join(known)})"))
+        elif not isinstance(item, (str, int)) or isinstance(item, bool):
+            problems.append((f"slurm.{name}", f"expected a string or an integer, got {item!r}"))
+    interval = value.get("interval", 60)
+    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
+        problems.append(("interval", f"expected a positive number of seconds, got {interval!r}"))
+    return problems
+
+
+def launcher_from_settings(spec: dict[str, Any]) -> SlurmLauncher:
+    """The launcher a (checked) workspace ``launcher`` setting describes."""
+    return SlurmLauncher(
+        SlurmOptions().merge(**spec.get("slurm", {})),
+        interval=float(spec.get("interval", 60)),
+        binpath=spec.get("binpath"),
+        max_jobs=spec.get("max_jobs"),
+    )
+
+
 def parse_sbatch(output: str) -> str:
     """The job id ``sbatch --parsable`` printed (``id`` or ``id;cluster``)."""
     first = output.strip().splitlines()[-1] if output.strip() else ""
