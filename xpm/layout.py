@@ -85,8 +85,12 @@ def job_meta(task_id: str, identifier: str) -> str:
     return f"{job_dir(task_id, identifier)}/{JOB_META}"
 
 
+#: A job's state record, relative to its folder
+JOB_STATE_FILE = f"{JOB_META}/state.json"
+
+
 def job_state(task_id: str, identifier: str) -> str:
-    return f"{job_meta(task_id, identifier)}/state.json"
+    return f"{job_dir(task_id, identifier)}/{JOB_STATE_FILE}"
 
 
 def job_events(task_id: str, identifier: str) -> str:

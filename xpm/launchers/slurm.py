@@ -13,7 +13,9 @@ import dataclasses
 import os
 import shlex
 import sys
+import time
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from xpm import layout
@@ -64,20 +66,53 @@ def format_time(seconds: float) -> str:
 
 
 class SlurmJob(Launched):
-    """A submitted Slurm job; waiting asks the status tracker, never Slurm directly."""
+    """A submitted Slurm job.
 
-    def __init__(self, jobid: str, binpath: str | None, interval: float):
+    Its end is seen in the workspace first: the job process records ``done`` or
+    ``error`` in its state record, read every :data:`WATCH_INTERVAL` seconds.
+    Slurm (through the shared status tracker, at its interval) is asked only
+    whether the job still exists, for jobs that end without recording it.
+    """
+
+    def __init__(self, jobid: str, jobdir: Path, binpath: str | None, interval: float):
         self.jobid = jobid
         # Exactly what the job process records as itself (xpm.jobprocess.this_process).
         self.process = {"type": "slurm", "jobid": jobid}
+        self._state_file = jobdir / layout.JOB_STATE_FILE
         self._binpath = binpath
         self._interval = interval
 
-    def wait(self) -> int:
-        from xpm.launchers.slurm_status import tracker
+    def _recorded_end(self) -> str | None:
+        from xpm import codec
+        from xpm.errors import XpmError
+        from xpm.schema import JobStateRecord
 
-        state = tracker(self._binpath, self._interval).wait(self.jobid)
-        return 0 if state == "COMPLETED" else 1
+        try:
+            record = codec.decode_record(self._state_file.read_bytes(), JobStateRecord)
+        except (OSError, XpmError):
+            return None
+        if record.process == self.process and record.state in ("done", "error"):
+            return record.state
+        return None
+
+    def wait(self) -> int:
+        from xpm.launchers.slurm_status import LIVE, tracker
+
+        status = tracker(self._binpath, self._interval)
+        while True:
+            ended = self._recorded_end()
+            if ended is not None:
+                return 0 if ended == "done" else 1
+            state = status.state(self.jobid)
+            if state is not None and state.split()[0] not in LIVE:
+                # Over for Slurm: one last look at what the job recorded.
+                ended = self._recorded_end()
+                return 0 if (ended or ("done" if state == "COMPLETED" else "error")) == "done" else 1
+            time.sleep(WATCH_INTERVAL)
+
+
+#: How often the state record of a Slurm job is read while waiting for it (seconds)
+WATCH_INTERVAL = 0.5
 
 
 class SlurmLauncher(Launcher):
@@ -155,7 +190,7 @@ class SlurmLauncher(Launcher):
         out = run_command(self.binpath, ["sbatch", "--parsable", str(path)])
         jobid = parse_sbatch(out)
         tracker(self.binpath, self.interval).submitted(jobid)
-        return SlurmJob(jobid, self.binpath, self.interval)
+        return SlurmJob(jobid, request.jobdir, self.binpath, self.interval)
 
     def __repr__(self) -> str:
         return f"SlurmLauncher({self.options!r})"

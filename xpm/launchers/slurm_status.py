@@ -35,6 +35,8 @@ LIVE = frozenset({
 _REASONS = {"TIMEOUT": "timeout", "DEADLINE": "timeout", "OUT_OF_MEMORY": "memory", "CANCELLED": "cancelled"}
 #: Delays of the first queries after a submission (seconds)
 FIRST_QUERIES = (1.0, 2.0, 4.0, 8.0)
+#: How old an answer may be for a first query (another process's recent answer will do)
+FIRST_QUERY_AGE = 0.5
 #: Set to a file path: every Slurm command xpm runs is appended to it (benchmarks, tests)
 LOG_VARIABLE = "XPM_SLURM_LOG"
 
@@ -113,18 +115,24 @@ class StatusTracker:
         #: jobs the controller no longer lists, with what accounting said (asked once)
         self.forgotten: dict[str, str] = {}
         self._due: list[float] = []
+        self._burst_at = 0.0
         self._cond = threading.Condition()
-        self._waiters = 0
-        self._thread: threading.Thread | None = None
 
     # --- what callers ask ---------------------------------------------------------------
 
     def submitted(self, jobid: str) -> None:
-        """A job was just submitted: ask about it soon (1, 2, 4, 8 s), then every interval."""
+        """A job was just submitted: the first of a batch brings answers sooner (1, 2, 4, 8 s).
+
+        Only the first submission after a quiet interval does: a stream of
+        submissions (jobs started as others end) must not turn into a stream of
+        queries.
+        """
         now = time.time()
         with self._cond:
             self.submitted_at[jobid] = now
-            self._due = sorted(self._due + [now + delay for delay in FIRST_QUERIES])
+            if now - self._burst_at >= self.interval:
+                self._burst_at = now
+                self._due = sorted(self._due + [now + delay for delay in FIRST_QUERIES])
             self._cond.notify_all()
 
     def state(self, jobid: str) -> str | None:
@@ -147,22 +155,6 @@ class StatusTracker:
             with self._cond:
                 known = self.states.get(jobid)
         return known if known is not None else self._absent(jobid)
-
-    def wait(self, jobid: str) -> str:
-        """Blocks until the job is over; returns its final Slurm state."""
-        with self._cond:
-            self._waiters += 1
-            self._start()
-        try:
-            while True:
-                state = self.state(jobid)
-                if state is not None and state.split()[0] not in LIVE:
-                    return state.split()[0]
-                with self._cond:
-                    self._cond.wait(self._sleep())
-        finally:
-            with self._cond:
-                self._waiters -= 1
 
     def cancel(self, jobid: str) -> None:
         """``scancel``: Slurm sends SIGTERM, then SIGKILL after its KillWait."""
@@ -201,13 +193,8 @@ class StatusTracker:
         with self._cond:
             self._due = [t for t in self._due if t > self.queried_at]
             due = [t for t in self._due if t <= now]
-        return 0.0 if due else self.interval
-
-    def _sleep(self) -> float:
-        now = time.time()
-        with self._cond:
-            upcoming = [t - now for t in self._due if t > now]
-        return max(0.2, min([self.queried_at + self.interval - now, *upcoming]))
+        # A first query may take another process's answer of the last half second.
+        return min(FIRST_QUERY_AGE, self.interval) if due else self.interval
 
     def _take(self, asked: float, states: dict[str, str]) -> None:
         with self._cond:
@@ -250,26 +237,6 @@ class StatusTracker:
         with open(tmp, "w") as f:
             json.dump({"asked": asked, "states": states}, f)
         os.replace(tmp, self.cache_path)
-
-    def _start(self) -> None:
-        """Starts the thread that refreshes while someone waits (with the lock held)."""
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._loop, name="xpm-slurm-status", daemon=True)
-            self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                if not self._waiters:
-                    return
-                self._cond.wait(self._sleep())
-            try:
-                self.refresh()
-            except SlurmError:
-                pass  # Slurm unreachable for now: the waiters keep waiting
-            with self._cond:
-                self._cond.notify_all()
-
 
 _trackers: dict[str | None, StatusTracker] = {}
 _trackers_lock = threading.Lock()

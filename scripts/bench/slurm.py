@@ -1,0 +1,87 @@
+"""Benchmark: how many Slurm commands xpm issues while jobs run on a real cluster.
+
+Runs N trivial jobs through the Slurm launcher, split between P experiment
+processes started together on this host, with every Slurm command logged
+(``XPM_SLURM_LOG``). Prints the commands by kind, the status queries per
+interval, and status queries per hour beside experimaestro's approach (one
+``sacct`` per 60 s per experiment process, whatever the number of jobs).
+
+Needs a running Slurm cluster (``scripts/ci/start-slurm.sh`` as root).
+Run: ``python scripts/bench/slurm.py [--jobs 200] [--processes 2] [--interval 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = """
+import sys
+from xpm import experiment
+from xpm.launchers.slurm import SlurmLauncher
+sys.path.insert(0, {here!r})
+from bench_tasks import Inner, Trivial
+
+launcher = SlurmLauncher(interval={interval})
+with experiment({ws!r}, "slurm{index}", launcher=launcher):
+    for i in range({first}, {last}):
+        Trivial.C(index=i, lr=0.1, label="slurm", inner=Inner.C(size=1, name="s")).submit()
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--interval", type=float, default=10.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as root:
+        log = Path(root) / "commands.log"
+        env = dict(os.environ, XPM_SLURM_LOG=str(log), TMPDIR=root,
+                   PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        per = args.jobs // args.processes
+        procs = []
+        start = time.time()
+        for index in range(args.processes):
+            script = Path(root) / f"xp{index}.py"
+            script.write_text(textwrap.dedent(SCRIPT.format(
+                here=str(ROOT / "scripts" / "bench"), interval=args.interval, ws=f"{root}/ws", index=index,
+                first=index * per, last=(index + 1) * per)))
+            procs.append(subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE, text=True))
+        for proc in procs:
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                raise SystemExit(f"an experiment failed:\n{err}")
+        elapsed = time.time() - start
+        lines = [line.split() for line in log.read_text().splitlines()]
+        kinds = collections.Counter(parts[2] for parts in lines)
+        queries = kinds["squeue"] + kinds["sacct"]
+        last_sbatch = max(float(p[0]) for p in lines if p[2] == "sbatch")
+        steady = [p for p in lines if p[2] == "squeue" and float(p[0]) > last_sbatch + 8]
+        steady_span = max(1e-9, (max(float(p[0]) for p in steady) - (last_sbatch + 8)) if steady else 0)
+        print(f"{args.jobs} jobs in {args.processes} experiment processes, interval {args.interval:g} s: "
+              f"{elapsed:.0f} s")
+        print("commands: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+        if steady:
+            print(f"steady state (after the first-query burst of the last submission): {len(steady)} squeue "
+                  f"in {steady_span:.0f} s = {len(steady) / (steady_span / args.interval):.2f} per interval")
+        hours = elapsed / 3600
+        ours = queries / hours
+        theirs = args.processes * 60  # one sacct per minute per experiment process
+        print(f"status queries per hour: xpm {ours:.0f} (measured; includes the bursts after submissions), "
+              f"experimaestro's approach {theirs} with interval 60 s")
+        print(f"status queries per job: xpm {queries / args.jobs:.2f}")
+
+
+if __name__ == "__main__":
+    main()
