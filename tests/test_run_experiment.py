@@ -202,10 +202,11 @@ def test_file_and_module_options(project, fake_xp):
     assert (project / "pkg_for_xpm_cli_test" / "seen.json").exists()
 
 
-def test_console_warns_and_carries_on(project, fake_xp):
+def test_console_without_a_terminal_runs_nothing(project, fake_xp):
     result = invoke("--workdir", "ws", "--console", "--port", "8080", "--host", "here", "experiment")
-    assert result.exit_code == 0
-    assert "console monitor is not available yet" in result.stderr and fake_xp
+    assert result.exit_code == 1
+    assert result.stderr == "Error: the console monitor needs a terminal: stdin and stdout must be one\n"
+    assert not (project / "ws").exists()
 
 
 def test_failed_experiment_is_one_error_line(project, fake_xp):

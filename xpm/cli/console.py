@@ -24,6 +24,11 @@ def run_with_monitor(body: Callable[[], None], location: str, experiment_id: str
     The experiment goes on after ``q`` (its progress shows as usual) until its
     jobs end, as without the monitor.
     """
+    from xpm.monitor.app import NoTerminal
+
+    # Before anything runs: an experiment must not start and then lose its terminal.
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise NoTerminal()
     failure: list[BaseException] = []
 
     def guarded() -> None:

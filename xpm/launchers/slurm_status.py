@@ -115,7 +115,7 @@ class StatusTracker:
         #: jobs the controller no longer lists, with what accounting said (asked once)
         self.forgotten: dict[str, str] = {}
         self._due: list[float] = []
-        self._burst_at = 0.0
+        self._last_submission = 0.0
         self._cond = threading.Condition()
 
     # --- what callers ask ---------------------------------------------------------------
@@ -129,10 +129,10 @@ class StatusTracker:
         """
         now = time.time()
         with self._cond:
-            self.submitted_at[jobid] = now
-            if now - self._burst_at >= self.interval:
-                self._burst_at = now
+            if now - self._last_submission >= self.interval:
                 self._due = sorted(self._due + [now + delay for delay in FIRST_QUERIES])
+            self._last_submission = now
+            self.submitted_at[jobid] = now
             self._cond.notify_all()
 
     def state(self, jobid: str) -> str | None:

@@ -71,7 +71,7 @@ class IndexSnapshot(NamedTuple):
 
 
 @contextmanager
-def _no_gc() -> Iterator[None]:
+def no_gc() -> Iterator[None]:
     """Pauses the cyclic garbage collector while a fold allocates 100,000s of objects.
 
     None of them form cycles, yet each allocation burst triggers full collections
@@ -102,7 +102,7 @@ class JobIndex:
             full: fold the whole log, ignoring the snapshot file (to see every
                 damaged line, or to check the snapshot).
         """
-        with _no_gc():
+        with no_gc():
             return self._load(snapshot, full)
 
     def _load(self, snapshot: IndexSnapshot | None, full: bool) -> IndexSnapshot:

@@ -1,0 +1,570 @@
+"""What the console monitor shows, read from a workspace: experiments, job rows, job details, logs.
+
+No urwid here: :class:`MonitorModel` is a plain class, tested without a terminal.
+It keeps what it read, and each :meth:`MonitorModel.refresh` reads only what
+changed since: the lines appended to the job index, to the current runs'
+``jobs.jsonl`` and to the event logs of the jobs on screen. When nothing changed,
+a refresh costs one ``size`` per file it watches. A damaged or missing file never
+stops it: what could not be read becomes a short problem text (:attr:`MonitorModel.problems`)
+and the rest goes on.
+
+The job rows of 100,000 jobs are a sorted list of keys: the view asks for the
+rows it draws (:meth:`MonitorModel.job_row`), and a refresh moves only the rows
+of the jobs that changed.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any, Callable
+
+from xpm import codec, control, layout, query
+from xpm.errors import XpmError
+from xpm.filter import Filter, FilterError, parse
+from xpm.schema import (
+    IndexEntry,
+    IndexRemoved,
+    JobSubmitted,
+)
+from xpm.monitor.files import LogFollower, one_line, params_lines
+from xpm.monitor.rows import ExperimentRow, JobDetail, JobRow, _Events, _Run
+from xpm.store.index import IndexedJob, IndexSnapshot, JobKey, no_gc
+from xpm.store.jobs import JobStore
+from xpm.store.log import EventLog
+from xpm.workspace import NotFound, Workspace
+
+__all__ = [
+    "ExperimentRow", "FilterError", "JobDetail", "JobRow", "LogFollower", "MonitorModel", "params_lines",
+]
+
+#: The event logs of rows drawn during the last refreshes are followed (progress, times)
+FOLLOW_REFRESHES = 3
+#: Event logs read for the first time in one refresh, at most (the others wait for the next)
+FIRST_READS_PER_REFRESH = 100
+#: More changed jobs than this in one refresh: the rows are sorted again, not moved one by one
+REBUILD_AFTER = 2_000
+#: States whose event log grows: progress and times are read again at each refresh
+ACTIVE = ("scheduled", "running")
+#: Order of the ``state`` sort: what needs attention first
+STATE_RANK = {"running": 0, "error": 1, "scheduled": 2, "ready": 3, "waiting": 4, "unscheduled": 5, "done": 6}
+#: Most lines of parameters a job detail shows
+
+
+class MonitorModel:
+    """The experiments and jobs of a workspace, kept up to date by :meth:`refresh`.
+
+    Nothing is read before the first :meth:`refresh`.
+
+    Args:
+        workspace: the workspace (local or SSH).
+        experiment: show the jobs of this experiment's current run (None: all jobs).
+    """
+
+    def __init__(self, workspace: Workspace, *, experiment: str | None = None):
+        self.workspace = workspace
+        self.store = JobStore(workspace)
+        #: the experiment whose jobs are the rows (None: every job of the index)
+        self.experiment = experiment
+        #: the order of the rows (one of :meth:`sorts`)
+        self.sort = self.sorts()[0]
+        #: the filter the rows pass (None: all of them)
+        self.filter: Filter | None = None
+        #: increases whenever a refresh found a change (the view redraws then)
+        self.version = 0
+        #: the job whose events are followed whatever its state (the detail view's)
+        self.followed: JobKey | None = None
+        self._index: IndexSnapshot | None = None
+        self._index_mtime: float | None = None
+        self._runs: dict[str, _Run] = {}
+        self._events: dict[JobKey, _Events] = {}
+        #: job -> the refresh during which its row was last drawn
+        self._shown: dict[JobKey, int] = {}
+        self._generation = 0
+        #: the rows: sort keys whose last item is the job key, sorted
+        self._rows: list[tuple[Any, ...]] = []
+        self._row_of: dict[JobKey, tuple[Any, ...]] = {}
+        self._rows_dirty = True
+        self._details: dict[JobKey, JobDetail] = {}
+        self._params: dict[JobKey, tuple[list[str], list[JobKey]]] = {}
+        self._problems: dict[str, str] = {}
+        #: (size, time) of the small records watched (refs, run records)
+        self._stats: dict[str, tuple[int | None, float | None]] = {}
+        self._dirty = False
+
+    # --- refreshing ------------------------------------------------------------------
+
+    def refresh(self) -> bool:
+        """Reads what changed in the workspace since the last refresh.
+
+        Never raises for a damaged or missing file: see :attr:`problems`.
+
+        Returns:
+            Whether anything the view shows changed.
+        """
+        self._generation += 1
+        self._dirty = False
+        changed: set[JobKey] = set()
+        with no_gc():
+            self._guard("job index", lambda: self._refresh_index(changed))
+            self._guard("experiments", lambda: self._refresh_runs(changed))
+        if self.experiment is not None and self.experiment not in self._runs:
+            self._problem("experiment", f"no experiment {self.experiment!r} in the workspace")
+        else:
+            self._problem("experiment", None)
+        for key in changed:
+            self._details.pop(key, None)
+            events = self._events.get(key)
+            if events is not None:
+                events.stale = True
+        if changed:
+            for run in self._runs.values():
+                run.counts = None
+                for key in changed:
+                    run.present.pop(key, None)
+        self._guard("job rows", lambda: self._update_rows(changed))
+        self._guard("job events", self._refresh_events)
+        if changed or self._dirty:
+            self.version += 1
+            return True
+        return False
+
+    @property
+    def problems(self) -> list[str]:
+        """What could not be read (damaged or missing files), one short line each."""
+        return list(self._problems.values())
+
+    def _problem(self, source: str, text: str | None) -> None:
+        if text is None:
+            if self._problems.pop(source, None) is not None:
+                self._dirty = True
+        elif self._problems.get(source) != text:
+            self._problems[source] = text
+            self._dirty = True
+
+    def _guard(self, step: str, action: Callable[[], Any]) -> None:
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - a monitor says what it could not read and goes on
+            self._problem(f"refresh:{step}", f"{step}: {one_line(exc)}")
+            self._rows_dirty = True
+        else:
+            self._problem(f"refresh:{step}", None)
+
+    def _refresh_index(self, changed: set[JobKey]) -> None:
+        ws = self.workspace
+        previous = self._index
+        size, mtime = ws.size(layout.JOB_INDEX), ws.mtime(layout.JOB_INDEX)
+        if previous is not None:
+            if (size or 0) == previous.offset and mtime == self._index_mtime:
+                return
+            if size is None or size < previous.offset or not self._index_continues(previous):
+                previous = None  # rebuilt or truncated: fold it again
+        folded = self.store.index.load(previous)
+        self._index_mtime = mtime
+        self._index = folded
+        if previous is None:
+            self._rows_dirty = True
+            self._details.clear()
+            for runs in self._runs.values():
+                runs.counts = None
+                runs.present.clear()
+            for events in self._events.values():
+                events.stale = True
+            self._dirty = True
+        elif folded.offset != previous.offset:
+            # The jobs that changed are those of the lines just folded: read them again (only them).
+            start = previous.offset
+            data = ws.read_from(layout.JOB_INDEX, start, folded.offset - start)
+            for _, event in codec.iter_lines(data, start):
+                if isinstance(event, (IndexEntry, IndexRemoved)):
+                    changed.add((event.task_id, event.identifier))
+        rebuild = f"`experiments sync --workdir {ws.location}` rebuilds it"
+        if folded.problems:
+            text = f"{ws.describe(layout.JOB_INDEX)}: {len(folded.problems)} damaged line(s) skipped; {rebuild}"
+        elif folded.offset == 0 and ws.listdir(layout.JOBS):
+            text = f"the job index {ws.describe(layout.JOB_INDEX)} is missing or empty; {rebuild}"
+        else:
+            text = None
+        self._problem("index", text)
+
+    def _index_continues(self, previous: IndexSnapshot) -> bool:
+        """Whether the index still holds, just before the offset read, the last line folded."""
+        n = len(previous.last_line)
+        if n == 0:
+            return previous.offset == 0
+        found = self.workspace.read_from(layout.JOB_INDEX, previous.offset - n, n)
+        return found == previous.last_line
+
+    def _refresh_runs(self, changed: set[JobKey]) -> None:
+        ids = query.experiment_ids(self.workspace)
+        for gone in [e for e in self._runs if e not in ids]:
+            del self._runs[gone]
+            self._dirty = True
+            self._rows_dirty |= gone == self.experiment
+        for experiment_id in ids:
+            self._guard(f"experiment {experiment_id}", lambda: self._refresh_run(experiment_id, changed))
+
+    def _refresh_run(self, experiment_id: str, changed: set[JobKey]) -> None:
+        ws = self.workspace
+        run = self._runs.get(experiment_id)
+        ref = layout.ref(layout.current_run_ref(experiment_id))
+        # The current run changes with the ref; without a ref, the latest run folder is the current one.
+        if self._file_changed(ref) or run is None or run.run_id is None or self._stats[ref][0] is None:
+            run_id = query.current_run(ws, experiment_id)
+            if run is None or run.run_id != run_id:
+                run = self._runs[experiment_id] = _Run(experiment_id, run_id)
+                self._dirty = True
+                self._rows_dirty |= experiment_id == self.experiment
+        run_id = run.run_id
+        if run_id is None:
+            return
+        record_rel = layout.run_record(experiment_id, run_id)
+        if self._file_changed(record_rel) or run.record is None:
+            record = query.run_record(ws, experiment_id, run_id)
+            if record != run.record:
+                run.record = record
+                self._dirty = True
+        rel = layout.run_jobs(experiment_id, run_id)
+        size = ws.size(rel)
+        if size is None or size == run.offset:
+            return
+        if size < run.offset:  # rewritten: read it again
+            run.offset, run.seq, run.tags, run.damaged, run.submissions = 0, {}, {}, 0, 0
+            self._rows_dirty |= experiment_id == self.experiment
+        read = EventLog(ws, rel).read(run.offset)
+        # A first read makes the rows of the run anew: no need to list what changed in it.
+        added: set[JobKey] = set() if run.offset == 0 else changed
+        self._rows_dirty |= run.offset == 0 and experiment_id == self.experiment
+        for event in read.events:
+            if isinstance(event, JobSubmitted):
+                added.add(run.submitted(event))
+        run.offset = read.offset
+        run.damaged += len(read.problems)
+        run.counts = None
+        self._dirty = True
+        if run.damaged:
+            self._problem(rel, f"{ws.describe(rel)}: {run.damaged} damaged line(s) skipped")
+
+    def _file_changed(self, rel: str) -> bool:
+        """Whether a small record was rewritten since the last call (its size or time changed)."""
+        seen = (self.workspace.size(rel), self.workspace.mtime(rel))
+        if self._stats.get(rel) == seen:
+            return False
+        self._stats[rel] = seen
+        return True
+
+    def _refresh_events(self) -> None:
+        horizon = self._generation - FOLLOW_REFRESHES
+        for key in [k for k, seen in self._shown.items() if seen < horizon]:
+            del self._shown[key]
+        wanted = list(self._shown)
+        if self.followed is not None and self.followed not in self._shown:
+            wanted.append(self.followed)
+        jobs = self._index.jobs if self._index is not None else {}
+        first_reads = 0
+        for key in wanted:
+            events = self._events.get(key)
+            if events is None:
+                if first_reads >= FIRST_READS_PER_REFRESH and key != self.followed:
+                    continue
+                first_reads += 1
+                events = self._events[key] = _Events()
+            else:
+                job = jobs.get(key)
+                active = job is not None and job.state in ACTIVE
+                if not (events.stale or active or key == self.followed):
+                    continue
+            self._read_events(key, events)
+
+    def _read_events(self, key: JobKey, events: _Events) -> None:
+        ws = self.workspace
+        rel = layout.job_events(*key)
+        events.stale = False
+        size = ws.size(rel)
+        if size is None or size == events.offset:
+            return
+        if size < events.offset:  # the job folder was made again
+            self._events[key] = events = _Events()
+        read = EventLog(ws, rel).read(events.offset)
+        for event in read.events:
+            events.apply(event)
+        events.offset = read.offset
+        if read.events:
+            self._dirty = True
+        if read.problems:
+            events.damaged += len(read.problems)
+            self._problem(rel, f"{ws.describe(rel)}: {events.damaged} damaged line(s) skipped")
+
+    # --- experiments ------------------------------------------------------------------
+
+    def experiments(self) -> list[ExperimentRow]:
+        """Every experiment with its current run, by id."""
+        jobs = self._index.jobs if self._index is not None else {}
+        rows = []
+        for experiment_id in sorted(self._runs):
+            run = self._runs[experiment_id]
+            if run.counts is None:
+                counts: dict[str, int] = {}
+                for key in run.seq:
+                    job = jobs.get(key)
+                    if job is not None:
+                        counts[job.state] = counts.get(job.state, 0) + 1
+                run.counts = counts
+            record = run.record
+            rows.append(
+                ExperimentRow(
+                    experiment_id,
+                    run.run_id,
+                    record.hostname if record else None,
+                    record.status if record else None,
+                    record.started_at if record else None,
+                    dict(run.counts),
+                )
+            )
+        return rows
+
+    def indexed_count(self) -> int:
+        """How many jobs the index knows (the "all jobs" entry)."""
+        return len(self._index.jobs) if self._index is not None else 0
+
+    # --- job rows -------------------------------------------------------------------
+
+    def sorts(self) -> tuple[str, ...]:
+        """The orders the rows can take, the default first.
+
+        ``submitted``: the run's submission order, last first (an experiment's
+        jobs only); ``updated``: the last change of state, most recent first;
+        ``state``: running, error, scheduled, ready, waiting, unscheduled, done;
+        ``task``: by task id then identifier.
+        """
+        if self.experiment is not None:
+            return ("submitted", "state", "task", "updated")
+        return ("updated", "state", "task")
+
+    def select(self, experiment: str | None) -> None:
+        """Shows the jobs of an experiment's current run (None: every job), in its default order."""
+        if experiment != self.experiment:
+            self.experiment = experiment
+            self.sort = self.sorts()[0]
+            self._rows_dirty = True
+
+    def set_sort(self, name: str) -> None:
+        if name not in self.sorts():
+            raise ValueError(f"unknown sort {name!r}: expected one of {', '.join(self.sorts())}")
+        if name != self.sort:
+            self.sort = name
+            self._rows_dirty = True
+
+    def next_sort(self) -> str:
+        """Moves to the next order of :meth:`sorts` (after the last, the first); returns its name."""
+        sorts = self.sorts()
+        following = sorts[(sorts.index(self.sort) + 1) % len(sorts)] if self.sort in sorts else sorts[0]
+        self.set_sort(following)
+        return following
+
+    def set_filter(self, text: str) -> None:
+        """Keeps only the rows that match a filter expression ('' or blanks: all rows).
+
+        Raises:
+            FilterError: the expression is malformed (the rows do not change).
+        """
+        self.filter = parse(text) if text.strip() else None
+        self._rows_dirty = True
+
+    @property
+    def filter_text(self) -> str:
+        return self.filter.text if self.filter is not None else ""
+
+    def job_count(self) -> int:
+        """How many rows there are (after the filter)."""
+        self._ensure_rows()
+        return len(self._rows)
+
+    def job_key(self, position: int) -> JobKey:
+        """The job of the row at ``position`` (0 <= position < :meth:`job_count`)."""
+        self._ensure_rows()
+        return self._rows[position][-1]  # type: ignore[no-any-return]
+
+    def job_row(self, position: int) -> JobRow:
+        """The row at ``position``; its job's events are followed while it is drawn.
+
+        Raises:
+            IndexError: no row there.
+        """
+        key = self.job_key(position)
+        self._shown[key] = self._generation
+        row = self.row(key)
+        return row if row is not None else JobRow(key, "unscheduled", None, {}, 0.0)
+
+    def row(self, key: JobKey) -> JobRow | None:
+        """What the model knows of a job of the rows' scope, whether it passes the filter or not."""
+        job = self._job(key)
+        if job is None:
+            return None
+        events = self._events.get(key)
+        if events is None:
+            return JobRow(key, job.state, job.failure_reason, job.tags, job.updated_at)
+        return JobRow(
+            key, job.state, job.failure_reason, job.tags, job.updated_at,
+            events.progress, events.desc, events.started_at, events.ended_at,
+        )
+
+    def job_position(self, key: JobKey) -> int | None:
+        """Where a job's row is now (None: not among the rows)."""
+        self._ensure_rows()
+        row = self._row_of.get(key)
+        return None if row is None else bisect.bisect_left(self._rows, row)
+
+    def job_state(self, key: JobKey) -> str | None:
+        """A job's state as the index says (None: unknown)."""
+        job = self._index.jobs.get(key) if self._index is not None else None
+        return job.state if job is not None else None
+
+    def _job(self, key: JobKey) -> IndexedJob | None:
+        """A job of the rows' scope, with the tags its run gave it (None: not in the scope)."""
+        job = self._index.jobs.get(key) if self._index is not None else None
+        if self.experiment is None:
+            return job
+        run = self._runs.get(self.experiment)
+        if run is None or key not in run.seq:
+            return None
+        tags = run.tags.get(key)
+        if job is None:
+            # Submitted, but not indexed (yet, or cleaned since): only a folder on disk counts.
+            present = run.present.get(key)
+            if present is None:
+                present = run.present[key] = self.workspace.isdir(layout.job_dir(*key))
+            return IndexedJob(key[0], key[1], "unscheduled", None, tags or {}, 0.0) if present else None
+        return job._replace(tags=tags) if tags else job
+
+    def _row(self, key: JobKey, state: str, updated_at: float, tags: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The sort key of a job's row (the job key last), or None when the filter rejects it."""
+        if self.filter is not None and not self.filter.matches(state, key[0], tags):
+            return None
+        sort = self.sort
+        if sort == "task":
+            return (key,)
+        if sort == "updated" or self.experiment is None:
+            recent: float = -updated_at
+        else:
+            recent = -self._runs[self.experiment].seq[key]
+        if sort == "state":
+            return (STATE_RANK.get(state, len(STATE_RANK)), recent, key)
+        return (recent, key)
+
+    def _ensure_rows(self) -> None:
+        """Sorts the rows again if they must be (built on first use: the first screen does not wait for them)."""
+        if not self._rows_dirty:
+            return
+        with no_gc():
+            self._sort_rows()
+
+    def _sort_rows(self) -> None:
+        rows = []
+        row_of = self._row
+        if self.experiment is None:
+            for job in (self._index.jobs.values() if self._index is not None else ()):
+                row = row_of((job.task_id, job.identifier), job.state, job.updated_at, job.tags)
+                if row is not None:
+                    rows.append(row)
+        elif self.experiment in self._runs:
+            run = self._runs[self.experiment]
+            jobs = self._index.jobs if self._index is not None else {}
+            run_tags = run.tags
+            for key in run.seq:
+                job = jobs.get(key) or self._job(key)  # (not indexed: its folder decides)
+                if job is not None:
+                    row = row_of(key, job.state, job.updated_at, run_tags.get(key) or job.tags)
+                    if row is not None:
+                        rows.append(row)
+        rows.sort()
+        self._rows = rows
+        self._row_of = {row[-1]: row for row in rows}
+        self._rows_dirty = False
+
+    def _update_rows(self, changed: set[JobKey]) -> None:
+        if self._rows_dirty or len(changed) > REBUILD_AFTER:
+            self._rows_dirty = True
+            return
+        for key in changed:
+            old = self._row_of.pop(key, None)
+            if old is not None:
+                del self._rows[bisect.bisect_left(self._rows, old)]
+            job = self._job(key)
+            row = self._row(key, job.state, job.updated_at, job.tags) if job is not None else None
+            if row is not None:
+                bisect.insort(self._rows, row)
+                self._row_of[key] = row
+
+    # --- one job -------------------------------------------------------------------
+
+    def follow(self, key: JobKey | None) -> None:
+        """Follows the events of a job whatever its state (the job the detail view shows)."""
+        self.followed = key
+
+    def job_path(self, key: JobKey) -> str:
+        """The job folder, as a local path (or the workspace URL joined with it)."""
+        return self.workspace.describe(layout.job_dir(*key))
+
+    def detail(self, key: JobKey) -> JobDetail:
+        """The state, parameters and dependencies of a job (read again only when the job changed)."""
+        cached = self._details.get(key)
+        if cached is not None:
+            return cached
+        problems: list[str] = []
+        rel = layout.job_state(*key)
+        state = None
+        try:
+            state = self.store.state(*key)
+        except (OSError, XpmError) as exc:
+            problems.append(f"{self.workspace.describe(rel)}: {one_line(exc)}")
+        self._problem(rel, problems[0] if problems else None)
+        params, dependencies = self._read_params(key, problems)
+        jobs = self._index.jobs if self._index is not None else {}
+        deps = [(query.short_name(dep), jobs[dep].state if dep in jobs else "unscheduled") for dep in dependencies]
+        detail = JobDetail(key, self.job_path(key), state, params, deps, problems)
+        self._details[key] = detail
+        return detail
+
+    def _read_params(self, key: JobKey, problems: list[str]) -> tuple[list[str], list[JobKey]]:
+        cached = self._params.get(key)
+        if cached is not None:
+            return cached
+        rel = layout.job_params(*key)
+        source = self.workspace.describe(rel)
+        try:
+            data = self.workspace.read_bytes(rel)
+            params = codec.decode_params(data, source)
+            lines = params_lines(params)
+        except NotFound:
+            problems.append(f"{source}: missing")
+            return [], []
+        except (OSError, XpmError, ValueError, TypeError, KeyError) as exc:
+            text = one_line(exc)
+            problems.append(text if source in text else f"{source}: {text}")
+            self._problem(rel, problems[-1])
+            return [], []
+        self._problem(rel, None)
+        # A job's dependencies are the jobs of this workspace its parameters hold (tasks used as values).
+        jobs = self._index.jobs if self._index is not None else {}
+        root = params.root.get("id") if isinstance(params.root, dict) else None
+        dependencies = []
+        for record in params.objects:
+            dep = (record.typeid, record.identifier)
+            if record.id != root and dep != key and dep in jobs and dep not in dependencies:
+                dependencies.append(dep)
+        self._params[key] = (lines, dependencies)
+        return lines, dependencies
+
+    def log(self, key: JobKey, stream: str = "stderr") -> LogFollower:
+        """Follows a job's ``stderr`` or ``stdout`` (the current attempt's)."""
+        if stream not in ("stderr", "stdout"):
+            raise ValueError(f"unknown stream {stream!r}")
+        rel = layout.job_stderr(*key) if stream == "stderr" else layout.job_stdout(*key)
+        return LogFollower(self.workspace, rel)
+
+    def kill(self, key: JobKey, *, grace: float = control.KILL_GRACE) -> control.Outcome:
+        """Kills (or cancels, when it did not start) a job, as ``jobs kill`` does; waits up to ``grace`` seconds."""
+        outcomes: list[control.Outcome] = []
+        control.kill(self.store, [key], outcomes.append, grace=grace)
+        return outcomes[0]

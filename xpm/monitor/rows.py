@@ -1,0 +1,133 @@
+"""The rows the console monitor shows (experiments, jobs, a job's detail), and what it keeps per run and per job."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from xpm import query
+from xpm.schema import JobProgress, JobStateChanged, JobStateRecord, JobSubmitted, RunRecord
+from xpm.store.index import JobKey
+
+class ExperimentRow(NamedTuple):
+    """An experiment with its current run, and the states of that run's jobs (from the index)."""
+
+    experiment_id: str
+    run_id: str | None
+    hostname: str | None
+    #: running, done or failed (None: no readable run record)
+    status: str | None
+    started_at: float | None
+    #: jobs of the current run in each state
+    states: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.states.values())
+
+    @property
+    def finished(self) -> int:
+        return self.states.get("done", 0)
+
+
+class JobRow(NamedTuple):
+    """One line of the jobs view.
+
+    ``progress`` and the times come from the job's event log, read once the row
+    was drawn: None until then, or when the job reported none.
+    """
+
+    key: JobKey
+    state: str
+    failure_reason: str | None
+    tags: dict[str, Any]
+    #: the last change of state (index)
+    updated_at: float
+    #: the latest progress of the current run (0 to 1, level 0) and its description
+    progress: float | None = None
+    progress_desc: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        return query.short_name(self.key)
+
+    def duration(self, now: float) -> float | None:
+        """Seconds it ran (until now when it still runs); None when it did not start."""
+        if self.started_at is None:
+            return None
+        end = self.ended_at if self.ended_at is not None else now
+        return max(0.0, end - self.started_at)
+
+
+class JobDetail(NamedTuple):
+    """What the job detail view shows besides the log."""
+
+    key: JobKey
+    #: the job folder (a local path, or the workspace URL joined with it)
+    folder: str
+    #: the state record (None: none yet, or unreadable: see ``problems``)
+    state: JobStateRecord | None
+    #: ``name = value`` lines of the parameters
+    params: list[str]
+    #: the jobs of the workspace whose outputs the parameters use: (short name, state)
+    dependencies: list[tuple[str, str]]
+    #: what could not be read
+    problems: list[str]
+
+
+class _Run:
+    """What the model knows of an experiment's current run."""
+
+    def __init__(self, experiment_id: str, run_id: str | None):
+        self.experiment_id = experiment_id
+        self.run_id = run_id
+        self.record: RunRecord | None = None
+        #: bytes of jobs.jsonl read
+        self.offset = 0
+        #: job -> its submission number (a job submitted again moves to the end)
+        self.seq: dict[JobKey, int] = {}
+        self.submissions = 0
+        self.tags: dict[JobKey, dict[str, Any]] = {}
+        self.damaged = 0
+        #: for jobs the index does not know: whether their folder exists
+        self.present: dict[JobKey, bool] = {}
+        #: jobs in each state (None: to count again)
+        self.counts: dict[str, int] | None = None
+
+    def submitted(self, event: JobSubmitted) -> JobKey:
+        key = (event.task_id, event.identifier)
+        self.submissions += 1
+        self.seq[key] = self.submissions
+        if event.tags:
+            known = self.tags.get(key)
+            self.tags[key] = {**known, **event.tags} if known else event.tags
+        return key
+
+
+class _Events:
+    """What a job's event log said so far: progress and the times of its current run."""
+
+    __slots__ = ("offset", "started_at", "ended_at", "progress", "desc", "stale", "damaged")
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.progress: float | None = None
+        self.desc: str | None = None
+        #: the job changed since the last read (its log must be read again when shown)
+        self.stale = False
+        self.damaged = 0
+
+    def apply(self, event: Any) -> None:
+        if isinstance(event, JobStateChanged):
+            if event.state in ("unscheduled", "waiting"):
+                # Submitted again: a new run starts from nothing.
+                self.started_at = self.ended_at = self.progress = self.desc = None
+            elif event.state == "running":
+                self.started_at, self.ended_at, self.progress, self.desc = event.ts, None, None, None
+            elif event.state in ("done", "error"):
+                self.ended_at = event.ts
+        elif isinstance(event, JobProgress) and event.level == 0:
+            self.progress, self.desc = event.value, event.desc
