@@ -133,6 +133,12 @@ def _parse(data: bytes, start: int, end: int, base_offset: int) -> Any:
         return LineProblem(base_offset + start, f"unknown event ({exc})")
 
 
+def last_line(data: bytes, end: int | None = None) -> bytes:
+    """The last complete line of ``data[:end]`` (which ends with a newline), newline included; b"" if empty."""
+    end = len(data) if end is None else end
+    return data[data.rfind(b"\n", 0, end - 1) + 1 : end] if end else b""
+
+
 def trailing_partial(data: bytes) -> bool:
     """Whether ``data`` ends with a line that has no newline (torn, or being written)."""
     return bool(data) and not data.endswith(b"\n")

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 from xpm import layout
 from xpm.errors import XpmError
-from xpm.launchers import CannotStop, ProcessHandler, process_handler
+from xpm.launchers import CannotStop, ProcessHandler, process_alive, process_handler
 from xpm.schema import IndexRemoved, JobStateRecord
 from xpm.store.index import JobKey
 from xpm.store.jobs import JobStore
@@ -67,11 +67,7 @@ def kill(
     """
     stopping: list[_Stopping] = []
     for key in keys:
-        try:
-            outcome = _cancel(store, key, stopping)
-        except (XpmError, OSError) as exc:  # a damaged record: the other jobs go on
-            outcome = Outcome(key, "failed", str(exc))
-        report(outcome)
+        report(_guarded(key, lambda key=key: _cancel(store, key, stopping)))
     deadline = time.monotonic() + grace
     while stopping:
         stopping = [s for s in stopping if s.handler.alive(s.process)]
@@ -112,6 +108,25 @@ def _cancel(store: JobStore, key: JobKey, stopping: list[_Stopping]) -> Outcome:
     return Outcome(key, "killed")
 
 
+def _guarded(key: JobKey, action: Callable[[], Outcome]) -> Outcome:
+    """The outcome of an action on one job; an error (a damaged record...) fails that job only."""
+    try:
+        return action()
+    except (XpmError, OSError) as exc:
+        return Outcome(key, "failed", str(exc))
+
+
+def clean_all(store: JobStore, keys: Iterable[JobKey], report: Callable[[Outcome], None]) -> None:
+    """Cleans jobs one by one (:func:`clean`); ``report`` gets each outcome as it comes."""
+    for key in keys:
+        report(_guarded(key, lambda key=key: clean(store, key)))
+
+
+def not_cleanable(state: str) -> str:
+    """Why a job in ``state`` is not cleaned (the same words wherever it is said)."""
+    return f"{state.upper()} (only finished jobs are cleaned)"
+
+
 def clean(store: JobStore, key: JobKey) -> Outcome:
     """Deletes a finished job's folder (and forgets it in the index); refuses any other job."""
     ws = store.workspace
@@ -138,13 +153,11 @@ def clean(store: JobStore, key: JobKey) -> Outcome:
 
 def _refusal(record: JobStateRecord | None) -> str | None:
     """Why a job may not be deleted now, or None."""
-    state = record.state if record is not None else "unscheduled"
-    if record is None or state not in CLEANABLE:
-        return f"{state.upper()} (only finished jobs are cleaned)"
+    if record is None or record.state not in CLEANABLE:
+        return not_cleanable(record.state if record is not None else "unscheduled")
     if record.failure_reason == "cancelled" and record.process:
         # Killed: recorded before its process stopped, which may still be writing in the folder.
-        handler = process_handler(record.process)
-        alive = handler.alive(record.process) if handler is not None else None
+        alive = process_alive(record.process)
         if alive:
             return "killed, but its process has not stopped yet"
         if alive is None:

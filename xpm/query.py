@@ -8,6 +8,7 @@ The same functions serve local and SSH workspaces.
 from __future__ import annotations
 
 import json
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
 
 from xpm import codec, layout
@@ -189,12 +190,7 @@ def select_jobs(
     if where is not None:
         matches = where.matches
         jobs = (job for job in jobs if matches(job.state, job.task_id, job.tags))
-    selected: list[IndexedJob] = []
-    for job in jobs:
-        if count is not None and len(selected) >= count:
-            break
-        selected.append(job)
-    return selected
+    return list(islice(jobs, count))
 
 
 def _experiment_jobs(ws: Workspace, experiment_id: str, indexed: dict[JobKey, IndexedJob]) -> list[IndexedJob]:
@@ -280,20 +276,21 @@ class References(NamedTuple):
 
 def referenced_jobs(ws: Workspace) -> References:
     """Every job that a run of an experiment submitted (all runs kept in the workspace)."""
+    from xpm.maintenance import run_folders
+
     referenced: set[JobKey] = set()
     damaged = []
-    for experiment_id in experiment_ids(ws):
-        for run_id in run_ids(ws, experiment_id):
-            submitted = run_jobs(ws, experiment_id, run_id)
-            referenced.update(submitted.order)
-            if submitted.damaged:
-                damaged.append(ws.describe(layout.run_jobs(experiment_id, run_id)))
+    for experiment_id, run_id in run_folders(ws):
+        submitted = run_jobs(ws, experiment_id, run_id)
+        referenced.update(submitted.order)
+        if submitted.damaged:
+            damaged.append(ws.describe(layout.run_jobs(experiment_id, run_id)))
     return References(referenced, damaged)
 
 
 def orphans(ws: Workspace, references: References, *, show_all: bool = False) -> list[Orphan]:
     """Job folders that no run of any experiment references (with ``show_all``, all jobs), by job id."""
-    indexed = JobStore(ws).index.load().jobs
+    indexed = indexed_jobs(ws)
     found = []
     for key in ws.iter_job_dirs():
         if not (layout.is_task_id(key[0]) and layout.is_identifier(key[1])):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,10 @@ def parameters_difference(
     from xpm import layout
     from xpm.paramdiff import difference, format_difference
 
-    workspace: list[Any] = []
+    @functools.cache
+    def workspace() -> Any:
+        """Opened once, and only when a job id is given."""
+        return open_workspace(workspace_id, workdir, xpm_config_dir)
 
     def params(text: str) -> tuple[bytes, str]:
         path = Path(text)
@@ -188,9 +192,7 @@ def parameters_difference(
             raise click.BadParameter(f"{text}: give a job folder, its {layout.PARAMS_FILE}, or a job id")
         from xpm.query import resolve_job
 
-        if not workspace:
-            workspace.append(open_workspace(workspace_id, workdir, xpm_config_dir))
-        ws = workspace[0]
+        ws = workspace()
         rel = layout.job_params(*resolve_job(ws, text))
         return ws.read_bytes(rel), ws.describe(rel)
 

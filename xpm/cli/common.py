@@ -109,17 +109,7 @@ def clean_jobs(ws: Any, names: dict[tuple[str, str], str]) -> int:
     Returns:
         The number of jobs that could not be deleted because of an error.
     """
-    from xpm.control import Outcome, clean
-    from xpm.errors import XpmError
+    from xpm.control import clean_all
     from xpm.store.jobs import JobStore
 
-    store = JobStore(ws)
-
-    def act(report: Callable[[Any], None]) -> None:
-        for key in names:
-            try:
-                report(clean(store, key))
-            except (XpmError, OSError) as exc:
-                report(Outcome(key, "failed", str(exc)))
-
-    return report_outcomes(act, names, "CLEAN")
+    return report_outcomes(lambda report: clean_all(JobStore(ws), names, report), names, "CLEAN")

@@ -176,8 +176,7 @@ def clean(perform: bool, **options: Any) -> None:
       experimaestro jobs clean --filter '@state="DONE"'
       experimaestro jobs clean --filter '@state="DONE"' --perform
     """
-    from xpm.control import CLEANABLE
-    from xpm.query import state_text
+    from xpm.control import CLEANABLE, not_cleanable
 
     selection = Selection(**options)
     found = selection.jobs()
@@ -186,8 +185,7 @@ def clean(perform: bool, **options: Any) -> None:
     if not found:
         emit(["No jobs found."])
         return
-    lines = [f"SKIPPED {selection.name(job)}: {state_text(job.state)} (only finished jobs are cleaned)"
-             for job in skipped]
+    lines = [f"SKIPPED {selection.name(job)}: {not_cleanable(job.state)}" for job in skipped]
     if not perform:
         emit(lines + [f"CLEANING {selection.name(job)} (dry run)" for job in targets]
              + [f"{len(targets)} job(s) would be deleted: add --perform to delete them."])

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from xpm.cli import cli
-from xpm.cli.common import clean_jobs, emit
+from xpm.cli.common import clean_jobs, emit, warn
 from xpm.errors import XpmError
 
 __all__ = ["orphans"]
@@ -54,7 +54,7 @@ def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath:
       experimaestro orphans /path/to/workspace --clean
     """
     from xpm import layout
-    from xpm.control import CLEANABLE
+    from xpm.control import CLEANABLE, not_cleanable
     from xpm.query import orphans as find_orphans
     from xpm.query import referenced_jobs, short_name, state_text
     from xpm.workspace import Workspace
@@ -63,8 +63,7 @@ def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath:
     references = referenced_jobs(ws)
     if references.damaged and perform:
         raise DamagedRuns(references.damaged)
-    for file in references.damaged:
-        click.echo(f"Warning: {file}: damaged lines; the jobs it references may be listed as orphans", err=True)
+    warn(f"{file}: damaged lines; the jobs it references may be listed as orphans" for file in references.damaged)
     found = find_orphans(ws, references, show_all=show_all)
     if not any(o.orphan for o in found):
         emit(["No orphan jobs found."])
@@ -88,7 +87,6 @@ def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath:
     if again.damaged:
         raise DamagedRuns(again.damaged)
     targets = [o for o in found if o.orphan and (o.task_id, o.identifier) not in again.jobs]
-    emit(f"SKIPPED {name(o)}: {state_text(o.state)} (only finished jobs are cleaned)"
-         for o in targets if o.state not in CLEANABLE)
+    emit(f"SKIPPED {name(o)}: {not_cleanable(o.state)}" for o in targets if o.state not in CLEANABLE)
     if clean_jobs(ws, {(o.task_id, o.identifier): name(o) for o in targets if o.state in CLEANABLE}):
         raise SystemExit(1)

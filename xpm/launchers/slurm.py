@@ -104,10 +104,10 @@ class SlurmJob(Launched):
             if ended is not None:
                 return 0 if ended == "done" else 1
             state = status.state(self.jobid)
-            if state is not None and state.split()[0] not in LIVE:
-                # Over for Slurm: one last look at what the job recorded.
-                ended = self._recorded_end()
-                return 0 if (ended or ("done" if state == "COMPLETED" else "error")) == "done" else 1
+            if state is not None and state not in LIVE:
+                # Over for Slurm: one last look at what the job recorded, else what Slurm says.
+                ended = self._recorded_end() or ("done" if state == "COMPLETED" else "error")
+                return 0 if ended == "done" else 1
             time.sleep(WATCH_INTERVAL)
 
 

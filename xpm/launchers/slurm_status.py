@@ -25,6 +25,7 @@ import threading
 import time
 
 from xpm.errors import XpmError
+from xpm.workspace import write_local_atomic
 
 #: Slurm states of jobs that are not over
 LIVE = frozenset({
@@ -45,9 +46,15 @@ class SlurmError(XpmError):
     """A Slurm command failed: its command line and what it printed are in the message."""
 
 
+def normal_state(slurm_state: str | None) -> str:
+    """A Slurm state as one word: ``CANCELLED by 0`` (sacct) and ``CANCELLED+`` read as ``CANCELLED``."""
+    words = (slurm_state or "").split()
+    return words[0].rstrip("+") if words else "UNKNOWN"
+
+
 def xpm_state(slurm_state: str | None) -> tuple[str, str | None]:
-    """The xpm state (and failure reason) of a Slurm state (``CANCELLED by 0`` reads as CANCELLED)."""
-    state = (slurm_state or "UNKNOWN").split()[0].rstrip("+")
+    """The xpm state (and failure reason) of a Slurm state."""
+    state = normal_state(slurm_state)
     if state in ("PENDING", "CONFIGURING") or state.startswith("REQUEUE") or state == "RESV_DEL_HOLD":
         return "scheduled", None
     if state in LIVE:
@@ -58,8 +65,7 @@ def xpm_state(slurm_state: str | None) -> tuple[str, str | None]:
 
 
 def failure_reason(slurm_state: str | None) -> str:
-    state = (slurm_state or "UNKNOWN").split()[0].rstrip("+")
-    return _REASONS.get(state, "failed")
+    return _REASONS.get(normal_state(slurm_state), "failed")
 
 
 def command_path(binpath: str | None, name: str) -> str | None:
@@ -116,7 +122,7 @@ class StatusTracker:
         self.forgotten: dict[str, str] = {}
         self._due: list[float] = []
         self._last_submission = 0.0
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
 
     # --- what callers ask ---------------------------------------------------------------
 
@@ -128,22 +134,21 @@ class StatusTracker:
         queries.
         """
         now = time.time()
-        with self._cond:
+        with self._lock:
             if now - self._last_submission >= self.interval:
                 self._due = sorted(self._due + [now + delay for delay in FIRST_QUERIES])
             self._last_submission = now
             self.submitted_at[jobid] = now
-            self._cond.notify_all()
 
     def state(self, jobid: str) -> str | None:
-        """The Slurm state of a job (None when Slurm cannot be asked from this host)."""
+        """The Slurm state of a job, one word (None when Slurm cannot be asked from this host)."""
         if jobid in self.cancelled:
             return "CANCELLED"
         try:
             self.refresh()
         except SlurmError:
             return None
-        with self._cond:
+        with self._lock:
             known = self.states.get(jobid) or self.forgotten.get(jobid)
         if known is None and self.submitted_at.get(jobid, 0.0) < self.queried_at:
             # The shared answer may predate the job (submitted by another process):
@@ -152,16 +157,15 @@ class StatusTracker:
                 self.refresh(force=True)
             except SlurmError:
                 return None
-            with self._cond:
+            with self._lock:
                 known = self.states.get(jobid)
         return known if known is not None else self._absent(jobid)
 
     def cancel(self, jobid: str) -> None:
         """``scancel``: Slurm sends SIGTERM, then SIGKILL after its KillWait."""
         run_command(self.binpath, ["scancel", jobid])
-        with self._cond:
+        with self._lock:
             self.cancelled.add(jobid)
-            self._cond.notify_all()
 
     # --- refreshing ---------------------------------------------------------------------
 
@@ -183,25 +187,25 @@ class StatusTracker:
                 return
             asked = time.time()
             out = run_command(self.binpath, ["squeue", "-h", "-t", "all", "-u", self.user, "-o", "%i|%T"])
-            states = dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
+            states = {jobid: normal_state(state) for jobid, _, state in
+                      (line.partition("|") for line in out.splitlines() if "|" in line)}
             self._write_cache(asked, states)
         self._take(asked, states)
 
     def _max_age(self) -> float:
         """How old an answer may be now: the interval, or less when a first query is due."""
         now = time.time()
-        with self._cond:
+        with self._lock:
             self._due = [t for t in self._due if t > self.queried_at]
             due = [t for t in self._due if t <= now]
         # A first query may take another process's answer of the last half second.
         return min(FIRST_QUERY_AGE, self.interval) if due else self.interval
 
     def _take(self, asked: float, states: dict[str, str]) -> None:
-        with self._cond:
+        with self._lock:
             if asked >= self.queried_at:
                 self.queried_at = asked
                 self.states = states
-            self._cond.notify_all()
 
     def _absent(self, jobid: str) -> str | None:
         """A job the last answer does not list: not yet known, or forgotten by the controller."""
@@ -218,8 +222,8 @@ class StatusTracker:
         for line in out.splitlines():
             parts = line.split("|")
             if len(parts) == 2 and parts[0] == jobid:
-                found = parts[1]
-        with self._cond:
+                found = normal_state(parts[1])
+        with self._lock:
             # Remembered until the controller's answer names the job again (it will not).
             self.forgotten[jobid] = found
         return found
@@ -233,10 +237,8 @@ class StatusTracker:
             return None
 
     def _write_cache(self, asked: float, states: dict[str, str]) -> None:
-        tmp = f"{self.cache_path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump({"asked": asked, "states": states}, f)
-        os.replace(tmp, self.cache_path)
+        write_local_atomic(self.cache_path, json.dumps({"asked": asked, "states": states}).encode())
+
 
 _trackers: dict[str | None, StatusTracker] = {}
 _trackers_lock = threading.Lock()

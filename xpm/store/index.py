@@ -154,8 +154,7 @@ class JobIndex:
         self.workspace.write_atomic(layout.JOB_INDEX, data)
         if len(ordered) >= SNAPSHOT_AFTER_LINES:
             jobs_by_key = {(j.task_id, j.identifier): j for j in ordered}
-            last_line = data[data.rfind(b"\n", 0, len(data) - 1) + 1 :]
-            self._write_snapshot_file(IndexSnapshot(jobs_by_key, len(data), [], len(ordered), last_line))
+            self._write_snapshot_file(IndexSnapshot(jobs_by_key, len(data), [], len(ordered), codec.last_line(data)))
 
     # --- the snapshot file ------------------------------------------------------------
 

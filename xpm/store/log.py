@@ -52,6 +52,4 @@ class EventLog:
                 problems.append(item)
             else:
                 events.append(item)
-        size = end - offset
-        last_line = data[data.rfind(b"\n", 0, size - 1) + 1 : size] if size else b""
-        return LogRead(events, end, problems, codec.trailing_partial(data), last_line)
+        return LogRead(events, end, problems, codec.trailing_partial(data), codec.last_line(data, end - offset))
