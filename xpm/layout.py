@@ -26,6 +26,8 @@ LOCKS = "locks"
 INDEX = "index"
 #: Counter tokens made by ``xp.token(name, count)``
 TOKENS = "tokens"
+#: Files launchers keep for several jobs at once (Slurm job arrays)
+LAUNCHERS = "launchers"
 #: Folder of xpm's own files inside a job folder
 JOB_META = ".xpm"
 
@@ -156,6 +158,11 @@ TOKEN_HOLDERS = "holders"
 def token_holder(task_id: str, identifier: str) -> str:
     """The record of a job holding a token, relative to the token folder."""
     return f"{TOKEN_HOLDERS}/{task_id}@{identifier}.json"
+
+
+def slurm_array_dir(name: str) -> str:
+    """The folder of a Slurm job array: its script and, per element, links to the job's logs."""
+    return f"{LAUNCHERS}/slurm/{name}"
 
 
 def workspace_token(name: str) -> str:

@@ -17,6 +17,7 @@ from xpm.launchers.slurm import SlurmLauncher, SlurmOptions
 from tests.run.tasks import Record, Resume
 
 slurm = SlurmLauncher(SlurmOptions(time="0:10:00"), interval=1)
+alone = SlurmLauncher(SlurmOptions(time="0:10:00"), interval=1, array_size=1)
 """
 
 
@@ -29,7 +30,7 @@ def jobs(ws: Path) -> dict[str, tuple[str, str | None]]:
 def test_dependencies_failure_kill_and_retries(slurm, ws: Path, tmp_path: Path, start_script, slurm_log) -> None:
     log, go = tmp_path / "log", tmp_path / "go"
     script = start_script(PRELUDE + f"""
-with experiment({str(ws)!r}, "cluster", launcher=slurm) as xp:
+with experiment({str(ws)!r}, "cluster", launcher=alone) as xp:
     first = Record.C(key=tag("first"), log={str(log)!r}).submit()
     Record.C(key=tag("second"), log={str(log)!r}).add_dependencies(first.job).submit()
     Record.C(key=tag("bad"), log={str(log)!r}, fail=True).submit()
@@ -57,6 +58,40 @@ with experiment({str(ws)!r}, "cluster", launcher=slurm) as xp:
     # One submission per attempt: 4 Record jobs and 3 attempts of the resumable one.
     assert used.count("sbatch") == 7
     assert "scancel" in used
+
+
+def test_many_jobs_in_one_job_array(slurm, ws: Path, tmp_path: Path, start_script, slurm_log) -> None:
+    """30 jobs, one sbatch: each job runs in its own element, with its own logs and state; killing one
+    element stops that job only."""
+    log, go = tmp_path / "log", tmp_path / "go"
+    script = start_script(PRELUDE + f"""
+with experiment({str(ws)!r}, "array", launcher=slurm) as xp:
+    for i in range(29):
+        Record.C(key=tag(f"job{{i}}"), log={str(log)!r}).submit()
+    Record.C(key=tag("stuck"), log={str(log)!r}, wait_for={str(go)!r}).submit()
+""")
+    wait_until(lambda: (ws / "index").exists() and jobs(ws).get("stuck", ("",))[0] == "RUNNING", timeout=90,
+               what="the stuck job to run on the cluster")
+    killed = subprocess.run([sys.executable, "-m", "xpm", "jobs", "kill", "--workdir", str(ws), "--filter",
+                             "key = stuck", "--perform"], capture_output=True, text=True)
+    assert killed.returncode == 0 and killed.stdout.startswith("KILLED "), killed.stdout + killed.stderr
+    _, err = script.communicate(timeout=180)
+    assert script.returncode == 1 and "Traceback" not in err
+    expected = {f"job{i}": ("DONE", None) for i in range(29)}
+    expected["stuck"] = ("ERROR", "cancelled")
+    assert jobs(ws) == expected
+    used = commands(slurm_log)
+    # Submitted in one loop, gathered into one array (the loop may rarely pause long enough to split it).
+    assert 1 <= used.count("sbatch") <= 2, used
+    cancelled = [line.split()[3] for line in slurm_log.read_text().splitlines() if line.split()[2] == "scancel"]
+    assert len(cancelled) == 1 and "_" in cancelled[0]  # the element, not the whole array
+    ids = set()
+    for folder in (ws / "jobs" / "test.record").iterdir():
+        record = json.loads((folder / ".xpm" / "state.json").read_text())
+        ids.add(record["process"]["jobid"])
+        if record["state"] == "done":
+            assert (folder / "record.out").read_text().startswith("record job")
+    assert len(ids) == 30 and all("_" in jobid for jobid in ids)
 
 
 def test_restarted_experiment_reattaches_without_submitting_again(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import threading
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def test_script(tmp_path: Path):
     assert f"#SBATCH --error={request.stderr}" in lines and "#SBATCH --open-mode=append" in lines
     assert "export MESSAGE='it'\"'\"'s $HOME'" in lines and "export OMP=1" in lines
     assert "export PYTHONPATH='/code/a b'\"${PYTHONPATH:+:$PYTHONPATH}\"" in lines
-    assert lines[-2:] == ['export XPM_SLURM_JOB_ID="$SLURM_JOB_ID"', f"exec /usr/bin/python3 -m xpm run {request.jobdir}"]
+    assert lines[-2:] == ['export XPM_SLURM_JOB_ID="${1:-$SLURM_JOB_ID}"',
+                          f"exec /usr/bin/python3 -m xpm run {request.jobdir}"]
 
 
 def test_parse_sbatch():
@@ -150,9 +152,9 @@ def write_settings(folder: Path, launcher: str) -> Path:
 def test_workspace_default_launcher_from_settings(tmp_path):
     from xpm.settings import load_settings
 
-    folder = write_settings(tmp_path, '      slurm: {partition: gpu, time: "4:00:00", gpus: 2}\n      interval: 30\n')
+    folder = write_settings(tmp_path, '      slurm: {partition: gpu, time: "4:00:00", gpus: 2}\n      interval: 30\n      array_size: 20\n')
     launcher = load_settings(folder).workspace("cluster").make_launcher()
-    assert isinstance(launcher, SlurmLauncher) and launcher.interval == 30
+    assert isinstance(launcher, SlurmLauncher) and launcher.interval == 30 and launcher.batch_size == 20
     assert (launcher.options.partition, launcher.options.time, launcher.options.gpus) == ("gpu", "4:00:00", 2)
 
 
@@ -160,7 +162,8 @@ def test_workspace_default_launcher_from_settings(tmp_path):
     "launcher, message",
     [
         ("      slurm: {cpu: 3}\n", "workspaces[0].launcher.slurm.cpu: unknown option (known: nodes, time"),
-        ("      slurm: {}\n      every: 3\n", "workspaces[0].launcher.every: unknown key (known: binpath"),
+        ("      slurm: {}\n      every: 3\n", "workspaces[0].launcher.every: unknown key (known: array_size, binpath"),
+        ("      slurm: {}\n      array_size: 0\n", "workspaces[0].launcher.array_size: expected a positive integer"),
         ("      slurm: {}\n      interval: 0\n", "workspaces[0].launcher.interval: expected a positive number"),
         ("      slurm: {time: [1]}\n", "workspaces[0].launcher.slurm.time: expected a string or an integer"),
         ("      pbs: {}\n", "workspaces[0].launcher: expected 'local', or a mapping with a 'slurm' mapping"),
@@ -173,3 +176,72 @@ def test_bad_launcher_settings(tmp_path, launcher: str, message: str):
     with pytest.raises(SettingsError) as info:
         load_settings(folder)
     assert message in str(info.value) and str(folder / "settings.yaml") in str(info.value)
+
+
+def requests_in(workdir: Path, count: int) -> list[LaunchRequest]:
+    requests = []
+    for i in range(count):
+        identifier = f"{i:064x}"
+        jobdir = workdir / "jobs" / "m.train" / identifier
+        jobdir.mkdir(parents=True)
+        requests.append(LaunchRequest(jobdir=jobdir, task_id="m.train", identifier=identifier,
+                                      stdout=jobdir / "train.out", stderr=jobdir / "train.err", workdir=workdir))
+    return requests
+
+
+def test_many_jobs_are_one_job_array(tmp_path: Path, monkeypatch):
+    """One sbatch for a batch; element i runs job i's own script, in its folder, as <array id>_<i>."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    fake = fake_slurm(tmp_path / "bin", "")
+    (fake / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> "{fake}/sbatch.calls"\necho "4242;cluster"\n')
+    (fake / "sbatch").chmod(0o755)
+    python = tmp_path / "python"  # stands for the interpreter: says who and where it is
+    python.write_text('#!/bin/sh\necho "$XPM_SLURM_JOB_ID $(pwd) $*"\n')
+    python.chmod(0o755)
+    requests = requests_in(tmp_path / "ws", 3)
+    launcher = SlurmLauncher(SlurmOptions(time="0:10:00"), binpath=str(fake), python=str(python), array_size=50)
+    assert launcher.batch_size == 50
+    jobs = launcher.launch_many(requests)
+    assert [job.process for job in jobs] == [{"type": "slurm", "jobid": f"4242_{i}"} for i in range(3)]
+    assert calls(fake, "sbatch") == 1
+    (folder,) = (tmp_path / "ws" / "launchers" / "slurm").iterdir()
+    script = (folder / "array.sh").read_text()
+    assert "#SBATCH --array=0-2" in script and "#SBATCH --time=0:10:00" in script
+    assert f"#SBATCH --output={folder}/%a.out" in script
+    # Slurm's own messages about an element go to that job's logs.
+    assert os.readlink(folder / "1.err") == str(requests[1].stderr)
+    for index, request in enumerate(requests):
+        assert (request.jobdir / "train.sh").exists()
+        env = dict(os.environ, SLURM_ARRAY_JOB_ID="4242", SLURM_ARRAY_TASK_ID=str(index), SLURM_JOB_ID="9")
+        out = subprocess.run(["sh", str(folder / "array.sh")], env=env, capture_output=True, text=True)
+        assert out.stdout.split() == [f"4242_{index}", str(request.jobdir), "-m", "xpm", "run", str(request.jobdir)]
+    env = dict(os.environ, SLURM_ARRAY_JOB_ID="4242", SLURM_ARRAY_TASK_ID="7")
+    out = subprocess.run(["sh", str(folder / "array.sh")], env=env, capture_output=True, text=True)
+    assert out.returncode == 1 and "no job for array element 4242_7" in out.stderr
+
+
+def test_a_job_submitted_alone_is_not_an_array(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    fake = fake_slurm(tmp_path / "bin", "")
+    (fake / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> "{fake}/sbatch.calls"\necho 77\n')
+    (fake / "sbatch").chmod(0o755)
+    (request,) = requests_in(tmp_path / "ws", 1)
+    (job,) = SlurmLauncher(binpath=str(fake)).launch_many([request])
+    assert job.process == {"type": "slurm", "jobid": "77"}
+    assert (fake / "sbatch.calls").read_text().split() == ["--parsable", str(request.jobdir / "train.sh")]
+    assert not (tmp_path / "ws" / "launchers").exists()
+
+
+def test_a_failed_submission_is_the_failure_of_each_job(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    fake = fake_slurm(tmp_path / "bin", "")
+    (fake / "sbatch").write_text('#!/bin/sh\necho "sbatch: error: QOSMaxSubmitJobPerUserLimit" >&2\nexit 1\n')
+    (fake / "sbatch").chmod(0o755)
+    results = SlurmLauncher(binpath=str(fake)).launch_many(requests_in(tmp_path / "ws", 4))
+    assert len(results) == 4 and all(isinstance(r, SlurmError) for r in results)
+    assert "QOSMaxSubmitJobPerUserLimit" in str(results[0])
+
+
+def test_array_size_must_be_positive():
+    with pytest.raises(ValueError, match="array_size"):
+        SlurmLauncher(array_size=0)

@@ -26,6 +26,8 @@ class LaunchRequest:
         env: environment variables for the job, on top of the launcher's own.
         python_path: folders the job needs on ``sys.path`` to import the
             experiment's classes.
+        workdir: the workspace's (local) root, where a launcher may keep files
+            shared by several jobs (see :func:`xpm.layout.slurm_array_dir`).
     """
 
     jobdir: Path
@@ -35,6 +37,7 @@ class LaunchRequest:
     stderr: Path
     env: dict[str, str] = field(default_factory=dict)
     python_path: list[str] = field(default_factory=list)
+    workdir: Path | None = None
 
 
 class Launched:
@@ -54,13 +57,33 @@ class Launcher:
     Attributes:
         max_jobs: how many jobs of this launcher an experiment process runs at
             once (None: no limit).
+        batch_size: how many ready jobs one :meth:`launch_many` call may take;
+            above 1, the scheduler lets ready jobs gather for a moment first.
+        local: whether its jobs run on this host; the experiment's ``max_jobs``
+            limits such launchers when they have no limit of their own, and only
+            them (a cluster's jobs do not use this host's CPUs).
     """
 
     max_jobs: int | None = None
+    batch_size: int = 1
+    local: bool = True
 
     def launch(self, request: LaunchRequest) -> Launched:
         """Starts the job process; returns once it is started."""
         raise NotImplementedError
+
+    def launch_many(self, requests: list[LaunchRequest]) -> list[Launched | Exception]:
+        """Starts several jobs; per request, what :meth:`launch` returns, or why it failed.
+
+        Launchers that can start jobs together (a Slurm job array) override this.
+        """
+        results: list[Launched | Exception] = []
+        for request in requests:
+            try:
+                results.append(self.launch(request))
+            except (OSError, XpmError) as exc:
+                results.append(exc)
+        return results
 
 
 # --- stopping a job's process, whoever launched it ------------------------------------------

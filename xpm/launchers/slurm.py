@@ -10,6 +10,7 @@ one query for all of the user's jobs per interval and per host.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import shlex
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from xpm import layout
+from xpm.errors import XpmError
 from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler
 from xpm.launchers.slurm_status import SlurmError
 
@@ -116,7 +118,7 @@ WATCH_INTERVAL = 0.5
 
 
 class SlurmLauncher(Launcher):
-    """Submits each job to Slurm with ``sbatch``.
+    """Submits jobs to Slurm with ``sbatch``: alone, or together as job arrays.
 
     Args:
         options: the ``#SBATCH`` options of every job.
@@ -124,8 +126,13 @@ class SlurmLauncher(Launcher):
             first ones come 1, 2, 4, 8 s after a submission).
         binpath: the folder of ``sbatch``, ``squeue``, ``scancel`` (default: the PATH).
         python: the Python interpreter of the jobs on the nodes (default: this one).
-        max_jobs: how many jobs one experiment process keeps submitted at once.
+        max_jobs: how many jobs one experiment process keeps submitted at once
+            (default: no limit; the experiment's ``max_jobs`` is for local jobs).
         launcherenv: environment variables for the jobs, on top of the experiment's.
+        array_size: the most jobs submitted together, as one job array (one
+            ``sbatch`` for all of them; 1: one ``sbatch`` per job). Each job keeps
+            its folder, logs, state and Slurm id (``<array id>_<index>``); how
+            jobs are grouped never changes an identifier.
     """
 
     def __init__(
@@ -137,13 +144,18 @@ class SlurmLauncher(Launcher):
         python: str | None = None,
         max_jobs: int | None = None,
         launcherenv: dict[str, str] | None = None,
+        array_size: int = 100,
     ):
+        if array_size < 1:
+            raise ValueError(f"array_size must be at least 1, not {array_size}")
         self.options = options or SlurmOptions()
         self.interval = interval
         self.binpath = binpath
         self.python = python or sys.executable
         self.max_jobs = max_jobs
         self.launcherenv = dict(launcherenv or {})
+        self.batch_size = array_size
+        self.local = False
 
     def config(self, **options: Any) -> SlurmLauncher:
         """A launcher like this one with other ``#SBATCH`` options (None values change nothing)."""
@@ -154,6 +166,7 @@ class SlurmLauncher(Launcher):
             python=self.python,
             max_jobs=self.max_jobs,
             launcherenv=self.launcherenv,
+            array_size=self.batch_size,
         )
 
     def script(self, request: LaunchRequest) -> str:
@@ -178,26 +191,93 @@ class SlurmLauncher(Launcher):
         if paths:
             joined = shlex.quote(os.pathsep.join(paths))
             lines.append(f'export PYTHONPATH={joined}"${{PYTHONPATH:+{os.pathsep}$PYTHONPATH}}"')
-        lines.append('export XPM_SLURM_JOB_ID="$SLURM_JOB_ID"')
+        # A job array's element passes its id (<array id>_<index>) as the first argument.
+        lines.append('export XPM_SLURM_JOB_ID="${1:-$SLURM_JOB_ID}"')
         lines.append(f"exec {shlex.quote(self.python)} -m xpm run {shlex.quote(str(request.jobdir))}")
         return "\n".join(lines) + "\n"
+
+    def _write_script(self, request: LaunchRequest) -> Path:
+        path = request.jobdir / f"{layout.job_basename(request.task_id)}.sh"
+        path.write_text(self.script(request))
+        return path
 
     def launch(self, request: LaunchRequest) -> SlurmJob:
         from xpm.launchers.slurm_status import run_command, tracker
 
-        path = request.jobdir / f"{layout.job_basename(request.task_id)}.sh"
-        path.write_text(self.script(request))
-        out = run_command(self.binpath, ["sbatch", "--parsable", str(path)])
-        jobid = parse_sbatch(out)
+        path = self._write_script(request)
+        jobid = parse_sbatch(run_command(self.binpath, ["sbatch", "--parsable", str(path)]))
         tracker(self.binpath, self.interval).submitted(jobid)
         return SlurmJob(jobid, request.jobdir, self.binpath, self.interval)
+
+    def launch_many(self, requests: list[LaunchRequest]) -> list[Launched | Exception]:
+        """Submits several jobs as one job array (one ``sbatch``); each job gets its own element."""
+        workdir = requests[0].workdir if requests else None
+        if len(requests) < 2 or workdir is None:
+            return super().launch_many(requests)
+        try:
+            return list(self._launch_array(workdir, requests))
+        except (OSError, XpmError) as exc:
+            return [exc] * len(requests)
+
+    def _launch_array(self, workdir: Path, requests: list[LaunchRequest]) -> list[SlurmJob]:
+        from xpm.launchers.slurm_status import run_command, tracker
+
+        folder = workdir / layout.slurm_array_dir(_array_name())
+        folder.mkdir(parents=True)
+        scripts = [self._write_script(request) for request in requests]
+        for index, request in enumerate(requests):
+            # Slurm writes what it says of an element (time limit, memory...) to the
+            # job's own logs, as for a job submitted alone.
+            (folder / f"{index}.out").symlink_to(request.stdout)
+            (folder / f"{index}.err").symlink_to(request.stderr)
+        path = folder / "array.sh"
+        path.write_text(self.array_script(requests, scripts, folder))
+        arrayid = parse_sbatch(run_command(self.binpath, ["sbatch", "--parsable", str(path)]))
+        status = tracker(self.binpath, self.interval)
+        jobs = []
+        for index, request in enumerate(requests):
+            jobid = f"{arrayid}_{index}"
+            status.submitted(jobid)
+            jobs.append(SlurmJob(jobid, request.jobdir, self.binpath, self.interval))
+        return jobs
+
+    def array_script(self, requests: list[LaunchRequest], scripts: list[Path], folder: Path) -> str:
+        """The batch script of a job array: element ``i`` runs the script of job ``i``."""
+        name = layout.job_basename(requests[0].task_id)
+        lines = [
+            "#!/bin/sh",
+            f"#SBATCH --job-name=xpm-{name}-x{len(requests)}",
+            f"#SBATCH --array=0-{len(requests) - 1}",
+            f"#SBATCH --chdir={folder}",
+            f"#SBATCH --output={folder}/%a.out",
+            f"#SBATCH --error={folder}/%a.err",
+            "#SBATCH --open-mode=append",
+            *self.options.sbatch_lines(),
+            "",
+            "# Written by xpm: one element per job, each running the job's own script in its folder.",
+            'id="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
+            'case "$SLURM_ARRAY_TASK_ID" in',
+        ]
+        for index, (request, script) in enumerate(zip(requests, scripts)):
+            jobdir, script_path = shlex.quote(str(request.jobdir)), shlex.quote(str(script))
+            lines.append(f'{index}) cd {jobdir} && exec /bin/sh {script_path} "$id" ;;')
+        lines += ["esac", 'echo "xpm: no job for array element $id" >&2', "exit 1"]
+        return "\n".join(lines) + "\n"
 
     def __repr__(self) -> str:
         return f"SlurmLauncher({self.options!r})"
 
 
+_array_counter = itertools.count()
+
+
+def _array_name() -> str:
+    """A new job array's folder name: unique on this host (time, process, counter)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(_array_counter)}"
+
+
 #: Keys of a workspace's ``launcher`` setting (``slurm``: the #SBATCH options)
-SETTINGS_KEYS = ("binpath", "interval", "max_jobs", "slurm")
+SETTINGS_KEYS = ("array_size", "binpath", "interval", "max_jobs", "slurm")
 
 
 def settings_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
@@ -210,6 +290,9 @@ def settings_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append((f"slurm.{name}", f"unknown option (known: {', '.join(known)})"))
         elif not isinstance(item, (str, int)) or isinstance(item, bool):
             problems.append((f"slurm.{name}", f"expected a string or an integer, got {item!r}"))
+    size = value.get("array_size", 100)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        problems.append(("array_size", f"expected a positive integer, got {size!r}"))
     interval = value.get("interval", 60)
     if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
         problems.append(("interval", f"expected a positive number of seconds, got {interval!r}"))
@@ -223,6 +306,7 @@ def launcher_from_settings(spec: dict[str, Any]) -> SlurmLauncher:
         interval=float(spec.get("interval", 60)),
         binpath=spec.get("binpath"),
         max_jobs=spec.get("max_jobs"),
+        array_size=spec.get("array_size", 100),
     )
 
 

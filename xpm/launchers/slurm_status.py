@@ -186,7 +186,8 @@ class StatusTracker:
                 self._take(*cached)
                 return
             asked = time.time()
-            out = run_command(self.binpath, ["squeue", "-h", "-t", "all", "-u", self.user, "-o", "%i|%T"])
+            # -r: one line per element of a job array (<array id>_<index>), pending ones too.
+            out = run_command(self.binpath, ["squeue", "-h", "-r", "-t", "all", "-u", self.user, "-o", "%i|%T"])
             states = {jobid: normal_state(state) for jobid, _, state in
                       (line.partition("|") for line in out.splitlines() if "|" in line)}
             self._write_cache(asked, states)

@@ -13,6 +13,7 @@ error, or whose recorded process is dead, is started again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -31,6 +32,10 @@ logger = logging.getLogger("xpm.scheduler")
 
 #: How often jobs run by other processes, and tokens, are checked (seconds)
 POLL_INTERVAL = 0.5
+#: The limit of launchers with none, whose jobs do not run on this host
+UNLIMITED = 1 << 30
+#: How long ready jobs gather before a launcher that starts jobs together takes them (seconds)
+GATHER_DELAY = 0.2
 
 
 class Scheduler:
@@ -40,7 +45,7 @@ class Scheduler:
         store: the job records of the (local) workspace.
         env: environment variables for every job.
         python_path: folders the job processes need on ``sys.path``.
-        max_jobs: how many jobs a launcher without its own limit runs at once.
+        max_jobs: how many jobs a local launcher without its own limit runs at once.
         on_change: called (from any thread) with a job whose state changed.
     """
 
@@ -63,6 +68,8 @@ class Scheduler:
         self._cond = threading.Condition(threading.RLock())
         #: ready jobs, one queue per launcher (by id), so that a full launcher costs nothing to skip
         self._ready: dict[int, deque[Job]] = {}
+        #: when each launcher's queue last grew (ready jobs gather for launchers that batch)
+        self._ready_at: dict[int, float] = {}
         self._exited: deque[tuple[Job, int]] = deque()
         self._attached: list[Job] = []
         self._running: dict[int, int] = {}
@@ -130,8 +137,10 @@ class Scheduler:
                     return
                 # Jobs blocked on tokens held by other processes: look again at
                 # the next poll, not in a busy loop.
-                if not self._exited and (all_blocked or not self._startable()):
-                    self._cond.wait(POLL_INTERVAL)
+                if not self._exited:
+                    wait = POLL_INTERVAL if all_blocked else self._until_startable()
+                    if wait > 0:
+                        self._cond.wait(wait)
                 exited = list(self._exited)
                 self._exited.clear()
             try:
@@ -145,37 +154,68 @@ class Scheduler:
             except Exception:  # noqa: BLE001 - the scheduler must survive a bad job
                 logger.exception("scheduler error")
 
-    def _startable(self) -> bool:
-        return any(queue and self._has_capacity(queue[0]) for queue in self._ready.values())
+    def _until_startable(self) -> float:
+        """Seconds until a ready job may start: 0 now, else until ready jobs have gathered
+        (launchers that start jobs together), at most :data:`POLL_INTERVAL`."""
+        wait = POLL_INTERVAL
+        for key, queue in self._ready.items():
+            if queue and self._has_capacity(queue[0]):
+                wait = min(wait, self._gathering(key, queue))
+        return wait
+
+    def _gathering(self, key: int, queue: deque[Job]) -> float:
+        """How much longer a launcher's ready jobs gather before a batch starts (0: start now).
+
+        A loop that submits a thousand jobs makes them ready one by one: a
+        launcher that starts jobs together waits until none came for
+        :data:`GATHER_DELAY`, or until a full batch is ready.
+        """
+        launcher = queue[0].launcher
+        if launcher.batch_size <= 1 or len(queue) >= min(launcher.batch_size, self._free_slots(queue[0])):
+            return 0.0
+        return max(0.0, self._ready_at.get(key, 0.0) + GATHER_DELAY - time.monotonic())
 
     def _limit(self, job: Job) -> int:
-        return job.launcher.max_jobs or self.max_jobs
+        launcher = job.launcher
+        return launcher.max_jobs or (self.max_jobs if launcher.local else UNLIMITED)
+
+    def _free_slots(self, job: Job) -> int:
+        return self._limit(job) - self._running.get(id(job.launcher), 0)
 
     def _has_capacity(self, job: Job) -> bool:
-        return self._running.get(id(job.launcher), 0) < self._limit(job)
+        return self._free_slots(job) > 0
 
     def _start_ready(self) -> bool:
         """Starts what can start; True when some ready jobs were tried and none could start.
 
         Only launchers with a free slot are looked at; their jobs are tried in
-        order while slots remain (a job whose tokens are taken stays ready).
+        order while slots remain (a job whose tokens are taken stays ready), and
+        launched together by launchers that can (up to their ``batch_size``).
         """
         with self._cond:
-            queues = [queue for queue in self._ready.values() if queue]
+            queues = [(key, queue) for key, queue in self._ready.items() if queue]
         tried = blocked = 0
-        for queue in queues:
+        for key, queue in queues:
             retry: list[Job] = []
             while True:
                 with self._cond:
-                    if not queue or not self._has_capacity(queue[0]):
+                    if not queue or not self._has_capacity(queue[0]) or self._gathering(key, queue) > 0:
                         break
-                    job = queue.popleft()
-                if job.finished:
-                    continue
-                tried += 1
-                if not self._start(job):
-                    retry.append(job)
-                    blocked += 1
+                    size = min(queue[0].launcher.batch_size, self._free_slots(queue[0]))
+                    batch = [queue.popleft() for _ in range(min(size, len(queue)))]
+                claimed = []
+                for job in batch:
+                    if job.finished:
+                        continue
+                    tried += 1
+                    claim = self._claim(job)
+                    if claim is None:
+                        retry.append(job)
+                        blocked += 1
+                    elif claim:
+                        claimed.append(job)
+                if claimed:
+                    self._launch(claimed)
             with self._cond:
                 queue.extendleft(reversed(retry))
         return tried > 0 and blocked == tried
@@ -194,8 +234,9 @@ class Scheduler:
         for dep in job.tokens:
             dep.token.release(job.task_id, job.identifier)
 
-    def _start(self, job: Job) -> bool:
-        """Launches a ready job; False when its tokens are not free (it stays ready)."""
+    def _claim(self, job: Job) -> bool | None:
+        """Prepares a ready job and takes its tokens: True to launch it, None when its tokens
+        are not free (it stays ready), False when its preparation failed (it ended)."""
         try:
             run_prepares(job, self._prepared)
         except Exception:  # noqa: BLE001 - a failed prepare fails the job, with its traceback
@@ -203,12 +244,63 @@ class Scheduler:
             with self.store.lock(job.task_id, job.identifier):
                 self._set(job, "error", "failed")
             self._finish(job, "error", "failed")
-            return True
-        if not self._take_tokens(job):
             return False
-        launched = self._launch(job)
-        if launched is None:
-            return True
+        return True if self._take_tokens(job) else None
+
+    def _launch(self, jobs: list[Job]) -> None:
+        """Launches claimed jobs of one launcher together, each under its lock, unless it is
+        done or run elsewhere meanwhile; then follows each launched job in a thread.
+
+        The locks are taken in one global order (task id, identifier), so that two
+        experiments launching overlapping batches cannot deadlock.
+        """
+        launched: list[tuple[Job, Any]] = []
+        ended: list[tuple[Job, JobStateRecord | None]] = []
+        failed: list[Job] = []
+        with contextlib.ExitStack() as locks:
+            todo = []
+            for job in sorted(jobs, key=lambda job: (job.task_id, job.identifier)):
+                locks.enter_context(self.store.lock(job.task_id, job.identifier))
+                record = self.store.state(job.task_id, job.identifier)
+                if _run_elsewhere(record):
+                    self._release_tokens(job)
+                    self._attach(job, record)
+                elif _ended(record) or _cancelled(record):
+                    ended.append((job, record))
+                else:
+                    todo.append(job)
+            results = jobs[0].launcher.launch_many([self._request(job) for job in todo]) if todo else []
+            for job, result in zip(todo, results):
+                if isinstance(result, Exception):
+                    logger.error("cannot launch %s: %s", job.name, result)
+                    self._set(job, "error", "failed")
+                    failed.append(job)
+                    continue
+                self._set(
+                    job,
+                    "scheduled",
+                    process=result.process,
+                    retry_count=job.retry_count,
+                    started_at=None,
+                    ended_at=None,
+                    exit_code=None,
+                )
+                launched.append((job, result))
+        # Done meanwhile (by another experiment), cancelled by `jobs kill` (and
+        # maybe cleaned) while it waited, or the launch failed: the job ends here,
+        # outside the locks (its dependents take their own locks).
+        for job, record in ended:
+            self._release_tokens(job)
+            if record is None:
+                self.store.remove_leftover_lock(job.task_id, job.identifier)
+            self._finish(job, *_end_of(record))
+        for job in failed:
+            self._release_tokens(job)
+            self._finish(job, "error", "failed")
+        for job, result in launched:
+            self._follow(job, result)
+
+    def _follow(self, job: Job, launched: Any) -> None:
         pid = launched.process.get("pid")
         for dep in job.tokens:
             if isinstance(pid, int):
@@ -220,35 +312,11 @@ class Scheduler:
             target=self._wait_process, args=(job, launched), name=f"xpm-wait-{job.identifier[:8]}", daemon=True
         )
         waiter.start()
-        return True
 
-    def _launch(self, job: Job) -> Any:
-        """Launches the job under its lock, unless it is done or run elsewhere (then None)."""
-        with self.store.lock(job.task_id, job.identifier):
-            record = self.store.state(job.task_id, job.identifier)
-            if _run_elsewhere(record):
-                self._release_tokens(job)
-                self._attach(job, record)
-                return None
-            if not (_ended(record) or _cancelled(record)):
-                launched = self._launch_locked(job)
-                if launched is not None:
-                    return launched
-        # Done meanwhile (by another experiment), cancelled by `jobs kill` (and
-        # maybe cleaned) while it waited, or the launch failed: the job ends here,
-        # outside the lock (its dependents take their own locks).
-        self._release_tokens(job)
-        if record is None:
-            self.store.remove_leftover_lock(job.task_id, job.identifier)
-        if _ended(record) or _cancelled(record):
-            self._finish(job, *_end_of(record))
-        else:
-            self._finish(job, "error", "failed")
-        return None
-
-    def _launch_locked(self, job: Job) -> Any:
+    def _request(self, job: Job) -> LaunchRequest:
+        """What the launcher needs (under the job lock: earlier logs are set aside first)."""
         self._rotate_logs(job)
-        request = LaunchRequest(
+        return LaunchRequest(
             jobdir=Path(job.jobpath),
             task_id=job.task_id,
             identifier=job.identifier,
@@ -256,23 +324,8 @@ class Scheduler:
             stderr=Path(job.stderr),
             env=self.env,
             python_path=self.python_path,
+            workdir=self.workspace.local_path(""),
         )
-        try:
-            launched = job.launcher.launch(request)
-        except OSError as exc:
-            logger.error("cannot launch %s: %s", job.name, exc)
-            self._set(job, "error", "failed")
-            return None
-        self._set(
-            job,
-            "scheduled",
-            process=launched.process,
-            retry_count=job.retry_count,
-            started_at=None,
-            ended_at=None,
-            exit_code=None,
-        )
-        return launched
 
     def _wait_process(self, job: Job, launched: Any) -> None:
         code = launched.wait()
@@ -392,6 +445,7 @@ class Scheduler:
         job.state = "ready"
         with self._cond:
             self._ready.setdefault(id(job.launcher), deque()).append(job)
+            self._ready_at[id(job.launcher)] = time.monotonic()
             self._cond.notify_all()
 
     def _exhausted(self, job: Job, record: JobStateRecord) -> bool:
