@@ -109,6 +109,29 @@ def this_process() -> dict[str, Any]:
     return local_process(os.getpid())
 
 
+class _TimeLimit:
+    """The time limit of this job process, asked once: (monotonic time asked, seconds left then)."""
+
+    known: tuple[float, float | None] | None = None
+
+
+def remaining_time() -> float | None:
+    """Seconds before this job's time limit; None without one (local jobs, Slurm without limit).
+
+    Slurm is asked once per job process (one ``squeue``); later calls count down
+    from that answer, so a task may call this in its training loop.
+    """
+    jobid = os.environ.get(SLURM_JOB_VARIABLE)
+    if not jobid:
+        return None
+    if _TimeLimit.known is None:
+        from xpm.launchers.slurm_status import time_left
+
+        _TimeLimit.known = (time.monotonic(), time_left(jobid))
+    asked, left = _TimeLimit.known
+    return None if left is None else max(0.0, left - (time.monotonic() - asked))
+
+
 def _is_process(process: dict[str, Any] | None, pid: int) -> bool:
     """Whether a job record's ``process`` is this process (``pid``, or its Slurm job)."""
     return process is not None and process in (local_process(pid), this_process())

@@ -20,3 +20,16 @@ class Trivial(Task):
 
     def execute(self) -> None:
         pass
+
+
+class Sleep(Task):
+    """Sleeps: a job that holds its Slurm allocation for a while (the Slurm benchmark)."""
+
+    __xpmid__ = "bench.sleep"
+    index: Param[int]
+    seconds: Param[float]
+
+    def execute(self) -> None:
+        import time
+
+        time.sleep(self.seconds)

@@ -7,8 +7,11 @@ interval, beside experimaestro's approach at the same interval (one ``sacct``
 per interval per experiment process, whatever the number of jobs): xpm's count
 does not grow with the number of processes.
 
+Also per job-hour (hours the jobs ran, from their state records): with jobs
+that last (``--sleep``), the figure that matters on a cluster.
+
 Needs a running Slurm cluster (``scripts/ci/start-slurm.sh`` as root).
-Run: ``python scripts/bench/slurm.py [--jobs 200] [--processes 2] [--interval 10]``.
+Run: ``python scripts/bench/slurm.py [--jobs 200] [--processes 2] [--interval 10] [--sleep 0]``.
 """
 
 from __future__ import annotations
@@ -30,12 +33,15 @@ import sys
 from xpm import experiment
 from xpm.launchers.slurm import SlurmLauncher
 sys.path.insert(0, {here!r})
-from bench_tasks import Inner, Trivial
+from bench_tasks import Inner, Sleep, Trivial
 
 launcher = SlurmLauncher(interval={interval})
 with experiment({ws!r}, "slurm{index}", launcher=launcher):
     for i in range({first}, {last}):
-        Trivial.C(index=i, lr=0.1, label="slurm", inner=Inner.C(size=1, name="s")).submit()
+        if {sleep}:
+            Sleep.C(index=i, seconds={sleep}).submit()
+        else:
+            Trivial.C(index=i, lr=0.1, label="slurm", inner=Inner.C(size=1, name="s")).submit()
 """
 
 
@@ -44,6 +50,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--sleep", type=float, default=0.0, help="seconds each job sleeps (0: a trivial job)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         log = Path(root) / "commands.log"
@@ -55,7 +62,7 @@ def main() -> None:
         for index in range(args.processes):
             script = Path(root) / f"xp{index}.py"
             script.write_text(textwrap.dedent(SCRIPT.format(
-                here=str(ROOT / "scripts" / "bench"), interval=args.interval, ws=f"{root}/ws", index=index,
+                here=str(ROOT / "scripts" / "bench"), interval=args.interval, ws=f"{root}/ws", index=index, sleep=args.sleep,
                 first=index * per, last=(index + 1) * per)))
             procs.append(subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.PIPE, text=True))
@@ -84,6 +91,22 @@ def main() -> None:
               f"(experimaestro's approach) would be {theirs:.0f}")
         print(f"per hour at this interval: xpm {queries / hours:.0f}, one-per-process {theirs / hours:.0f}; "
               f"per job: xpm {queries / args.jobs:.3f}")
+        job_hours = ran_hours(Path(root) / "ws")
+        print(f"per job-hour ({job_hours:.3f} job-hours ran): xpm {queries / job_hours:.1f} status queries "
+              f"({sum(kinds.values()) / job_hours:.1f} commands of any kind), one-per-process "
+              f"{theirs / job_hours:.1f}; ratio {queries / theirs:.2f}")
+
+
+def ran_hours(ws: Path) -> float:
+    """The hours the jobs ran, summed (started_at to ended_at of their state records)."""
+    import json
+
+    total = 0.0
+    for state in ws.glob("jobs/*/*/.xpm/state.json"):
+        record = json.loads(state.read_text())
+        if record.get("started_at") and record.get("ended_at"):
+            total += record["ended_at"] - record["started_at"]
+    return max(total, 1e-9) / 3600
 
 
 if __name__ == "__main__":

@@ -21,3 +21,14 @@ class SlowOnce(ResumableTask):
             return
         checkpoint.write_text("half done")
         time.sleep(self.seconds)
+
+
+class TimeLeft(ResumableTask):
+    """Writes what remaining_time() says, twice (the second from the first answer, without Slurm)."""
+
+    __xpmid__ = "test.timeleft"
+
+    def execute(self) -> None:
+        first = self.remaining_time()
+        time.sleep(1)
+        Path("left").write_text(f"{first} {self.remaining_time()}")

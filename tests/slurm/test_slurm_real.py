@@ -27,6 +27,15 @@ def jobs(ws: Path) -> dict[str, tuple[str, str | None]]:
     return {job["tags"].get("key", job["task_id"]): (job["state"], job["failure_reason"]) for job in json.loads(out)}
 
 
+def kill_when_running(ws: Path, key: str, timeout: float) -> None:
+    """Waits until the job tagged ``key`` runs on the cluster, then kills it with ``jobs kill``."""
+    wait_until(lambda: (ws / "index").exists() and jobs(ws).get(key, ("",))[0] == "RUNNING", timeout=timeout,
+               what=f"the {key} job to run on the cluster")
+    killed = subprocess.run([sys.executable, "-m", "xpm", "jobs", "kill", "--workdir", str(ws), "--filter",
+                             f"key = {key}", "--perform"], capture_output=True, text=True)
+    assert killed.returncode == 0 and killed.stdout.startswith("KILLED "), killed.stdout + killed.stderr
+
+
 def test_dependencies_failure_kill_and_retries(slurm, ws: Path, tmp_path: Path, start_script, slurm_log) -> None:
     log, go = tmp_path / "log", tmp_path / "go"
     script = start_script(PRELUDE + f"""
@@ -37,11 +46,7 @@ with experiment({str(ws)!r}, "cluster", launcher=alone) as xp:
     Record.C(key=tag("stuck"), log={str(log)!r}, wait_for={str(go)!r}).submit()
     Resume.C(timeouts=tag(2)).submit(max_retries=3)
 """)
-    wait_until(lambda: (ws / "index").exists() and jobs(ws).get("stuck", ("",))[0] == "RUNNING", timeout=60,
-               what="the stuck job to run on the cluster")
-    killed = subprocess.run([sys.executable, "-m", "xpm", "jobs", "kill", "--workdir", str(ws), "--filter",
-                             "key = stuck", "--perform"], capture_output=True, text=True)
-    assert killed.returncode == 0 and killed.stdout.startswith("KILLED "), killed.stdout + killed.stderr
+    kill_when_running(ws, "stuck", timeout=60)
     _, err = script.communicate(timeout=120)
     assert script.returncode == 1 and "Traceback" not in err
     assert jobs(ws) == {
@@ -70,11 +75,7 @@ with experiment({str(ws)!r}, "array", launcher=slurm) as xp:
         Record.C(key=tag(f"job{{i}}"), log={str(log)!r}).submit()
     Record.C(key=tag("stuck"), log={str(log)!r}, wait_for={str(go)!r}).submit()
 """)
-    wait_until(lambda: (ws / "index").exists() and jobs(ws).get("stuck", ("",))[0] == "RUNNING", timeout=90,
-               what="the stuck job to run on the cluster")
-    killed = subprocess.run([sys.executable, "-m", "xpm", "jobs", "kill", "--workdir", str(ws), "--filter",
-                             "key = stuck", "--perform"], capture_output=True, text=True)
-    assert killed.returncode == 0 and killed.stdout.startswith("KILLED "), killed.stdout + killed.stderr
+    kill_when_running(ws, "stuck", timeout=90)
     _, err = script.communicate(timeout=180)
     assert script.returncode == 1 and "Traceback" not in err
     expected = {f"job{i}": ("DONE", None) for i in range(29)}
@@ -132,3 +133,19 @@ with experiment({str(ws)!r}, "limit", launcher=short) as xp:
     record = json.loads((folder / ".xpm" / "state.json").read_text())
     assert record["state"] == "done" and record["retry_count"] == 1
     assert commands(slurm_log).count("sbatch") == 2
+
+
+def test_remaining_time_inside_a_slurm_job(slurm, ws: Path, start_script, slurm_log) -> None:
+    script = start_script(PRELUDE + f"""
+from tests.slurm.tasks import TimeLeft
+
+with experiment({str(ws)!r}, "left", launcher=slurm) as xp:
+    TimeLeft.C().submit()
+""")
+    _, err = script.communicate(timeout=120)
+    assert script.returncode == 0, err
+    (folder,) = (ws / "jobs" / "test.timeleft").iterdir()
+    first, second = (float(value) for value in (folder / "left").read_text().split())
+    assert 500 < first <= 600 and first - 3 < second < first  # the 10-minute limit, counted down
+    # One squeue -j for the job, whatever the number of calls.
+    assert sum(1 for line in slurm_log.read_text().splitlines() if " -j " in line) == 1

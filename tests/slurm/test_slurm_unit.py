@@ -13,7 +13,7 @@ import pytest
 
 from xpm.launchers import LaunchRequest
 from xpm.launchers.slurm import SlurmLauncher, SlurmOptions, format_time, parse_sbatch
-from xpm.launchers.slurm_status import SlurmError, StatusTracker, failure_reason, xpm_state
+from xpm.launchers.slurm_status import SlurmError, StatusTracker, failure_reason, parse_time_left, xpm_state
 
 
 def test_options_become_sbatch_lines_and_merge():
@@ -245,3 +245,23 @@ def test_a_failed_submission_is_the_failure_of_each_job(tmp_path: Path, monkeypa
 def test_array_size_must_be_positive():
     with pytest.raises(ValueError, match="array_size"):
         SlurmLauncher(array_size=0)
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("9:59", 599.0), ("1:00:00", 3600.0), ("2-03:04:05", 2 * 86400 + 3 * 3600 + 4 * 60 + 5.0), ("45", 45.0),
+    ("UNLIMITED", None), ("NOT_SET", None), ("INVALID", None), ("", None),
+])
+def test_time_left_parsing(text: str, seconds: float | None):
+    assert parse_time_left(text) == seconds
+
+
+def test_remaining_time_is_none_outside_slurm(monkeypatch):
+    from xpm import ResumableTask
+    from xpm.jobprocess import SLURM_JOB_VARIABLE
+
+    monkeypatch.delenv(SLURM_JOB_VARIABLE, raising=False)
+    assert ResumableTask().remaining_time() is None
+
+
+def test_launcher_repr_names_the_options_set():
+    assert repr(SlurmLauncher(SlurmOptions(partition="gpu"))) == "SlurmLauncher(nodes=1, partition='gpu')"

@@ -205,3 +205,21 @@ def parameters_difference(
 
 
 from xpm.cli import jobs, orphans, run_experiment  # noqa: E402,F401 - registers their commands
+
+
+@cli.command("find-launchers")
+@click.option("--config", "config_dir", type=click.Path(), metavar="DIR",
+              help="The configuration folder holding launchers.py (default: XPM_CONFIG_DIR, else "
+                   "~/.config/experimaestro).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="A tag passed to find_launcher (repeatable).")
+@click.argument("spec", metavar="SPEC")
+def find_launchers(config_dir: str | None, tags: tuple[str, ...], spec: str) -> None:
+    """Show the launcher that launchers.py chooses for a requirement.
+
+    \b
+    Example:
+      experimaestro find-launchers 'duration=4h & cuda(mem=8G)*2 & cpu(cores=4) | cpu(mem=16G)'
+    """
+    from xpm.launchers.finder import find_launcher
+
+    click.echo(repr(find_launcher(spec, tags, config_dir=config_dir)))

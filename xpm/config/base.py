@@ -436,8 +436,13 @@ class ResumableTask(Task):
     """
 
     def remaining_time(self) -> float | None:
-        """Seconds left before the job's time limit, or None when it has none (local jobs)."""
-        return None
+        """Seconds left before the job's time limit, or None when it has none (local jobs).
+
+        On Slurm, the limit is asked once (``squeue``) and counted down from then.
+        """
+        from xpm.jobprocess import remaining_time
+
+        return remaining_time()
 
 
 class Prepare(Config):

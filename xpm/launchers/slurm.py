@@ -84,7 +84,7 @@ class SlurmJob(Launched):
         self._binpath = binpath
         self._interval = interval
 
-    def _recorded_end(self) -> str | None:
+    def _recorded_end(self) -> tuple[str, str | None] | None:
         from xpm import codec
         from xpm.errors import XpmError
         from xpm.schema import JobStateRecord
@@ -94,7 +94,7 @@ class SlurmJob(Launched):
         except (OSError, XpmError):
             return None
         if record.process == self.process and record.state in ("done", "error"):
-            return record.state
+            return record.state, record.failure_reason
         return None
 
     def wait(self) -> int:
@@ -103,13 +103,18 @@ class SlurmJob(Launched):
         status = tracker(self._binpath, self._interval)
         while True:
             ended = self._recorded_end()
-            if ended is not None:
-                return 0 if ended == "done" else 1
+            # A job cancelled may have been stopped at its time limit: it records
+            # "cancelled" (it got SIGTERM) while Slurm completes it as TIMEOUT. Its end
+            # is taken once Slurm says it is over, so that Slurm's reason is known.
+            if ended is not None and ended != ("error", "cancelled"):
+                return 0 if ended[0] == "done" else 1
             state = status.state(self.jobid)
-            if state is not None and state not in LIVE:
-                # Over for Slurm: one last look at what the job recorded, else what Slurm says.
-                ended = self._recorded_end() or ("done" if state == "COMPLETED" else "error")
-                return 0 if ended == "done" else 1
+            if state is None or state not in LIVE:
+                # Over for Slurm (or Slurm cannot say): what the job recorded, else what Slurm says.
+                ended = self._recorded_end() or ended
+                if ended is not None:
+                    return 0 if ended[0] == "done" else 1
+                return 0 if state == "COMPLETED" else 1
             time.sleep(WATCH_INTERVAL)
 
 
@@ -265,7 +270,9 @@ class SlurmLauncher(Launcher):
         return "\n".join(lines) + "\n"
 
     def __repr__(self) -> str:
-        return f"SlurmLauncher({self.options!r})"
+        options = ", ".join(f"{f.name}={getattr(self.options, f.name)!r}" for f in fields(self.options)
+                            if getattr(self.options, f.name) is not None)
+        return f"SlurmLauncher({options})"
 
 
 _array_counter = itertools.count()

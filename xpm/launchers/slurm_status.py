@@ -68,6 +68,30 @@ def failure_reason(slurm_state: str | None) -> str:
     return _REASONS.get(normal_state(slurm_state), "failed")
 
 
+def parse_time_left(text: str) -> float | None:
+    """Seconds in squeue's ``%L`` (``[D-][[H:]M:]S``); None for ``UNLIMITED``, ``NOT_SET``..."""
+    text = text.strip()
+    days, _, clock = text.rpartition("-")
+    parts = clock.split(":")
+    if not all(part.isdigit() for part in parts) or len(parts) > 3 or (days and not days.isdigit()):
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return float(seconds + int(days or 0) * 86400)
+
+
+def time_left(jobid: str) -> float | None:
+    """Seconds before the time limit of a Slurm job (one ``squeue``); None when it has none or
+    Slurm cannot say."""
+    try:
+        out = run_command(None, ["squeue", "-h", "-j", jobid, "-o", "%L"])
+    except SlurmError:
+        return None
+    lines = out.strip().splitlines()
+    return parse_time_left(lines[0]) if lines else None
+
+
 def command_path(binpath: str | None, name: str) -> str | None:
     """Where a Slurm command is (``binpath``, else the PATH); None when it is not on this host."""
     return shutil.which(name, path=binpath) if binpath else shutil.which(name)
