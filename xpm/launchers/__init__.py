@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from xpm.errors import XpmError
 
@@ -49,6 +49,16 @@ class Launched:
     def wait(self) -> int:
         """Blocks until the process ends; returns its exit status."""
         raise NotImplementedError
+
+    def on_exit(self, callback: Callable[[int], None]) -> None:
+        """Calls ``callback(status)`` once the process ended, from another thread.
+
+        By default a thread waits for it; launchers that learn ends otherwise
+        (a fork server's reports) call back without a thread per job.
+        """
+        import threading
+
+        threading.Thread(target=lambda: callback(self.wait()), name="xpm-wait", daemon=True).start()
 
 
 class Launcher:

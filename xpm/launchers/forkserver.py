@@ -48,7 +48,7 @@ import threading
 import types
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from xpm.errors import XpmError
 
@@ -121,6 +121,26 @@ class _Exit:
     status: int = EXIT_UNKNOWN
     #: the server died first: the status is unknown, the process may still run
     lost: bool = False
+    #: called once, from the thread that learns the end (see :meth:`then`)
+    _callbacks: list[Callable[[], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def finish(self, status: int = EXIT_UNKNOWN, *, lost: bool = False) -> None:
+        """The child ended with ``status`` (or its server died first: ``lost``)."""
+        with self._lock:
+            self.status, self.lost = status, lost
+            self.done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def then(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback()`` once the end is known: now if it is, else from the reader thread."""
+        with self._lock:
+            if not self.done.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
 
 
 class ForkServer:
@@ -199,11 +219,9 @@ class ForkServer:
             # Registered before the request lock is released: close_if_idle() sees the job.
             with self._state:
                 if pid in self._early:
-                    end.status = self._early.pop(pid)
-                    end.done.set()
+                    end.finish(self._early.pop(pid))
                 elif self._events_ended:
-                    end.lost = True
-                    end.done.set()
+                    end.finish(lost=True)
                 else:
                     self._exits[pid] = end
             self.worked = True
@@ -222,15 +240,13 @@ class ForkServer:
                     if end is None:
                         self._early[pid] = status
                 if end is not None:
-                    end.status = status
-                    end.done.set()
+                    end.finish(status)
         # The server ended: its children (if any) go on, but their statuses are lost.
         with self._state:
             self.broken = self._events_ended = True
             lost, self._exits = list(self._exits.values()), {}
         for end in lost:
-            end.lost = True
-            end.done.set()
+            end.finish(lost=True)
         self.proc.wait()
 
     def close_if_idle(self) -> bool:

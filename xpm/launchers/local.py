@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler
 
@@ -44,6 +44,16 @@ class ForkedProcess(Launched):
             # A child that ended at once is gone from /proc: its server read the start time.
             self.process["start"] = start
         self._end = end
+
+    def on_exit(self, callback: Callable[[int], None]) -> None:
+        # No thread per job: the fork server's reader thread calls back (a lost end is polled).
+        def ended() -> None:
+            if self._end.lost:
+                super(ForkedProcess, self).on_exit(callback)
+            else:
+                callback(self._end.status)
+
+        self._end.then(ended)
 
     def wait(self) -> int:
         self._end.done.wait()

@@ -109,7 +109,7 @@ class Scheduler:
             if record is not None and self._exhausted(job, record):
                 self._finish(job, "error", record.failure_reason)
                 return
-            self._set(job, "waiting", tags=job.tags, retry_count=job.retry_count)
+            self._set(job, "waiting", tags=job.tags, retry_count=job.retry_count, previous=record)
         if dependency_failed:
             self._fail_dependency(job)
         elif not job.waiting_on:
@@ -268,9 +268,10 @@ class Scheduler:
                 elif _ended(record) or _cancelled(record):
                     ended.append((job, record))
                 else:
-                    todo.append(job)
-            results = jobs[0].launcher.launch_many([self._request(job) for job in todo]) if todo else []
-            for job, result in zip(todo, results):
+                    todo.append((job, record))
+            requests = [self._request(job) for job, _ in todo]
+            results = jobs[0].launcher.launch_many(requests) if todo else []
+            for (job, record), result in zip(todo, results):
                 if isinstance(result, Exception):
                     logger.error("cannot launch %s: %s", job.name, result)
                     self._set(job, "error", "failed")
@@ -279,6 +280,7 @@ class Scheduler:
                 self._set(
                     job,
                     "scheduled",
+                    previous=record,
                     process=result.process,
                     retry_count=job.retry_count,
                     started_at=None,
@@ -308,10 +310,7 @@ class Scheduler:
         job.launched = launched
         with self._cond:
             self._running[id(job.launcher)] = self._running.get(id(job.launcher), 0) + 1
-        waiter = threading.Thread(
-            target=self._wait_process, args=(job, launched), name=f"xpm-wait-{job.identifier[:8]}", daemon=True
-        )
-        waiter.start()
+        launched.on_exit(lambda code: self._exited_now(job, code))
 
     def _request(self, job: Job) -> LaunchRequest:
         """What the launcher needs (under the job lock: earlier logs are set aside first)."""
@@ -327,8 +326,8 @@ class Scheduler:
             workdir=self.workspace.local_path(""),
         )
 
-    def _wait_process(self, job: Job, launched: Any) -> None:
-        code = launched.wait()
+    def _exited_now(self, job: Job, code: int) -> None:
+        """A launched process ended (called from the thread that learned it)."""
         with self._cond:
             self._exited.append((job, code))
             self._cond.notify_all()

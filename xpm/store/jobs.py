@@ -29,6 +29,9 @@ from xpm.workspace import Workspace
 LOCK_TIMEOUT = 30.0
 
 
+#: ``record_state`` reads the current record itself
+_UNREAD = object()
+
 class InvalidJobId(XpmError, ValueError):
     """A job id that is not ``task-id/identifier`` with safe parts."""
 
@@ -106,15 +109,22 @@ class JobStore:
         failure_reason: str | None = None,
         *,
         tags: dict[str, Any] | None = None,
+        previous: JobStateRecord | None | object = _UNREAD,
         **fields: Any,
     ) -> JobStateRecord:
-        """Records a new state: state record, job event, index entry."""
+        """Records a new state: state record, job event, index entry.
+
+        ``previous`` is the current record when the caller (holding the lock) has
+        just read it: it is not read again.
+        """
         if state not in JOB_STATES:
             raise ValueError(f"unknown job state {state!r}")
         if failure_reason is not None and failure_reason not in FAILURE_REASONS:
             raise ValueError(f"unknown failure reason {failure_reason!r}")
         now = time.time()
-        previous = self.state(task_id, identifier)
+        if previous is _UNREAD:
+            previous = self.state(task_id, identifier)
+        assert previous is None or isinstance(previous, JobStateRecord)
         base = {} if previous is None else {
             "started_at": previous.started_at,
             "retry_count": previous.retry_count,
@@ -159,9 +169,10 @@ class JobStore:
             The new record, or None when the current state did not match.
         """
         with self.lock(task_id, identifier):
-            if not expected(self.state(task_id, identifier)):
+            current = self.state(task_id, identifier)
+            if not expected(current):
                 return None
-            return self.record_state(task_id, identifier, state, failure_reason, **fields)
+            return self.record_state(task_id, identifier, state, failure_reason, previous=current, **fields)
 
     def progress(self, task_id: str, identifier: str, value: float, level: int = 0, desc: str | None = None) -> None:
         """Records the progress of a running job in its event log."""
