@@ -265,3 +265,42 @@ def test_remaining_time_is_none_outside_slurm(monkeypatch):
 
 def test_launcher_repr_names_the_options_set():
     assert repr(SlurmLauncher(SlurmOptions(partition="gpu"))) == "SlurmLauncher(nodes=1, partition='gpu')"
+
+
+def test_one_thread_follows_every_slurm_job(tmp_path: Path, monkeypatch):
+    """200 submitted jobs: their ends are seen in their state records, by one thread, and Slurm is asked once."""
+    from xpm import codec
+    from xpm.launchers.slurm import SlurmJob
+    from xpm.launchers.slurm_status import reset_trackers
+    from xpm.schema import RECORD_VERSION, JobStateRecord
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    reset_trackers()
+    fake = fake_slurm(tmp_path / "bin", "".join(f"{i}|RUNNING\n" for i in range(200)))
+    ended: dict[str, int] = {}
+    done = threading.Event()
+    jobs = []
+    for request in requests_in(tmp_path / "ws", 200):
+        jobid = str(int(request.identifier, 16))
+        (request.jobdir / ".xpm").mkdir()
+        job = SlurmJob(jobid, request.jobdir, str(fake), 3600)
+        jobs.append(job)
+
+        def record(code: int, jobid: str = jobid) -> None:
+            ended[jobid] = code
+            if len(ended) == 200:
+                done.set()
+
+        job.on_exit(record)
+    before = threading.active_count()
+    for i, job in enumerate(jobs):
+        state = "done" if i % 2 else "error"
+        data = codec.encode(JobStateRecord(
+            version=RECORD_VERSION, task_id="m.train", identifier=f"{i:064x}", state=state,
+            failure_reason=None if i % 2 else "failed", updated_at=0.0, process=job.process))
+        (job._state_file).write_bytes(data)
+    assert done.wait(30)
+    assert ended == {str(i): (0 if i % 2 else 1) for i in range(200)}
+    assert threading.active_count() == before  # no thread per job
+    assert calls(fake, "squeue") <= 1
+    reset_trackers()

@@ -12,17 +12,21 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import logging
 import shlex
 import sys
+import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from xpm import layout
 from xpm.errors import XpmError
 from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler
 from xpm.launchers.slurm_status import SlurmError
+
+logger = logging.getLogger("xpm.launchers.slurm")
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,11 @@ class SlurmJob(Launched):
     """A submitted Slurm job.
 
     Its end is seen in the workspace first: the job process records ``done`` or
-    ``error`` in its state record, read every :data:`WATCH_INTERVAL` seconds.
-    Slurm (through the shared status tracker, at its interval) is asked only
-    whether the job still exists, for jobs that end without recording it.
+    ``error`` in its state record, looked at every :data:`WATCH_INTERVAL` seconds
+    (read only when it changed). Slurm (through the shared status tracker, at its
+    interval) is asked only whether the job still exists, for jobs that end
+    without recording it. One thread per process follows every Slurm job
+    (:class:`_Watcher`).
     """
 
     def __init__(self, jobid: str, jobdir: Path, binpath: str | None, interval: float):
@@ -83,6 +89,8 @@ class SlurmJob(Launched):
         self._state_file = jobdir / layout.JOB_STATE_FILE
         self._binpath = binpath
         self._interval = interval
+        self._seen: tuple[float, int] | None = None  # (mtime, size) of the record last read
+        self._end: tuple[str, str | None] | None = None
 
     def _recorded_end(self) -> tuple[str, str | None] | None:
         from xpm import codec
@@ -90,36 +98,99 @@ class SlurmJob(Launched):
         from xpm.schema import JobStateRecord
 
         try:
+            stat = self._state_file.stat()
+            if (stat.st_mtime, stat.st_size) == self._seen:
+                return self._end
             record = codec.decode_record(self._state_file.read_bytes(), JobStateRecord)
         except (OSError, XpmError):
             return None
+        self._seen = (stat.st_mtime, stat.st_size)
         if record.process == self.process and record.state in ("done", "error"):
-            return record.state, record.failure_reason
-        return None
+            self._end = (record.state, record.failure_reason)
+        else:
+            self._end = None
+        return self._end
 
-    def wait(self) -> int:
+    def poll(self) -> int | None:
+        """The job's exit status (0: done, 1: error) once it is over, else None."""
         from xpm.launchers.slurm_status import LIVE, tracker
 
-        status = tracker(self._binpath, self._interval)
+        ended = self._recorded_end()
+        # A job cancelled may have been stopped at its time limit: it records
+        # "cancelled" (it got SIGTERM) while Slurm completes it as TIMEOUT. Its end
+        # is taken once Slurm says it is over, so that Slurm's reason is known.
+        if ended is not None and ended != ("error", "cancelled"):
+            return 0 if ended[0] == "done" else 1
+        state = tracker(self._binpath, self._interval).state(self.jobid)
+        if state is not None and state in LIVE:
+            return None
+        # Over for Slurm (or Slurm cannot say): what the job recorded, else what Slurm says.
+        self._seen = None
+        ended = self._recorded_end() or ended
+        if ended is not None:
+            return 0 if ended[0] == "done" else 1
+        return 0 if state == "COMPLETED" else 1
+
+    def wait(self) -> int:
         while True:
-            ended = self._recorded_end()
-            # A job cancelled may have been stopped at its time limit: it records
-            # "cancelled" (it got SIGTERM) while Slurm completes it as TIMEOUT. Its end
-            # is taken once Slurm says it is over, so that Slurm's reason is known.
-            if ended is not None and ended != ("error", "cancelled"):
-                return 0 if ended[0] == "done" else 1
-            state = status.state(self.jobid)
-            if state is None or state not in LIVE:
-                # Over for Slurm (or Slurm cannot say): what the job recorded, else what Slurm says.
-                ended = self._recorded_end() or ended
-                if ended is not None:
-                    return 0 if ended[0] == "done" else 1
-                return 0 if state == "COMPLETED" else 1
+            code = self.poll()
+            if code is not None:
+                return code
             time.sleep(WATCH_INTERVAL)
 
+    def on_exit(self, callback: Callable[[int], None]) -> None:
+        _Watcher.instance().add(self, callback)
 
-#: How often the state record of a Slurm job is read while waiting for it (seconds)
+
+#: How often the state record of a Slurm job is looked at while waiting for it (seconds)
 WATCH_INTERVAL = 0.5
+#: ... but at most this many records per second (a cluster filesystem serves many users)
+WATCH_RATE = 500
+
+
+class _Watcher:
+    """The thread that follows every Slurm job of this process (none per job)."""
+
+    _instance: _Watcher | None = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._jobs: dict[int, tuple[SlurmJob, Callable[[int], None]]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        threading.Thread(target=self._loop, name="xpm-slurm-watch", daemon=True).start()
+
+    @classmethod
+    def instance(cls) -> _Watcher:
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = _Watcher()
+            return cls._instance
+
+    def add(self, job: SlurmJob, callback: Callable[[int], None]) -> None:
+        with self._lock:
+            self._jobs[id(job)] = (job, callback)
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                jobs = list(self._jobs.items())
+            if not jobs:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            for key, (job, callback) in jobs:
+                try:
+                    code = job.poll()
+                except Exception:  # noqa: BLE001 - one job's trouble must not stop the others
+                    logger.exception("cannot follow Slurm job %s", job.jobid)
+                    continue
+                if code is not None:
+                    with self._lock:
+                        del self._jobs[key]
+                    callback(code)
+            time.sleep(max(WATCH_INTERVAL, len(jobs) / WATCH_RATE))
 
 
 class SlurmLauncher(Launcher):
