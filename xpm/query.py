@@ -98,18 +98,26 @@ class RunJobs(NamedTuple):
     damaged: bool
 
 
-def run_jobs(ws: Workspace, experiment_id: str, run_id: str) -> RunJobs:
-    """Reads a run's ``jobs.jsonl`` (damaged lines are skipped, and counted in ``damaged``)."""
+def run_jobs(ws: Workspace, experiment_id: str, run_id: str, *, with_tags: bool = True) -> RunJobs:
+    """Reads a run's ``jobs.jsonl`` (damaged lines are skipped, and counted in ``damaged``).
+
+    Without ``with_tags``, the tags are not gathered (an empty mapping): what
+    counting a run's jobs needs.
+    """
     order: dict[JobKey, None] = {}
     tags: dict[JobKey, dict[str, Any]] = {}
     read = EventLog(ws, layout.run_jobs(experiment_id, run_id)).read()
     for event in read.events:
         if isinstance(event, JobSubmitted):
             key = (event.task_id, event.identifier)
-            # A job submitted again moves to the end: the order is the latest submission.
-            order.pop(key, None)
+            if key in order:
+                # A job submitted again moves to the end: the order is the latest submission.
+                del order[key]
+                if with_tags:
+                    tags[key] = {**tags[key], **event.tags}
+            elif with_tags:
+                tags[key] = event.tags  # a fresh object of this read: no copy needed
             order[key] = None
-            tags[key] = {**tags.get(key, {}), **event.tags}
     return RunJobs(list(order), tags, bool(read.problems) or read.partial)
 
 
@@ -236,10 +244,9 @@ def experiments(ws: Workspace, notes: list[str] | None = None) -> list[Experimen
         record = run_record(ws, experiment_id, run_id) if run_id else None
         states: dict[str, int] = {}
         if run_id is not None:
-            for key in run_jobs(ws, experiment_id, run_id).order:
-                job = indexed.get(key)
-                if job is not None:
-                    states[job.state] = states.get(job.state, 0) + 1
+            found = [indexed.get(key) for key in run_jobs(ws, experiment_id, run_id, with_tags=False).order]
+            for state in (job.state for job in found if job is not None):
+                states[state] = states.get(state, 0) + 1
         summaries.append(
             ExperimentSummary(
                 experiment_id,
