@@ -6,6 +6,18 @@ must change together, with ``spec/vectors/identifiers.json``. Pure: no I/O.
 Every value is written with a one-byte kind tag, and every variable-length part
 (strings, integers, containers) with its length, so that no two different values
 share an encoding ("1" vs 1, 1 vs 1.0, [1, 2] vs [[1], 2], field orders...).
+
+Speed: computing identifiers is on the path of every submitted job, so the
+encoder is written for CPython's interpreter rather than for brevity. What the
+class of a configuration fixes (its preimage header, its sorted field names as
+bytes) is computed once per class (:class:`_Plan`); the common values (str, int,
+float, nested configuration) are encoded inline in the loops over fields and
+list items; lengths below :data:`_SMALL` come from precomputed tables; a
+configuration met twice in one computation is encoded once when its digest
+cannot depend on the place (see :class:`_Encoder`); blake3 hashers are reused,
+since making one costs more than hashing a preimage. Each shortcut produces
+exactly the bytes of the general path: the vectors and
+``tests/unit/test_ids_speed_paths.py`` check it.
 """
 
 from __future__ import annotations
@@ -26,10 +38,31 @@ __all__ = ["identifier", "digest", "DOMAIN"]
 #: Prefix of every configuration preimage; changes if the encoding ever changes.
 DOMAIN = b"xpm/identifier/v1\x00"
 
-_pack_double = struct.Struct(">d").pack
-_NAN = b"\x7f\xf8\x00\x00\x00\x00\x00\x00"
-# Plan modes of a hashed argument
-_ALWAYS, _UNLESS_DEFAULT = 0, 1
+#: 'F' ‖ binary64 in one call (the tag is passed as a 1-byte bytes). Callers add 0.0
+#: to the float first, which turns -0.0 into 0.0 and leaves every other float as it is.
+_pack_tagged_double = struct.Struct(">cd").pack
+#: the encoding of every NaN
+_TAGGED_NAN = b"F\x7f\xf8\x00\x00\x00\x00\x00\x00"
+
+#: Lengths and counts below this come from the tables below (no int.to_bytes call)
+_SMALL = 256
+#: u64(n) for n < _SMALL
+_U64 = tuple(n.to_bytes(8, "big") for n in range(_SMALL))
+#: 'S' ‖ u64(n) and 'I' ‖ u64(n): the head of a string or of an integer's decimal text of n bytes
+_STR_HEAD = tuple(b"S" + u for u in _U64)
+_INT_HEAD = tuple(b"I" + u for u in _U64)
+#: The whole encoding of the ints in [0, _SMALL): most integer parameters (sizes, seeds, counts)
+_SMALL_INT = tuple(b"I" + _U64[len(str(n))] + str(n).encode("ascii") for n in range(_SMALL))
+#: 'L' ‖ u64(n) and 'T' ‖ u64(n) for short lists and tuples
+_LIST_HEAD = tuple(b"L" + u for u in _U64)
+_TUPLE_HEAD = tuple(b"T" + u for u in _U64)
+#: The blake3 class; ``blake3`` is the name the vectors generator replaces
+_BLAKE3 = blake3
+#: Hashers ready for use (reset): making one costs more than hashing a preimage. One per
+#: computation at a time, so as many as threads have computed identifiers at once.
+_HASHERS: list[Any] = []
+#: A stack position above any real one: "no back-reference seen" (see _Encoder.low)
+_NO_REFERENCE = 1 << 62
 
 
 def _u64(n: int) -> bytes:
@@ -50,16 +83,45 @@ def digest(config: Any) -> bytes:
     """The 32-byte blake3 digest of a configuration's canonical encoding."""
     if not isinstance(config, ConfigMixin):
         raise IdentifierError(f"identifier() takes a configuration, got {type(config).__name__}")
-    return _Encoder().config_digest(config.__xpm__, 0)[0]
+    info = config.__xpm__
+    # A sealed configuration's digest is cached (see _Encoder.config_digest).
+    cached = info.digest
+    if cached is not None:
+        return cached
+    if blake3 is not _BLAKE3:
+        # replaced (scripts/gen_identifier_vectors.py records the preimages): called for each
+        return _Encoder(None).config_digest(info, 0)
+    try:
+        hasher = _HASHERS.pop()
+    except IndexError:
+        hasher = _BLAKE3()
+    result = _Encoder(hasher).config_digest(info, 0)
+    # Not returned after an error: it may hold a partial input.
+    _HASHERS.append(hasher)
+    return result
 
 
 class _Plan:
-    """Per-class precomputation: the hashed arguments, sorted by name."""
+    """Per-class precomputation: the preimage header and the hashed arguments, sorted by name.
 
-    __slots__ = ("typeid", "fields")
+    ``fields`` holds, for each argument that can enter, ``(name, encoded name,
+    argument)``: the encoded name is the field's ``'S' ‖ text(name)``; the
+    argument is given only when a value encoding to the same bytes as its default
+    is left out (``ignore_default``), None otherwise. The rarer questions (is it
+    required, does None enter) are sets of names, asked only when they apply.
+    """
+
+    __slots__ = ("head", "count_at", "output_head", "fields", "required", "none_enters")
 
     def __init__(self, xpmtype: ClassInfo):
-        self.typeid = b"S" + _str_body(xpmtype.identifier)
+        typeid = b"S" + _str_body(xpmtype.identifier)
+        #: DOMAIN ‖ type id ‖ producer 0x00 ‖ u64(0): the start of every preimage but a task
+        #: output's, with room for the count of fields
+        self.head = DOMAIN + typeid + b"\x00" + _U64[0]
+        #: where the count of fields is in the head
+        self.count_at = len(self.head) - 8
+        #: the same before the producing task's digest (a task output)
+        self.output_head = DOMAIN + typeid + b"\x01"
         fields = []
         # Python sorts str by code point, which is also the order of their
         # UTF-8 bytes: the spec's order.
@@ -68,166 +130,301 @@ class _Plan:
             if not arg.hashed:
                 continue
             compare = arg.ignore_default and arg.has_default and not arg.is_constant
-            fields.append((name, b"S" + _str_body(name), arg, compare, arg.required, arg.has_default))
-        self.fields = fields
+            fields.append((name, b"S" + _str_body(name), arg if compare else None))
+        self.fields = tuple(fields)
+        #: the arguments that must have a value
+        self.required = frozenset(name for name, _, _ in fields if xpmtype.arguments[name].required)
+        #: the arguments that enter when None (those with a default)
+        self.none_enters = frozenset(name for name, _, _ in fields if xpmtype.arguments[name].has_default)
 
 
 class _Encoder:
-    """One identifier computation: tracks the configurations being encoded (cycles)."""
+    """One identifier computation: the configurations on the current path, and back-references.
 
-    __slots__ = ("stack", "positions")
+    ``positions`` maps ``id(info)`` of each configuration on the current path to
+    its depth (an int). Once a configuration is done, its entry becomes its
+    digest (bytes) when that digest does not depend on the path (no
+    back-reference inside points at it or above it), so that the same object met
+    again in this computation is not encoded twice; otherwise it is removed.
+    Every object keyed there stays referenced by the root's tree during the
+    computation, so no id() is reused.
 
-    def __init__(self) -> None:
-        self.stack: list[ConfigInfo] = []
-        self.positions: dict[int, int] = {}
+    ``low`` is the lowest stack position a back-reference (``'R'``) has pointed
+    at since the configuration being encoded started (``_NO_REFERENCE`` if
+    none): kept on the encoder rather than returned by every call, since only
+    back-references change it.
 
-    def config_digest(self, info: ConfigInfo, depth: int) -> tuple[bytes, int]:
-        """Returns (digest, lowest stack position referenced by a cycle inside)."""
-        if info.digest is not None:
-            return info.digest, depth
+    After an ``IdentifierError`` the encoder is left in no useful state: it is
+    thrown away with the error.
+    """
+
+    __slots__ = ("positions", "low", "hasher")
+
+    def __init__(self, hasher: Any) -> None:
+        self.positions: dict[int, int | bytes] = {}
+        self.low = _NO_REFERENCE
+        #: a reset blake3 hasher, or None to call ``blake3(preimage)`` for each configuration
+        self.hasher = hasher
+
+    def config_digest(self, info: ConfigInfo, depth: int) -> bytes:
+        """The digest of ``info`` encoded at ``depth``; lowers ``self.low`` by its back-references.
+
+        The caller has checked that ``info`` has no cached digest and is not in
+        ``positions`` (neither on the current path nor already encoded).
+        """
         xpmtype = info.xpmtype
         plan: _Plan | None = xpmtype.id_plan
         if plan is None:
             plan = xpmtype.id_plan = _Plan(xpmtype)
+        positions = self.positions
         key = id(info)
-        if key in self.positions:  # reached again through a producer or init task link
-            raise IdentifierError("a cycle through a task output or an init task", xpmtype.name)
-        self.positions[key] = depth
-        self.stack.append(info)
-        lowest = depth + 1  # no back-reference seen yet
+        positions[key] = depth
+        saved_low = self.low
+        self.low = _NO_REFERENCE
+        below = depth + 1
+        config = info.config
+
+        task = info.task
+        if task is not None and task is not config:
+            out = bytearray(plan.output_head)
+            out += self.linked_digest(
+                task.__xpm__,
+                below,
+                "a task output cannot be part of the parameters of the task that produces it",
+                xpmtype.name,
+            )
+            # u64(count of fields) goes here, once known
+            count_at = len(out)
+            out += b"\x00\x00\x00\x00\x00\x00\x00\x00"
+        else:
+            out = bytearray(plan.head)
+            count_at = plan.count_at
+        count = 0
+        values = config.__dict__
+        name = ""
         try:
-            out = bytearray(DOMAIN)
-            out += plan.typeid
-            task = info.task
-            if task is not None and task is not info.config:
-                if id(task.__xpm__) in self.positions:
-                    raise IdentifierError(
-                        "a task output cannot be part of the parameters of the task that produces it",
-                        xpmtype.name,
-                    )
-                d, low = self.config_digest(task.__xpm__, depth + 1)
-                lowest = min(lowest, low)
-                out += b"\x01"
-                out += d
-            else:
-                out += b"\x00"
-            fields = bytearray()
-            count = 0
-            values = info.config.__dict__
-            for name, encoded_name, arg, compare, required, has_default in plan.fields:
+            for name, encoded_name, arg in plan.fields:
                 value = values.get(name, _MISSING)
                 if value is _MISSING:
-                    if required:
+                    if name in plan.required:
                         raise IdentifierError("the parameter is required but has no value", f"{xpmtype.name}.{name}")
                     continue
-                if value is None and not has_default:
-                    continue  # an optional parameter left at None
-                start = len(fields)
-                fields += encoded_name
-                value_start = len(fields)
-                try:
-                    low = self.value(value, fields, depth)
-                except IdentifierError as exc:
-                    if exc.path:
-                        raise
-                    raise IdentifierError(str(exc), f"{xpmtype.name}.{name}") from None
-                lowest = min(lowest, low)
-                if compare:
-                    if fields[value_start:] == _default_encoding(arg):
-                        del fields[start:]
-                        continue
+                if arg is not None:
+                    # ignore_default: left out when it encodes as its default does
+                    start = len(out)
+                    out += encoded_name
+                    value_start = len(out)
+                    self.value(value, out, depth)
+                    default = arg.default_encoding
+                    if default is None:
+                        default = _default_encoding(arg)
+                    if len(out) - value_start == len(default) and out.endswith(default):
+                        del out[start:]
+                    else:
+                        count += 1
+                    continue
+                # The common kinds inline; the same bytes as self.value().
+                t = type(value)
+                if t is str:
+                    data = value.encode("utf-8")
+                    n = len(data)
+                    out += encoded_name
+                    out += _STR_HEAD[n] if n < _SMALL else b"S" + _u64(n)
+                    out += data
+                elif t is int:
+                    out += encoded_name
+                    if 0 <= value < _SMALL:
+                        out += _SMALL_INT[value]
+                    else:
+                        data = str(value).encode("ascii")
+                        n = len(data)
+                        out += _INT_HEAD[n] if n < _SMALL else b"I" + _u64(n)
+                        out += data
+                elif t is float:
+                    out += encoded_name
+                    out += _pack_tagged_double(b"F", value + 0.0) if value == value else _TAGGED_NAN
+                elif value is None:
+                    if name not in plan.none_enters:
+                        continue  # an optional parameter left at None
+                    out += encoded_name
+                    out += b"N"
+                elif isinstance(value, ConfigMixin):
+                    sub = value.__xpm__
+                    d = sub.digest
+                    if d is None:
+                        found = positions.get(id(sub))
+                        if found is None:
+                            d = self.config_digest(sub, below)
+                        elif type(found) is bytes:
+                            d = found
+                        else:  # on the current path: a back-reference
+                            out += encoded_name
+                            out += b"R"
+                            out += _u64(depth - found)
+                            if found < self.low:
+                                self.low = found
+                            count += 1
+                            continue
+                    out += encoded_name
+                    out += b"C"
+                    out += d
+                else:
+                    out += encoded_name
+                    self.value(value, out, depth)
                 count += 1
-            out += _u64(count)
-            out += fields
-            init_tasks = info.init_tasks
+        except IdentifierError as exc:
+            if exc.path:
+                raise
+            raise IdentifierError(str(exc), f"{xpmtype.name}.{name}") from None
+        if count:
+            out[count_at : count_at + 8] = _U64[count] if count < _SMALL else _u64(count)
+
+        init_tasks = info.init_tasks
+        if init_tasks:
             out += _u64(len(init_tasks))
             for init in init_tasks:
-                if id(init.__xpm__) in self.positions:
-                    raise IdentifierError("an init task cannot contain the task it initialises", xpmtype.name)
-                d, low = self.config_digest(init.__xpm__, depth + 1)
-                lowest = min(lowest, low)
-                out += d
+                out += self.linked_digest(
+                    init.__xpm__, below, "an init task cannot contain the task it initialises", xpmtype.name
+                )
+        else:
+            out += b"\x00\x00\x00\x00\x00\x00\x00\x00"
+        hasher = self.hasher
+        if hasher is None:
             result = blake3(out).digest()
-        finally:
-            self.stack.pop()
-            del self.positions[key]
-        # The encoding of a configuration that is part of a cycle depends on
-        # where the computation started: only digests of sealed configurations
-        # whose subtree has no cycle through them or above them are cached.
-        if info.sealed and lowest > depth:
-            info.digest = result
-        return result, lowest
+        else:
+            hasher.update(out)
+            result = hasher.digest()
+            hasher.reset()
 
-    def value(self, v: Any, out: bytearray, depth: int) -> int:
-        """Appends the encoding of ``v``; returns the lowest cycle position referenced."""
+        lowest = self.low
+        if lowest < saved_low:
+            self.low = lowest
+        else:
+            self.low = saved_low
+        # The encoding of a configuration that is part of a cycle depends on
+        # where the computation started: only digests of configurations whose
+        # subtree has no back-reference to them or above them are reused, in
+        # this computation, and across computations once sealed.
+        if lowest > depth:
+            positions[key] = result
+            if info.sealed:
+                info.digest = result
+        else:
+            del positions[key]
+        return result
+
+    def linked_digest(self, info: ConfigInfo, depth: int, cycle: str, owner: str) -> bytes:
+        """The digest of a producing task or of an init task (of the class ``owner``), at ``depth``.
+
+        These links cannot be back-references: ``cycle`` is the error when
+        ``info`` is on the current path.
+        """
+        cached = info.digest
+        if cached is not None:
+            return cached
+        found = self.positions.get(id(info))
+        if found is None:
+            return self.config_digest(info, depth)
+        if type(found) is bytes:
+            return found  # already encoded in this computation
+        raise IdentifierError(cycle, owner)
+
+    def value(self, v: Any, out: bytearray, depth: int) -> None:
+        """Appends the encoding of ``v`` (a value of a configuration at ``depth``)."""
         t = type(v)
         if t is str:
             data = v.encode("utf-8")
-            out += b"S"
-            out += _u64(len(data))
+            n = len(data)
+            out += _STR_HEAD[n] if n < _SMALL else b"S" + _u64(n)
             out += data
         elif t is int:
-            data = str(v).encode("ascii")
-            out += b"I"
-            out += _u64(len(data))
-            out += data
+            if 0 <= v < _SMALL:
+                out += _SMALL_INT[v]
+            else:
+                data = str(v).encode("ascii")
+                n = len(data)
+                out += _INT_HEAD[n] if n < _SMALL else b"I" + _u64(n)
+                out += data
         elif t is float:
-            out += b"F"
-            out += _double(v)
+            out += _pack_tagged_double(b"F", v + 0.0) if v == v else _TAGGED_NAN
         elif t is bool:
             out += b"B\x01" if v else b"B\x00"
         elif v is None:
             out += b"N"
         elif isinstance(v, ConfigMixin):
             info = v.__xpm__
-            position = self.positions.get(id(info))
-            if position is not None:
-                out += b"R"
-                out += _u64(depth - position)
-                return position
-            d, low = self.config_digest(info, depth + 1)
+            d = info.digest
+            if d is None:
+                found = self.positions.get(id(info))
+                if found is None:
+                    d = self.config_digest(info, depth + 1)
+                elif type(found) is bytes:
+                    d = found
+                else:  # on the current path: a back-reference
+                    out += b"R"
+                    out += _u64(depth - found)
+                    if found < self.low:
+                        self.low = found
+                    return
             out += b"C"
             out += d
-            return low
         elif isinstance(v, enum.Enum):
             cls = type(v)
             out += b"E"
             out += _str_body(f"{cls.__module__}.{cls.__qualname__}")
             out += _str_body(v.name)
         elif t is list or t is tuple:
-            out += b"L" if t is list else b"T"
-            out += _u64(len(v))
-            lowest = depth + 1
+            n = len(v)
+            if n < _SMALL:
+                out += _LIST_HEAD[n] if t is list else _TUPLE_HEAD[n]
+            else:
+                out += b"L" if t is list else b"T"
+                out += _u64(n)
             for item in v:
-                lowest = min(lowest, self.value(item, out, depth))
-            return lowest
+                # Numbers and strings inline (lists of sizes, rates, names...)
+                ti = type(item)
+                if ti is int:
+                    if 0 <= item < _SMALL:
+                        out += _SMALL_INT[item]
+                    else:
+                        data = str(item).encode("ascii")
+                        n = len(data)
+                        out += _INT_HEAD[n] if n < _SMALL else b"I" + _u64(n)
+                        out += data
+                elif ti is str:
+                    data = item.encode("utf-8")
+                    n = len(data)
+                    out += _STR_HEAD[n] if n < _SMALL else b"S" + _u64(n)
+                    out += data
+                elif ti is float:
+                    out += _pack_tagged_double(b"F", item + 0.0) if item == item else _TAGGED_NAN
+                else:
+                    self.value(item, out, depth)
         elif t is dict:
-            return self._dict(v, out, depth)
+            self._dict(v, out, depth)
         elif t is set or t is frozenset:
-            return self._set(v, out, depth)
+            self._set(v, out, depth)
         elif isinstance(v, bool):
-            return self.value(bool(v), out, depth)
+            self.value(bool(v), out, depth)
         elif isinstance(v, int):
-            return self.value(int(v), out, depth)
+            self.value(int(v), out, depth)
         elif isinstance(v, float):
-            return self.value(float(v), out, depth)
+            self.value(float(v), out, depth)
         elif isinstance(v, str):
-            return self.value(str(v), out, depth)
+            self.value(str(v), out, depth)
         else:
             from pathlib import PurePath
 
             hint = "; declare the parameter with a Path type or as Meta" if isinstance(v, PurePath) else ""
             raise IdentifierError(f"a value of type {t.__name__} cannot enter an identifier{hint}")
-        return depth + 1
 
-    def _dict(self, v: dict, out: bytearray, depth: int) -> int:
-        lowest = depth + 1
+    def _dict(self, v: dict, out: bytearray, depth: int) -> None:
         items = []
         for key, item in v.items():
             encoded_key = bytearray()
-            lowest = min(lowest, self.value(key, encoded_key, depth))
+            self.value(key, encoded_key, depth)
             items.append((bytes(encoded_key), item))
-        items.sort(key=lambda pair: pair[0])
+        items.sort(key=_first)
         out += b"D"
         out += _u64(len(items))
         previous = None
@@ -236,36 +433,29 @@ class _Encoder:
                 raise IdentifierError("a dictionary has two keys with the same encoding")
             previous = encoded_key
             out += encoded_key
-            lowest = min(lowest, self.value(item, out, depth))
-        return lowest
+            self.value(item, out, depth)
 
-    def _set(self, v: set | frozenset, out: bytearray, depth: int) -> int:
-        lowest = depth + 1
+    def _set(self, v: set | frozenset, out: bytearray, depth: int) -> None:
         encoded = []
         for item in v:
             buf = bytearray()
-            lowest = min(lowest, self.value(item, buf, depth))
+            self.value(item, buf, depth)
             encoded.append(bytes(buf))
         encoded.sort()
         out += b"X"
         out += _u64(len(encoded))
         for item in encoded:
             out += item
-        return lowest
 
 
-def _double(v: float) -> bytes:
-    if v != v:
-        return _NAN
-    if v == 0.0:
-        v = 0.0  # -0.0 == 0.0 in Python: one encoding for both
-    return _pack_double(v)
+def _first(pair: tuple[bytes, Any]) -> bytes:
+    return pair[0]
 
 
 def _default_encoding(arg: Argument) -> bytes:
     """The encoding of an argument's default (cached on the argument)."""
     if arg.default_encoding is None:
         buf = bytearray()
-        _Encoder().value(arg.default, buf, 0)
+        _Encoder(None).value(arg.default, buf, 0)
         arg.default_encoding = bytes(buf)
     return arg.default_encoding

@@ -51,8 +51,14 @@ def is_name(text: str) -> bool:
     return bool(_NAME.match(text)) and ".." not in text
 
 
+def task_dir(task_id: str) -> str:
+    """The folder of the job folders of a task."""
+    return f"{JOBS}/{task_id}"
+
+
 def job_dir(task_id: str, identifier: str) -> str:
-    return f"{JOBS}/{task_id}/{identifier}"
+    """A job folder: its task's folder, then the identifier (one path component)."""
+    return f"{task_dir(task_id)}/{identifier}"
 
 
 def job_params(task_id: str, identifier: str) -> str:

@@ -38,6 +38,10 @@ __all__ = ["experiment", "Experiment", "FailedExperiment", "RunMode", "current_e
 _stack: list[Experiment] = []
 _stack_lock = threading.Lock()
 
+#: The end of the jobs of the modes that run none: set once, never cleared
+_ENDED = threading.Event()
+_ENDED.set()
+
 
 class FailedExperiment(XpmError):
     """Some jobs of the experiment failed; ``failed`` lists them."""
@@ -152,6 +156,8 @@ class Experiment:
         self.store: JobStore | None = None
         #: identifiers of the Prepare configurations run (PREPARE mode)
         self._prepared: set[str] = set()
+        #: the folder of each task's jobs (see job_path)
+        self._task_dirs: dict[str, Path | PurePosixPath] = {}
 
     # --- paths ----------------------------------------------------------------------
 
@@ -175,7 +181,12 @@ class Experiment:
         return self._path(layout.JOBS)
 
     def job_path(self, task_id: str, identifier: str) -> Path | PurePosixPath:
-        return self._path(layout.job_dir(task_id, identifier))
+        # The folder of the task's jobs is parsed once (pathlib parsing is a
+        # good part of the cost of a path); the job folder is one component below.
+        folder = self._task_dirs.get(task_id)
+        if folder is None:
+            folder = self._task_dirs[task_id] = self._path(layout.task_dir(task_id))
+        return folder / identifier
 
     # --- what users call --------------------------------------------------------------
 
@@ -214,18 +225,19 @@ class Experiment:
             info.init_tasks = list(init_tasks)
         retries = max_retries if max_retries is not None else (self.settings.max_retries if self.settings else 3)
         planned = plan(task, self.job_path, max_retries=retries)
-        job = self.jobs.get(planned.name)
+        name = planned.name
+        job = self.jobs.get(name)
         if job is None:
-            job = self._new_job(planned, launcher or self.launcher)
+            job = self._new_job(name, planned, launcher or self.launcher)
         else:
             job.max_retries = max(job.max_retries, retries)
             logger.info("%s was already submitted: same job", planned.name)
         info.job = job
         return task.__xpm_outputs__()
 
-    def _new_job(self, planned: Plan, launcher: Launcher) -> Job:
+    def _new_job(self, name: str, planned: Plan, launcher: Launcher) -> Job:
         job = planned.job(launcher)
-        self.jobs[job.name] = job
+        self.jobs[name] = job
         mode = self.run_mode
         if mode is RunMode.NORMAL:
             assert self.workspace is not None and self.store is not None and self.run_id is not None
@@ -237,10 +249,13 @@ class Experiment:
             )
             return self.scheduler.submit(job)  # type: ignore[no-any-return]
         # Other modes run no job: the job is what the workspace says it is.
-        state = self._disk_state(job)
         if mode is RunMode.GENERATE_ONLY:
             assert self.store is not None
-            self.store.write_params(job.task_id, job.identifier, planned.params)
+            # A job folder this call creates holds no state record: nothing to read.
+            created = self.store.create(job.task_id, job.identifier, planned.params)
+            state = "unscheduled" if created else self._disk_state(job)
+        else:
+            state = self._disk_state(job)
         if mode is RunMode.PREPARE:
             run_prepares(
                 job,
@@ -248,9 +263,14 @@ class Experiment:
                 lambda name: print(f"[prepare] Preparing {name} ({job.describe_tags()})", flush=True),
             )
         else:
-            print(planned.describe(state), flush=True)
+            # One write per job (print writes the line and its end apart, two
+            # system calls on an unbuffered stdout).
+            sys.stdout.write(planned.describe(state) + "\n")
+            sys.stdout.flush()
         job.state = state
-        job._finished.set()
+        # Finished from the start, for good: one shared event rather than one per job
+        # (an event is most of the memory of a job).
+        job._finished = _ENDED
         return job
 
     def _disk_state(self, job: Job) -> str:
@@ -269,6 +289,7 @@ class Experiment:
 
         # Invalid settings stop the experiment with the file's error, before anything runs.
         self._settings = load_settings()
+        self._task_dirs.clear()  # they are folders of the workspace opened here
         where = self._where
         if isinstance(where, Workspace):
             self.workspace, self._location = where, where.location

@@ -135,26 +135,43 @@ class _Writer:
 
     def config(self, config: ConfigMixin) -> int:
         key = id(config)
-        if key in self.ids:
-            return self.ids[key]
-        from xpm.ids import identifier
+        rid = self.ids.get(key)
+        if rid is not None:
+            return rid
+        from xpm.ids import digest
 
         rid = self.ids[key] = len(self.ids)
         info = config.__xpm__
-        fields = {name: self.value(v) for name, v in info.values.items()}
+        xpmtype = info.xpmtype
+        names = xpmtype.record_names
+        if names is None:
+            cls = xpmtype.cls
+            names = xpmtype.record_names = (_class_path(cls), _main_file(cls))
+        d = config.__dict__
+        fields = {}
+        for name in xpmtype.arguments:
+            if name in d:
+                v = d[name]
+                t = type(v)
+                # Numbers and strings are written as they are (see value())
+                if t is int or t is str or (t is float and math.isfinite(v)) or v is None or t is bool:
+                    fields[name] = v
+                else:
+                    fields[name] = self.value(v)
         task = self.config(info.task) if info.task is not None and info.task is not config else None
-        init_tasks = [self.config(t) for t in info.init_tasks]
+        init_tasks = [self.config(t) for t in info.init_tasks] if info.init_tasks else []
+        own_tags = info.own_tags
         self.records.append(
             ObjectRecord(
                 id=rid,
-                type=_class_path(info.xpmtype.cls),
-                file=_main_file(info.xpmtype.cls),
-                typeid=info.xpmtype.identifier,
-                identifier=identifier(config),
+                type=names[0],
+                file=names[1],
+                typeid=xpmtype.identifier,
+                identifier=digest(config).hex(),
                 fields=fields,
                 task=task,
                 init_tasks=init_tasks,
-                tags={k: self.value(v) for k, v in info.own_tags.items()},
+                tags={k: self.value(v) for k, v in own_tags.items()} if own_tags else {},
                 stop_tags=info.stop_tags,
             )
         )

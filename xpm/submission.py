@@ -9,13 +9,26 @@ the experiment process before the job starts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, Callable
 
 from xpm.config.base import ConfigMixin, Prepare, ResumableTask
 from xpm.launchers import Launcher
 from xpm.scheduler.job import Job
 from xpm.scheduler.tokens import TokenDependency
+
+
+#: The names of the stdout and stderr files of each task's jobs (one string each, shared)
+_LOG_NAMES: dict[str, tuple[str, str]] = {}
+
+
+def _log_names(task_id: str) -> tuple[str, str]:
+    names = _LOG_NAMES.get(task_id)
+    if names is None:
+        from xpm import layout
+
+        names = _LOG_NAMES[task_id] = (layout.job_log_name(task_id, "out"), layout.job_log_name(task_id, "err"))
+    return names
 
 
 @dataclass
@@ -38,9 +51,8 @@ class Plan:
         return f"{self.task_id}/{self.identifier}"
 
     def job(self, launcher: Launcher) -> Job:
-        from xpm import layout
-
         folder = self.jobpath
+        logs = _log_names(self.task_id)
         return Job(
             self.task,
             self.task_id,
@@ -53,8 +65,8 @@ class Plan:
             dependencies=self.dependencies,
             tokens=self.tokens,
             prepares=self.prepares,
-            stdout=folder / layout.job_log_name(self.task_id, "out"),
-            stderr=folder / layout.job_log_name(self.task_id, "err"),
+            stdout=folder / logs[0],
+            stderr=folder / logs[1],
         )
 
     def describe(self, state: str) -> str:
@@ -72,19 +84,23 @@ def plan(task: Any, job_path: Callable[[str, str], PurePath], *, max_retries: in
     The task's generated paths (``PathGenerator``) are resolved inside its job
     folder, and its parameters are encoded as they go to ``params.json``.
     """
-    from pathlib import Path
-
+    from xpm.ids import digest
     from xpm.serialize import dumps
 
     info = task.__xpm__
     info.seal()
     task_id = info.xpmtype.identifier
-    identifier = str(task.__identifier__())
+    identifier = digest(task).hex()
     jobpath = job_path(task_id, identifier)
-    info.generate_paths(Path(jobpath))
+    # A remote workspace gives a PurePosixPath: generated paths and params.json
+    # take it as a Path (as they always did).
+    local = jobpath if isinstance(jobpath, Path) else Path(jobpath)
+    info.generate_paths(local)
     dependencies, prepares = _walk(task)
-    tokens = [d for d in info.dependencies if isinstance(d, TokenDependency)]
-    dependencies.extend(d for d in info.dependencies if isinstance(d, Job) and d not in dependencies)
+    tokens: list[TokenDependency] = []
+    if info.dependencies:
+        tokens = [d for d in info.dependencies if isinstance(d, TokenDependency)]
+        dependencies.extend(d for d in info.dependencies if isinstance(d, Job) and d not in dependencies)
     return Plan(
         task=task,
         task_id=task_id,
@@ -94,7 +110,7 @@ def plan(task: Any, job_path: Callable[[str, str], PurePath], *, max_retries: in
         dependencies=dependencies,
         tokens=tokens,
         prepares=prepares,
-        params=dumps(task, jobpath=Path(jobpath)),
+        params=dumps(task, jobpath=local),
         max_retries=max_retries,
     )
 
@@ -103,27 +119,30 @@ def _walk(task: Any) -> tuple[list[Job], list[Any]]:
     """The jobs whose outputs the task's parameters hold, and the ``Prepare`` configurations."""
     jobs: list[Job] = []
     prepares: list[Any] = []
-    seen: set[int] = {id(task)}
-
-    def visit(config: ConfigMixin) -> None:
-        info = config.__xpm__
-        subs = list(info.children()) + list(info.init_tasks)
-        for sub in subs:
-            if id(sub) in seen:
-                continue
-            seen.add(id(sub))
-            sub_info = sub.__xpm__
-            producer = sub_info.job if sub_info.job is not None else (
-                sub_info.task.__xpm__.job if sub_info.task is not None else None
-            )
-            if producer is not None:
-                if producer not in jobs:
-                    jobs.append(producer)
-                if sub_info.job is not None:
-                    continue  # a submitted task: its own parameters are its job's business
-            if isinstance(sub, Prepare):
-                prepares.append(sub)
-            visit(sub)
-
-    visit(task)
+    _visit(task, jobs, prepares, {id(task)})
     return jobs, prepares
+
+
+def _visit(config: ConfigMixin, jobs: list[Job], prepares: list[Any], seen: set[int]) -> None:
+    """The walk of :func:`_walk` under ``config`` (a function, not a closure: a recursive
+    closure is a reference cycle left to the garbage collector)."""
+    info = config.__xpm__
+    subs = info.child_configs()
+    if info.init_tasks:
+        subs.extend(info.init_tasks)
+    for sub in subs:
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        sub_info = sub.__xpm__
+        producer = sub_info.job if sub_info.job is not None else (
+            sub_info.task.__xpm__.job if sub_info.task is not None else None
+        )
+        if producer is not None:
+            if producer not in jobs:
+                jobs.append(producer)
+            if sub_info.job is not None:
+                continue  # a submitted task: its own parameters are its job's business
+        if isinstance(sub, Prepare):
+            prepares.append(sub)
+        _visit(sub, jobs, prepares, seen)

@@ -15,6 +15,7 @@ hosts sharing the workspace.
 
 from __future__ import annotations
 
+import itertools
 import os
 import posixpath
 import socket
@@ -50,12 +51,32 @@ class UnsafeDelete(XpmError):
     """A deletion outside the places xpm may delete was refused."""
 
 
+#: The host name in temporary file names (asked once: planning writes thousands of files)
+_hostname: str | None = None
+#: This process's pid (a system call each time otherwise); a forked child sets its own
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+#: The random part of temporary file names: a random start, then one more per name;
+#: with the host and pid, unique among the writers of a workspace
+_tmp_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+
 def _tmp_name(rel: str) -> str:
-    parent, name = posixpath.split(rel)
-    # os.urandom rather than secrets: this runs in every job process, and
-    # importing secrets (hmac, hashlib) costs more than the write itself.
-    tmp = f".{name}.{socket.gethostname()}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    return posixpath.join(parent, tmp) if parent else tmp
+    """A temporary name beside ``rel``: ``.<name>.<host>.<pid>.<random>.tmp``."""
+    global _hostname
+    if _hostname is None:
+        _hostname = socket.gethostname()
+    parent, _, name = rel.rpartition("/")
+    tmp = f".{name}.{_hostname}.{_pid}.{next(_tmp_counter) & 0xFFFFFFFF:08x}.tmp"
+    return f"{parent}/{tmp}" if parent else tmp
 
 
 def write_local_atomic(path: str, data: bytes, *, durable: bool = False) -> None:
@@ -64,19 +85,22 @@ def write_local_atomic(path: str, data: bytes, *, durable: bool = False) -> None
     A reader sees the old content or the new one, never a partial file. With
     ``durable``, the data reaches the disk (fsync) before the rename.
     """
-    parent, name = os.path.split(path)
-    tmp = os.path.join(parent, _tmp_name(name))
+    tmp = _tmp_name(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileNotFoundError:
-        os.makedirs(parent, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            # os.write rather than a file object: no buffer to allocate and flush.
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if durable:
-                f.flush()
-                os.fsync(f.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -186,6 +210,17 @@ class Workspace:
     def mkdir_exclusive(self, rel: str) -> bool:
         """Creates a folder; False if it already exists (atomic: the lock primitive)."""
         raise NotImplementedError
+
+    def create_dir(self, rel: str) -> bool:
+        """Creates a folder, and its missing parents; whether this call created it (False: it existed).
+
+        When it returns True, the folder was empty when this call made it: a
+        caller that just created a job folder knows it holds no record yet.
+        """
+        parent = self.parent(rel)
+        if parent and not self.isdir(parent):
+            self.makedirs(parent)
+        return self.mkdir_exclusive(rel)
 
     def write_atomic(self, rel: str, data: bytes) -> None:
         raise NotImplementedError
@@ -314,6 +349,22 @@ class LocalWorkspace(Workspace):
     def mkdir_exclusive(self, rel: str) -> bool:
         try:
             os.mkdir(self._p(rel))
+            return True
+        except FileExistsError:
+            return False
+
+    def create_dir(self, rel: str) -> bool:
+        # The folder first: one mkdir when its parent exists (the common case).
+        path = self._p(rel)
+        try:
+            os.mkdir(path)
+            return True
+        except FileExistsError:
+            return False
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.mkdir(path)
             return True
         except FileExistsError:
             return False

@@ -60,7 +60,8 @@ class ConfigInfo:
         #: the job of a submitted task (an ``xpm.scheduler.Job``)
         self.job: Any = None
         #: extra dependencies of a task (for instance tokens), added before it is submitted
-        self.dependencies: list[Any] = []
+        #: (a tuple, replaced when some are added: most configurations have none)
+        self.dependencies: tuple[Any, ...] = ()
 
     @property
     def init_tasks(self) -> tuple[ConfigMixin, ...]:
@@ -94,14 +95,15 @@ class ConfigInfo:
             raise SealedError(xpmtype.name, name, "the configuration is sealed; change a copy made with copyconfig()")
         if arg.kind is ArgKind.CONSTANT:
             raise SealedError(xpmtype.name, name, "it is a Constant")
-        tagged = isinstance(value, TaggedValue)
+        vtype = arg.vtype
+        tagged = type(value) is TaggedValue
         if tagged:
             value = value.value
         if value is None:
-            if not arg.vtype.accepts_none:
-                raise ValidationError(xpmtype.name, name, arg.vtype.describe(), value)
-        else:
-            value = arg.vtype.validate(value, _Where(xpmtype.name, name))
+            if not vtype.accepts_none:
+                raise ValidationError(xpmtype.name, name, vtype.describe(), value)
+        elif type(value) is not vtype.exact:
+            value = vtype.validate(value, _Where(xpmtype.name, name))
         if tagged or name in self.own_tags:
             # A tagged parameter stays tagged when it is set again: the tag
             # always shows the value.
@@ -115,51 +117,59 @@ class ConfigInfo:
         # Marked first: a cycle in the configuration graph comes back here.
         self.sealed = True
         try:
-            d = self.config.__dict__
-            for name, arg in self.xpmtype.arguments.items():
+            config = self.config
+            d = config.__dict__
+            xpmtype = self.xpmtype
+            for arg in xpmtype.seal_arguments:
+                name = arg.name
                 if name not in d:
                     if arg.default_factory is not None:
                         d[name] = arg.default_factory()
                     elif arg.required:
-                        raise MissingParameterError(self.xpmtype.name, name, arg.vtype.describe(), self.created_at)
-            for sub in self.children():
-                sub.__xpm__.seal()
-            for init in self.init_tasks:
+                        raise MissingParameterError(xpmtype.name, name, arg.vtype.describe(), self.created_at)
+            for sub in self.child_configs():
+                sub_info = sub.__xpm__
+                if not sub_info.sealed:
+                    sub_info.seal()
+            for init in self._init_tasks:
                 init.__xpm__.seal()
             if self.task is not None:
                 self.task.__xpm__.seal()
-            validate = getattr(self.config, "__validate__", None)
-            if validate is not None:
-                validate()
+            if _has_attribute(config, "__validate__"):
+                config.__validate__()  # type: ignore[attr-defined]
         except BaseException:
             self.sealed = False
             raise
 
     def children(self) -> Iterator[ConfigMixin]:
         """The configurations held directly by this one's parameters (in containers too)."""
+        return iter(self.child_configs())
+
+    def child_configs(self) -> list[ConfigMixin]:
+        """The configurations held directly by this one's parameters, in declaration order.
+
+        Only the parameters whose type may hold a configuration are looked at
+        (``ClassInfo.config_arguments``): most are numbers and strings.
+        """
+        names = self.xpmtype.config_arguments
+        if not names:
+            return []
         d = self.config.__dict__
-        for name in self.xpmtype.arguments:
-            if name in d:
-                yield from iter_configs(d[name])
+        found: list[ConfigMixin] = []
+        for name in names:
+            value = d.get(name)
+            if value is None:
+                continue
+            if isinstance(value, ConfigMixin):
+                found.append(value)
+            elif isinstance(value, (list, tuple, set, frozenset, dict)):
+                found.extend(iter_configs(value))
+        return found
 
     def tags(self) -> dict[str, Any]:
         """Own tags, and those of sub-configurations not behind ``stop_tags``."""
         result: dict[str, Any] = {}
-        seen: set[int] = set()
-
-        def visit(info: ConfigInfo) -> None:
-            if id(info) in seen:
-                return
-            seen.add(id(info))
-            for sub in info.children():
-                if not sub.__xpm__.stop_tags:
-                    visit(sub.__xpm__)
-            for key, value in info.own_tags.items():
-                if key in result and result[key] != value:
-                    warnings.warn(f"tag {key!r} has two values, {result[key]!r} and {value!r}; keeping {value!r}")
-                result[key] = value
-
-        visit(self)
+        _gather_tags(self, result, set())
         return result
 
     def generate_paths(self, jobpath: Path) -> None:
@@ -169,24 +179,44 @@ class ConfigInfo:
         the tree first: generators are the values of sealed configurations.
         """
         self.seal()
-        seen: set[int] = set()
+        _generate_paths(self, self.config, jobpath, set())
 
-        def visit(info: ConfigInfo) -> None:
-            if id(info) in seen:
-                return
-            seen.add(id(info))
-            d = info.config.__dict__
-            for name in info.xpmtype.arguments:
-                value = d.get(name)
-                if isinstance(value, PathGenerator):
-                    d[name] = value.resolve(jobpath)
-            for sub in info.children():
-                producer = sub.__xpm__.task
-                if isinstance(sub, Task) or (producer is not None and producer is not self.config):
-                    continue
-                visit(sub.__xpm__)
 
-        visit(self)
+# The walks below are module functions rather than closures: a closure that calls
+# itself is a reference cycle, left for the garbage collector after each call.
+
+
+def _gather_tags(info: ConfigInfo, result: dict[str, Any], seen: set[int]) -> None:
+    """Adds the tags of the tree under ``info`` to ``result``: sub-configurations first, then its own."""
+    if id(info) in seen:
+        return
+    seen.add(id(info))
+    for sub in info.child_configs():
+        sub_info = sub.__xpm__
+        if not sub_info.stop_tags:
+            _gather_tags(sub_info, result, seen)
+    for key, value in info.own_tags.items():
+        if key in result and result[key] != value:
+            warnings.warn(f"tag {key!r} has two values, {result[key]!r} and {value!r}; keeping {value!r}")
+        result[key] = value
+
+
+def _generate_paths(info: ConfigInfo, root: ConfigMixin, jobpath: Path, seen: set[int]) -> None:
+    """Resolves the ``PathGenerator`` values under ``info`` (see :meth:`ConfigInfo.generate_paths`)."""
+    if id(info) in seen:
+        return
+    seen.add(id(info))
+    d = info.config.__dict__
+    for name in info.xpmtype.generator_arguments:
+        value = d.get(name)
+        if isinstance(value, PathGenerator):
+            d[name] = value.resolve(jobpath)
+    for sub in info.child_configs():
+        sub_info = sub.__xpm__
+        producer = sub_info.task
+        if isinstance(sub, Task) or (producer is not None and producer is not root):
+            continue
+        _generate_paths(sub_info, root, jobpath, seen)
 
 
 def iter_configs(value: Any) -> Iterator[ConfigMixin]:
@@ -201,6 +231,10 @@ def iter_configs(value: Any) -> Iterator[ConfigMixin]:
             yield from iter_configs(v)
 
 
+#: file:line texts of creation sites, shared: a loop makes many configurations at one line
+_SITES: dict[tuple[str, int], str] = {}
+
+
 def _creation_site() -> str | None:
     """file:line of the first caller outside xpm (for 'missing parameter' errors)."""
     frame = sys._getframe(2)
@@ -208,7 +242,21 @@ def _creation_site() -> str | None:
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return None
-    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    key = (frame.f_code.co_filename, frame.f_lineno)
+    site = _SITES.get(key)
+    if site is None:
+        site = _SITES[key] = f"{key[0]}:{key[1]}"
+    return site
+
+
+def _has_attribute(config: ConfigMixin, name: str) -> bool:
+    """Whether a configuration has the (method) attribute ``name``, without calling ``__getattr__``.
+
+    ``getattr(config, name, None)`` on a missing name goes through
+    ``ConfigMixin.__getattr__``, which builds and raises an error: that cost
+    was paid for each configuration sealed and each task submitted.
+    """
+    return hasattr(type(config), name) or name in config.__dict__
 
 
 class ConfigMixin:
@@ -261,9 +309,9 @@ class ConfigMixin:
     def __xpm_outputs__(self) -> Any:
         """What ``submit()`` returns: ``task_outputs(dep)`` if defined, else the task itself."""
         self.__xpm__.seal()
-        task_outputs = getattr(self, "task_outputs", None)
-        if task_outputs is None:
+        if not _has_attribute(self, "task_outputs"):
             return self
+        task_outputs = self.task_outputs  # type: ignore[attr-defined]
 
         def dep(value: Any) -> Any:
             if not isinstance(value, ConfigMixin):
@@ -396,7 +444,8 @@ class Task(Config):
         """Adds dependencies other than parameters (for instance ``token.dependency(1)``)."""
         if self.__xpm__.job is not None:
             raise ConfigError(f"{self.__xpm__.xpmtype.name} is already submitted: add dependencies before")
-        self.__xpm__.dependencies.extend(dependencies)
+        info = self.__xpm__
+        info.dependencies = (*info.dependencies, *dependencies)
         return self
 
     @property

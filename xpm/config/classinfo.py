@@ -124,11 +124,22 @@ class ClassInfo:
         self._arguments: dict[str, Argument] | None = None
         self._config_class: type | None = None
         self._defaults: list[Argument] = []
+        # What the walks over trees of configurations need, set by resolve() (which
+        # runs before any configuration of the class exists): each walk looks at a
+        # few parameters rather than at every value.
+        #: names of the parameters whose value may be or hold a configuration
+        self.config_arguments: tuple[str, ...] = ()
+        #: names of the parameters whose value may be a ``PathGenerator``
+        self.generator_arguments: tuple[str, ...] = ()
+        #: the arguments sealing looks at when they have no value (factory or required)
+        self.seal_arguments: tuple[Argument, ...] = ()
         own_id = cls.__dict__.get("__xpmid__")
         self.explicit_id = own_id is not None
         self.identifier: str = (own_id or f"{module_name(cls)}.{cls.__qualname__}").lower()
         #: filled by xpm.ids the first time an identifier of this class is computed
         self.id_plan: Any = None
+        #: filled by xpm.serialize: where the class is imported from, and the main script's file
+        self.record_names: tuple[str, str | None] | None = None
 
     @property
     def name(self) -> str:
@@ -210,6 +221,22 @@ class ClassInfo:
                 arguments[name] = arg
         self._arguments = arguments
         self._defaults = [a for a in arguments.values() if a.has_default]
+        # A default factory's result is not validated (a Meta factory runs at
+        # sealing): it may be anything, so its parameter is always looked at
+        # (but for PathGenerator, which gives itself).
+        self.config_arguments = tuple(
+            a.name
+            for a in arguments.values()
+            if a.vtype.holds_configs
+            or (a.default_factory is not None and not isinstance(a.default_factory, PathGenerator))
+        )
+        self.generator_arguments = tuple(
+            a.name for a in arguments.values() if a.vtype.holds_generator or a.default_factory is not None
+        )
+        # An argument with a default always has a value: C() sets it.
+        self.seal_arguments = tuple(
+            a for a in arguments.values() if not a.has_default and (a.default_factory is not None or a.required)
+        )
 
 
 def _make_argument(klass: type, raw: dict[str, Any], name: str, kind: ArgKind, inner: Any) -> Argument:

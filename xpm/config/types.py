@@ -49,6 +49,14 @@ class ValueType:
     has_path: bool = False
     #: True when None is an accepted value (an optional parameter)
     optional: bool = False
+    #: True when a value may be or contain a configuration: the walks over a tree of
+    #: configurations (sealing, tags, dependencies) look only at such parameters
+    holds_configs: bool = False
+    #: True when a value may be a ``PathGenerator`` itself (resolved in the job folder)
+    holds_generator: bool = False
+    #: The type whose values :meth:`validate` returns unchanged, when one is (scalars):
+    #: setting a value of exactly that type skips the call
+    exact: type | None = None
 
     @property
     def accepts_none(self) -> bool:
@@ -80,6 +88,8 @@ class _Where:
 
 class AnyType(ValueType):
     accepts_none = True  # type: ignore[assignment]
+    holds_configs = True
+    holds_generator = True
 
     def validate(self, value: Any, where: _Where) -> Any:
         return value
@@ -92,6 +102,7 @@ class _Scalar(ValueType):
     def __init__(self, pytype: type, name: str):
         self.pytype = pytype
         self.name = name
+        self.exact = pytype
 
     def validate(self, value: Any, where: _Where) -> Any:
         # bool is a subclass of int, but True is not a valid int parameter
@@ -122,6 +133,7 @@ class FloatType(_Scalar):
 
 class PathType(ValueType):
     has_path = True
+    holds_generator = True
 
     def validate(self, value: Any, where: _Where) -> Any:
         from xpm.config.fields import PathGenerator
@@ -155,6 +167,7 @@ class ListType(ValueType):
     def __init__(self, item: ValueType):
         self.item = item
         self.has_path = item.has_path
+        self.holds_configs = item.holds_configs
 
     def validate(self, value: Any, where: _Where) -> Any:
         if not isinstance(value, (list, tuple)):
@@ -169,6 +182,7 @@ class SetType(ValueType):
     def __init__(self, item: ValueType):
         self.item = item
         self.has_path = item.has_path
+        self.holds_configs = item.holds_configs
 
     def validate(self, value: Any, where: _Where) -> Any:
         if not isinstance(value, (set, frozenset, list, tuple)):
@@ -186,6 +200,7 @@ class TupleType(ValueType):
         self.items = items
         self.variadic = variadic
         self.has_path = any(t.has_path for t in items)
+        self.holds_configs = any(t.holds_configs for t in items)
 
     def validate(self, value: Any, where: _Where) -> Any:
         if not isinstance(value, (list, tuple)):
@@ -207,6 +222,7 @@ class DictType(ValueType):
         self.key = key
         self.value = value
         self.has_path = key.has_path or value.has_path
+        self.holds_configs = key.holds_configs or value.holds_configs
 
     def validate(self, value: Any, where: _Where) -> Any:
         if not isinstance(value, dict):
@@ -228,6 +244,8 @@ class UnionType(ValueType):
         self.options = options
         self.optional = optional
         self.has_path = any(t.has_path for t in options)
+        self.holds_configs = any(t.holds_configs for t in options)
+        self.holds_generator = any(t.holds_generator for t in options)
 
     def validate(self, value: Any, where: _Where) -> Any:
         if value is None and self.optional:
@@ -252,6 +270,8 @@ class UnionType(ValueType):
 
 class ConfigType(ValueType):
     """A nested configuration: any configuration of the declared class or a subclass."""
+
+    holds_configs = True
 
     def __init__(self, cls: type):
         self.cls = cls

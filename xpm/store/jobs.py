@@ -88,11 +88,28 @@ class JobStore:
         Returns:
             Whether the file was written (False: it already existed).
         """
-        rel = layout.job_params(task_id, identifier)
-        if self.workspace.exists(rel):
-            return False
-        self.workspace.write_atomic(rel, data)
-        return True
+        return self.create(task_id, identifier, data) is not None
+
+    def create(self, task_id: str, identifier: str, params: bytes) -> bool | None:
+        """Makes sure that the job folder exists with its params.json (written once, atomically).
+
+        A new job folder costs one ``mkdir`` and the atomic write: when the
+        folder did not exist, nothing needs to be read in it.
+
+        Returns:
+            True when this call created the job folder (it was empty then: the
+            job had no state record), False when it wrote params.json in an
+            existing folder, None when params.json was there already.
+        """
+        ws = self.workspace
+        params_rel = layout.job_params(task_id, identifier)
+        if ws.create_dir(layout.job_dir(task_id, identifier)):
+            ws.write_atomic(params_rel, params)
+            return True
+        if ws.exists(params_rel):
+            return None
+        ws.write_atomic(params_rel, params)
+        return False
 
     def state(self, task_id: str, identifier: str) -> JobStateRecord | None:
         rel = layout.job_state(task_id, identifier)
