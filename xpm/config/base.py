@@ -302,9 +302,7 @@ class ConfigMixin:
         return copyconfig(self)
 
     def __identifier__(self) -> Identifier:
-        from xpm.ids import digest
-
-        return Identifier(digest(self))
+        return Identifier(_digest()(self))
 
     def __xpm_outputs__(self) -> Any:
         """What ``submit()`` returns: ``task_outputs(dep)`` if defined, else the task itself."""
@@ -475,6 +473,19 @@ class Task(Config):
     def wait(self) -> bool:
         """Waits until the job ends; returns whether it succeeded."""
         return self._submitted().wait()  # type: ignore[no-any-return]
+
+
+def _digest() -> Any:
+    """:func:`xpm.ids.digest` (which imports this module: looked up once, not at each identifier)."""
+    global _digest_function
+    if _digest_function is None:
+        from xpm.ids import digest
+
+        _digest_function = digest
+    return _digest_function
+
+
+_digest_function: Any = None
 
 
 class ResumableTask(Task):
