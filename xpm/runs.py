@@ -241,13 +241,13 @@ class Experiment:
         mode = self.run_mode
         if mode is RunMode.NORMAL:
             assert self.workspace is not None and self.store is not None and self.run_id is not None
-            self.store.write_params(job.task_id, job.identifier, planned.params)
+            created = self.store.create(job.task_id, job.identifier, planned.params)
             from xpm.store.log import EventLog
 
             EventLog(self.workspace, layout.run_jobs(self.id, self.run_id)).append(
                 JobSubmitted(ts=time.time(), task_id=job.task_id, identifier=job.identifier, tags=job.tags)
             )
-            return self.scheduler.submit(job)  # type: ignore[no-any-return]
+            return self.scheduler.submit(job, new=created is True)  # type: ignore[no-any-return]
         # Other modes run no job: the job is what the workspace says it is.
         if mode is RunMode.GENERATE_ONLY:
             assert self.store is not None

@@ -80,8 +80,12 @@ class Scheduler:
 
     # --- submission (experiment thread) -------------------------------------------
 
-    def submit(self, job: Job) -> Job:
-        """Registers a new job (the experiment gives each identifier once)."""
+    def submit(self, job: Job, *, new: bool = False) -> Job:
+        """Registers a new job (the experiment gives each identifier once).
+
+        ``new``: this experiment just created the job's folder (so it cannot be
+        done yet: no need to look before taking its lock).
+        """
         with self._cond:
             self.jobs[job.name] = job
             failed = False
@@ -91,16 +95,18 @@ class Scheduler:
                     dep.dependents.append(job)
                 elif dep.state != "done":
                     failed = True
-            self._admit(job, failed)
+            self._admit(job, failed, new)
             self._cond.notify_all()
         return job
 
-    def _admit(self, job: Job, dependency_failed: bool) -> None:
+    def _admit(self, job: Job, dependency_failed: bool, new: bool) -> None:
         """Looks at the job on disk: done, run by a live process, or to be run."""
-        record = self.store.state(job.task_id, job.identifier)
-        if record is not None and record.state == "done":
-            self._finish(job, "done")
-            return
+        if not new:
+            # Done jobs (the common case when an experiment runs again) need no lock.
+            record = self.store.state(job.task_id, job.identifier)
+            if record is not None and record.state == "done":
+                self._finish(job, "done")
+                return
         with self.store.lock(job.task_id, job.identifier):
             record = self.store.state(job.task_id, job.identifier)
             if self._taken_care_of(job, record):
