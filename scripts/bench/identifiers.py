@@ -14,36 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from xpm import Config, Param, field, identifier  # noqa: E402
+from compare_tasks import top as make  # noqa: E402 - the configurations of W6 (scripts/bench/compare.py)
 
-
-class Leaf(Config):
-    __xpmid__ = "bench.leaf"
-    a: Param[int]
-    b: Param[float]
-    c: Param[str]
-
-
-class Middle(Config):
-    __xpmid__ = "bench.middle"
-    leaf: Param[Leaf]
-    d: Param[int]
-    e: Param[list[int]]
-
-
-class Top(Config):
-    __xpmid__ = "bench.top"
-    middle: Param[Middle]
-    f: Param[str]
-    g: Param[float]
-    h: Param[int] = field(default=3, ignore_default=True)
-
-
-def make(i: int) -> Top:
-    """A fresh depth-3 tree with 10 parameters, different for each i."""
-    leaf = Leaf.C(a=i, b=i / 7, c=f"leaf-{i}")
-    middle = Middle.C(leaf=leaf, d=i % 13, e=[i, i + 1, i + 2])
-    return Top.C(middle=middle, f="top", g=0.5, h=i % 5)
+from xpm import identifier  # noqa: E402
 
 
 def run(n: int) -> float:
