@@ -255,7 +255,7 @@ class Scheduler:
 
     def _launch(self, jobs: list[Job]) -> None:
         """Launches claimed jobs of one launcher together, each under its lock, unless it is
-        done or run elsewhere meanwhile; then follows each launched job in a thread.
+        done or run elsewhere meanwhile; then follows each launched job (:meth:`_follow`).
 
         The locks are taken in one global order (task id, identifier), so that two
         experiments launching overlapping batches cannot deadlock.
@@ -365,28 +365,30 @@ class Scheduler:
         self._settle(job, record)
 
     def _end_if_dead(self, job: Job, process: dict[str, Any] | None, code: int | None) -> JobStateRecord | None:
-        """Records ``error(failed)`` for a job whose process ended without recording its end."""
-
-        reason = end_reason(process)
-
-        def unfinished(record: JobStateRecord | None) -> bool:
+        """Records ``error`` for a job whose process ended without recording its end; returns
+        the job's record. The record is read once, and the process's handler is asked why it
+        ended only when the record says that it did not record it."""
+        with self.store.lock(job.task_id, job.identifier):
+            record = self.store.state(job.task_id, job.identifier)
             if record is None or record.process != process:
-                return False
-            # A Slurm job stopped at its time limit records "cancelled" (it got
-            # SIGTERM like any kill): Slurm knows better.
-            return record.state in ("scheduled", "running") or (
-                reason == "timeout" and record.state == "error" and record.failure_reason == "cancelled"
+                return record
+            if record.state in ("scheduled", "running"):
+                reason = end_reason(process)
+            elif (
+                record.state == "error" and record.failure_reason == "cancelled" and end_reason(process) == "timeout"
+            ):
+                # A Slurm job stopped at its time limit records "cancelled" (it got
+                # SIGTERM like any kill): Slurm knows better.
+                reason = "timeout"
+            else:
+                return record
+            ended = self.store.record_state(
+                job.task_id, job.identifier, "error", reason, previous=record, ended_at=time.time(), exit_code=code
             )
-
-        ended = self.store.transition(
-            job.task_id, job.identifier, unfinished, "error", reason, ended_at=time.time(), exit_code=code
-        )
-        if ended is not None:
-            logger.warning("job %s ended without recording its state (exit status %s)", job.name, code)
-            if self.on_change is not None:
-                self.on_change(job)
-            return ended
-        return self.store.state(job.task_id, job.identifier)
+        logger.warning("job %s ended without recording its state (exit status %s)", job.name, code)
+        if self.on_change is not None:
+            self.on_change(job)
+        return ended
 
     def _settle(self, job: Job, record: JobStateRecord | None) -> None:
         """Decides what follows an attempt: the end, a retry, or following another process."""
