@@ -57,12 +57,12 @@ class SlurmOptions:
             raise TypeError(f"unknown Slurm option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
 
+    def values(self) -> dict[str, Any]:
+        """The options that are set, in declaration order."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
     def sbatch_lines(self) -> list[str]:
-        return [
-            f"#SBATCH --{f.name.replace('_', '-')}={getattr(self, f.name)}"
-            for f in fields(self)
-            if getattr(self, f.name) is not None
-        ]
+        return [f"#SBATCH --{name.replace('_', '-')}={value}" for name, value in self.values().items()]
 
 
 def format_time(seconds: float) -> str:
@@ -278,12 +278,20 @@ class SlurmLauncher(Launcher):
         return path
 
     def launch(self, request: LaunchRequest) -> SlurmJob:
+        return self._submit(self._write_script(request), [request], array=False)[0]
+
+    def _submit(self, script: Path, requests: list[LaunchRequest], *, array: bool) -> list[SlurmJob]:
+        """``sbatch`` of a script; the Slurm job of each request (element ``i`` of an array)."""
         from xpm.launchers.slurm_status import run_command, tracker
 
-        path = self._write_script(request)
-        jobid = parse_sbatch(run_command(self.binpath, ["sbatch", "--parsable", str(path)]))
-        tracker(self.binpath, self.interval).submitted(jobid)
-        return SlurmJob(jobid, request.jobdir, self.binpath, self.interval)
+        jobid = parse_sbatch(run_command(self.binpath, ["sbatch", "--parsable", str(script)]))
+        status = tracker(self.binpath, self.interval)
+        jobs = []
+        for index, request in enumerate(requests):
+            element = f"{jobid}_{index}" if array else jobid
+            status.submitted(element)
+            jobs.append(SlurmJob(element, request.jobdir, self.binpath, self.interval))
+        return jobs
 
     def launch_many(self, requests: list[LaunchRequest]) -> list[Launched | Exception]:
         """Submits several jobs as one job array (one ``sbatch``); each job gets its own element."""
@@ -296,8 +304,6 @@ class SlurmLauncher(Launcher):
             return [exc] * len(requests)
 
     def _launch_array(self, workdir: Path, requests: list[LaunchRequest]) -> list[SlurmJob]:
-        from xpm.launchers.slurm_status import run_command, tracker
-
         folder = workdir / layout.slurm_array_dir(_array_name())
         folder.mkdir(parents=True)
         scripts = [self._write_script(request) for request in requests]
@@ -308,14 +314,7 @@ class SlurmLauncher(Launcher):
             (folder / f"{index}.err").symlink_to(request.stderr)
         path = folder / "array.sh"
         path.write_text(self.array_script(requests, scripts, folder))
-        arrayid = parse_sbatch(run_command(self.binpath, ["sbatch", "--parsable", str(path)]))
-        status = tracker(self.binpath, self.interval)
-        jobs = []
-        for index, request in enumerate(requests):
-            jobid = f"{arrayid}_{index}"
-            status.submitted(jobid)
-            jobs.append(SlurmJob(jobid, request.jobdir, self.binpath, self.interval))
-        return jobs
+        return self._submit(path, requests, array=True)
 
     def array_script(self, requests: list[LaunchRequest], scripts: list[Path], folder: Path) -> str:
         """The batch script of a job array: element ``i`` runs the script of job ``i``."""
@@ -341,8 +340,7 @@ class SlurmLauncher(Launcher):
         return "\n".join(lines) + "\n"
 
     def __repr__(self) -> str:
-        options = ", ".join(f"{f.name}={getattr(self.options, f.name)!r}" for f in fields(self.options)
-                            if getattr(self.options, f.name) is not None)
+        options = ", ".join(f"{name}={value!r}" for name, value in self.options.values().items())
         return f"SlurmLauncher({options})"
 
 
