@@ -355,19 +355,11 @@ class LocalWorkspace(Workspace):
 
     def create_dir(self, rel: str) -> bool:
         # The folder first: one mkdir when its parent exists (the common case).
-        path = self._p(rel)
         try:
-            os.mkdir(path)
-            return True
-        except FileExistsError:
-            return False
+            return self.mkdir_exclusive(rel)
         except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:
-            os.mkdir(path)
-            return True
-        except FileExistsError:
-            return False
+            self.makedirs(self.parent(rel))
+            return self.mkdir_exclusive(rel)
 
     def write_atomic(self, rel: str, data: bytes) -> None:
         write_local_atomic(self._p(rel), data)
