@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from xpm._version import __version__
-from xpm.config.base import ConfigMixin
+from xpm.config.base import ConfigMixin, config_digest
 from xpm.config.classinfo import MAIN_ALIAS, module_name
 from xpm.config.fields import PathGenerator
 from xpm.errors import ConfigError, SerializationError
@@ -138,8 +138,6 @@ class _Writer:
         rid = self.ids.get(key)
         if rid is not None:
             return rid
-        from xpm.ids import digest
-
         rid = self.ids[key] = len(self.ids)
         info = config.__xpm__
         xpmtype = info.xpmtype
@@ -167,7 +165,7 @@ class _Writer:
                 type=names[0],
                 file=names[1],
                 typeid=xpmtype.identifier,
-                identifier=digest(config).hex(),
+                identifier=config_digest(config).hex(),
                 fields=fields,
                 task=task,
                 init_tasks=init_tasks,

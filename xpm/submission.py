@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Callable
 
-from xpm.config.base import ConfigMixin, Prepare, ResumableTask
+from xpm.config.base import ConfigMixin, Prepare, ResumableTask, config_digest
 from xpm.launchers import Launcher
 from xpm.scheduler.job import Job
 from xpm.scheduler.tokens import TokenDependency
@@ -84,13 +84,12 @@ def plan(task: Any, job_path: Callable[[str, str], PurePath], *, max_retries: in
     The task's generated paths (``PathGenerator``) are resolved inside its job
     folder, and its parameters are encoded as they go to ``params.json``.
     """
-    from xpm.ids import digest
     from xpm.serialize import dumps
 
     info = task.__xpm__
     info.seal()
     task_id = info.xpmtype.identifier
-    identifier = digest(task).hex()
+    identifier = config_digest(task).hex()
     jobpath = job_path(task_id, identifier)
     # A remote workspace gives a PurePosixPath: generated paths and params.json
     # take it as a Path (as they always did).

@@ -302,7 +302,7 @@ class ConfigMixin:
         return copyconfig(self)
 
     def __identifier__(self) -> Identifier:
-        return Identifier(_digest()(self))
+        return Identifier(config_digest(self))
 
     def __xpm_outputs__(self) -> Any:
         """What ``submit()`` returns: ``task_outputs(dep)`` if defined, else the task itself."""
@@ -475,14 +475,18 @@ class Task(Config):
         return self._submitted().wait()  # type: ignore[no-any-return]
 
 
-def _digest() -> Any:
-    """:func:`xpm.ids.digest` (which imports this module: looked up once, not at each identifier)."""
+def config_digest(config: ConfigMixin) -> bytes:
+    """The identifier of a configuration, as bytes (:func:`xpm.ids.digest`).
+
+    :mod:`xpm.ids` imports this module: its ``digest`` is looked up once, at the
+    first identifier, not imported again at each (planning asks for thousands).
+    """
     global _digest_function
     if _digest_function is None:
         from xpm.ids import digest
 
         _digest_function = digest
-    return _digest_function
+    return _digest_function(config)  # type: ignore[no-any-return]
 
 
 _digest_function: Any = None
