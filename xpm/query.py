@@ -98,12 +98,8 @@ class RunJobs(NamedTuple):
     damaged: bool
 
 
-def run_jobs(ws: Workspace, experiment_id: str, run_id: str, *, with_tags: bool = True) -> RunJobs:
-    """Reads a run's ``jobs.jsonl`` (damaged lines are skipped, and counted in ``damaged``).
-
-    Without ``with_tags``, the tags are not gathered (an empty mapping): what
-    counting a run's jobs needs.
-    """
+def run_jobs(ws: Workspace, experiment_id: str, run_id: str) -> RunJobs:
+    """Reads a run's ``jobs.jsonl`` (damaged lines are skipped, and counted in ``damaged``)."""
     order: dict[JobKey, None] = {}
     tags: dict[JobKey, dict[str, Any]] = {}
     read = EventLog(ws, layout.run_jobs(experiment_id, run_id)).read()
@@ -113,9 +109,8 @@ def run_jobs(ws: Workspace, experiment_id: str, run_id: str, *, with_tags: bool 
             if key in order:
                 # A job submitted again moves to the end: the order is the latest submission.
                 del order[key]
-                if with_tags:
-                    tags[key] = {**tags[key], **event.tags}
-            elif with_tags:
+                tags[key] = {**tags[key], **event.tags}
+            else:
                 tags[key] = event.tags  # a fresh object of this read: no copy needed
             order[key] = None
     return RunJobs(list(order), tags, bool(read.problems) or read.partial)
@@ -244,9 +239,10 @@ def experiments(ws: Workspace, notes: list[str] | None = None) -> list[Experimen
         record = run_record(ws, experiment_id, run_id) if run_id else None
         states: dict[str, int] = {}
         if run_id is not None:
-            found = [indexed.get(key) for key in run_jobs(ws, experiment_id, run_id, with_tags=False).order]
-            for state in (job.state for job in found if job is not None):
-                states[state] = states.get(state, 0) + 1
+            for key in run_jobs(ws, experiment_id, run_id).order:
+                job = indexed.get(key)
+                if job is not None:
+                    states[job.state] = states.get(job.state, 0) + 1
         summaries.append(
             ExperimentSummary(
                 experiment_id,
