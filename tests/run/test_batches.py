@@ -59,7 +59,9 @@ def write_tool(path: Path, body: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
-def test_a_refused_submission_fails_the_jobs_and_the_experiment_ends(ws: Path, tmp_path: Path, monkeypatch: Any) -> None:
+def test_a_refused_submission_fails_the_jobs_and_the_experiment_ends(
+    ws: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
     """sbatch refuses the array (a site limit): every job of it ends in error(failed), nothing hangs."""
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     bin = tmp_path / "bin"

@@ -152,7 +152,9 @@ def write_settings(folder: Path, launcher: str) -> Path:
 def test_workspace_default_launcher_from_settings(tmp_path):
     from xpm.settings import load_settings
 
-    folder = write_settings(tmp_path, '      slurm: {partition: gpu, time: "4:00:00", gpus: 2}\n      interval: 30\n      array_size: 20\n')
+    folder = write_settings(
+        tmp_path, '      slurm: {partition: gpu, time: "4:00:00", gpus: 2}\n      interval: 30\n      array_size: 20\n'
+    )
     launcher = load_settings(folder).workspace("cluster").make_launcher()
     assert isinstance(launcher, SlurmLauncher) and launcher.interval == 30 and launcher.batch_size == 20
     assert (launcher.options.partition, launcher.options.time, launcher.options.gpus) == ("gpu", "4:00:00", 2)
