@@ -81,8 +81,8 @@ _LAZY = {
     "experiment": "xpm.runs",
     "FailedExperiment": "xpm.runs",
     "RunMode": "xpm.runmode",
-    "progress": "xpm.jobprocess",
-    "CounterToken": "xpm.scheduler.tokens",
+    "progress": "xpm.context",
+    "CounterToken": "xpm.store.tokens",
     "LocalLauncher": "xpm.launchers.local",
     "DirectLauncher": "xpm.launchers.local",
 }

@@ -11,19 +11,14 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterable, NamedTuple
 
-from xpm import layout
+from xpm import layout, state
 from xpm.errors import XpmError
 from xpm.launchers import CannotStop, ProcessHandler, process_alive, process_handler
-from xpm.schema import IndexRemoved, JobStateRecord
+from xpm.process import ProcessRef
+from xpm.schema import IndexRemoved
 from xpm.store.index import JobKey
 from xpm.store.jobs import JobStore
 
-#: States in which a job may be killed: an experiment will start it, or a process runs it
-ACTIVE = ("waiting", "ready", "scheduled", "running")
-#: States in which a job folder may be deleted: it ended. Not "unscheduled": an
-#: experiment writes params.json before it records the job's first state, so a job
-#: without a state record may be one an experiment is submitting.
-CLEANABLE = ("done", "error")
 #: How long killed jobs have to stop (they get TaskCancelled) before they are killed outright
 KILL_GRACE = 10.0
 
@@ -51,7 +46,7 @@ class Outcome(NamedTuple):
 class _Stopping(NamedTuple):
     key: JobKey
     handler: ProcessHandler
-    process: dict[str, Any]
+    process: ProcessRef
 
 
 def kill(
@@ -84,28 +79,35 @@ def _cancel(store: JobStore, key: JobKey, stopping: list[_Stopping]) -> Outcome:
         return _already_deleted(store, key)
     with store.lock(*key):
         record = store.state(*key)
-        state = record.state if record is not None else "unscheduled"
-        if record is None or state not in ACTIVE:
-            return Outcome(key, "skipped", f"not running ({state.upper()})")
-        process = record.process if state in ("scheduled", "running") else None
-        handler = process_handler(process)
-        alive = handler.alive(process) if handler is not None and process is not None else False
-        if process is not None and alive is None:
+        # A process of a type this xpm does not know cannot be stopped from here: as if dead.
+        decision = state.kill(record, lambda process: _handler_alive(process_handler(process), process))
+        if decision == "skip":
+            known = record.state if record is not None else state.UNSCHEDULED
+            return Outcome(key, "skipped", f"not running ({known.upper()})")
+        assert record is not None
+        process = record.process
+        if decision == "unknown":
+            assert process is not None
             where = process.get("host") or process.get("type")
             return Outcome(key, "failed", f"cannot tell from here whether its process runs ({where})")
-        if alive:
-            assert handler is not None and process is not None
+        handler = process_handler(process) if decision == "stop" else None
+        if handler is not None:
+            assert process is not None
             try:
                 handler.check_stoppable(process)
             except CannotStop as exc:
                 return Outcome(key, "failed", str(exc))
-        store.record_state(*key, "error", "cancelled", ended_at=time.time())
-    if not alive:
+        store.record_state(*key, state.ERROR, state.CANCELLED, ended_at=time.time())
+    if handler is None:
         return Outcome(key, "cancelled")
-    assert handler is not None and process is not None
+    assert process is not None
     handler.terminate(process)
     stopping.append(_Stopping(key, handler, process))
     return Outcome(key, "killed")
+
+
+def _handler_alive(handler: ProcessHandler | None, process: ProcessRef | None) -> bool | None:
+    return handler.alive(process) if handler is not None and process is not None else False
 
 
 def _guarded(key: JobKey, action: Callable[[], Outcome]) -> Outcome:
@@ -122,11 +124,6 @@ def clean_all(store: JobStore, keys: Iterable[JobKey], report: Callable[[Outcome
         report(_guarded(key, lambda key=key: clean(store, key)))
 
 
-def not_cleanable(state: str) -> str:
-    """Why a job in ``state`` is not cleaned (the same words wherever it is said)."""
-    return f"{state.upper()} (only finished jobs are cleaned)"
-
-
 def clean(store: JobStore, key: JobKey) -> Outcome:
     """Deletes a finished job's folder (and forgets it in the index); refuses any other job."""
     ws = store.workspace
@@ -139,7 +136,7 @@ def clean(store: JobStore, key: JobKey) -> Outcome:
             gone = True
         else:
             gone = False
-            refusal = _refusal(record)
+            refusal = state.clean_refusal(record, process_alive)
             if refusal is not None:
                 return Outcome(key, "skipped", refusal)
             ws.remove_job_folder(*key)
@@ -149,20 +146,6 @@ def clean(store: JobStore, key: JobKey) -> Outcome:
         store.remove_leftover_lock(*key)
         return _already_deleted(store, key)
     return Outcome(key, "cleaned")
-
-
-def _refusal(record: JobStateRecord | None) -> str | None:
-    """Why a job may not be deleted now, or None."""
-    if record is None or record.state not in CLEANABLE:
-        return not_cleanable(record.state if record is not None else "unscheduled")
-    if record.failure_reason == "cancelled" and record.process:
-        # Killed: recorded before its process stopped, which may still be writing in the folder.
-        alive = process_alive(record.process)
-        if alive:
-            return "killed, but its process has not stopped yet"
-        if alive is None:
-            return f"killed, and its process may still run ({record.process.get('host')}): clean it from there"
-    return None
 
 
 def _already_deleted(store: JobStore, key: JobKey) -> Outcome:

@@ -134,7 +134,7 @@ class FormatVersionError(SerializationError):
     def __init__(self, path: str | None, found: int, supported: int):
         self.found = found
         self.supported = supported
-        from xpm import __version__
+        from xpm._version import __version__
 
         super().__init__(
             f"format version {found} is newer than the version {supported} "

@@ -2,11 +2,13 @@
 
 No other module spells an on-disk name: they ask this one. Paths are relative to
 the workspace root and always ``/``-separated (they are fsspec paths, local or
-over SSH alike).
+over SSH alike); :func:`split_job_dir` is the way back from a job folder's local
+path, the one place where the two meet.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 #: Version of the on-disk layout described in spec/workspace.md
@@ -81,6 +83,23 @@ def job_stdout(task_id: str, identifier: str) -> str:
 
 def job_stderr(task_id: str, identifier: str) -> str:
     return f"{job_dir(task_id, identifier)}/{job_log_name(task_id, 'err')}"
+
+
+def job_script_name(task_id: str) -> str:
+    """The file name of a job's launcher script (Slurm), relative to its folder: ``<name>.sh``."""
+    return f"{job_basename(task_id)}.sh"
+
+
+def split_job_dir(path: str) -> tuple[str, str, str]:
+    """The way back from the local path of a job folder: (workspace root, task id, identifier).
+
+    The one place where the two names of a job folder meet: the local path that a
+    launcher and the job process use (``<root>/jobs/<task-id>/<identifier>``) and
+    the workspace name of :func:`job_dir`.
+    """
+    folder, identifier = os.path.split(path.rstrip(os.sep))
+    jobs, task_id = os.path.split(folder)
+    return os.path.dirname(jobs), task_id, identifier
 
 
 def job_rotated_log(task_id: str, identifier: str, suffix: str, n: int) -> str:

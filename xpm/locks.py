@@ -17,13 +17,15 @@ import os
 import socket
 import time
 import warnings
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
+import msgspec
+
+from xpm import codec
 from xpm.errors import XpmError
-
-if TYPE_CHECKING:
-    from xpm.schema import LockOwner
-    from xpm.workspace import Workspace
+from xpm.process import pid_alive
+from xpm.schema import LockOwner
 
 OWNER_FILE = "owner.json"
 _POLL = 0.05
@@ -42,21 +44,33 @@ class LockTimeout(XpmError):
             super().__init__(f"{path} is locked by host {owner.host}, pid {owner.pid}, since {since}")
 
 
-def this_owner() -> LockOwner:
-    from xpm.schema import LockOwner
+class LockSpace(Protocol):
+    """What a lock needs of its workspace (:class:`xpm.workspace.Workspace`, which makes locks)."""
 
-    return LockOwner(host=socket.gethostname(), pid=os.getpid(), acquired_at=time.time())
+    def local_path(self, rel: str) -> Path | None: ...
+    def parent(self, rel: str) -> str: ...
+    def isdir(self, rel: str) -> bool: ...
+    def read_optional(self, rel: str) -> bytes | None: ...
+    def makedirs(self, rel: str) -> None: ...
+    def mkdir_exclusive(self, rel: str) -> bool: ...
+    def write_atomic(self, rel: str, data: bytes) -> None: ...
+    def remove(self, rel: str, *, missing_ok: bool = False) -> None: ...
+    def rmdir(self, rel: str, *, missing_ok: bool = False) -> None: ...
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host."""
+def read_owner(ws: LockSpace, rel: str) -> LockOwner | None:
+    """Who holds (or last held) the lock ``rel``, if it says (a lock folder, or a local lock file)."""
+    data = ws.read_optional(f"{rel}/{OWNER_FILE}" if ws.isdir(rel) else rel)
+    if not data:
+        return None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return msgspec.json.decode(data, type=LockOwner)
+    except msgspec.DecodeError:
+        return None
+
+
+def this_owner() -> LockOwner:
+    return LockOwner(host=socket.gethostname(), pid=os.getpid(), acquired_at=time.time())
 
 
 def is_stale(owner: LockOwner) -> bool:
@@ -67,7 +81,7 @@ def is_stale(owner: LockOwner) -> bool:
 class Lock:
     """A held-or-not lock; use as a context manager (``with workspace.lock(name):``)."""
 
-    def __init__(self, workspace: Workspace, rel: str, timeout: float | None):
+    def __init__(self, workspace: LockSpace, rel: str, timeout: float | None):
         self.workspace = workspace
         self.rel = rel
         self.timeout = timeout
@@ -140,8 +154,6 @@ class LocalLock(Lock):
     """An OS lock on a local file; released by the OS if the process dies."""
 
     def acquire(self) -> None:
-        from xpm import codec
-
         path = self.workspace.local_path(self.rel)
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +162,7 @@ class LocalLock(Lock):
         try:
             while not (_try_lock(handle) and _still_at(handle, path)):
                 if self._expired(deadline):
-                    raise LockTimeout(self.rel, self.workspace.lock_owner(self.rel))
+                    raise LockTimeout(self.rel, read_owner(self.workspace, self.rel))
                 if handle.closed or not _still_at(handle, path):
                     # The lock file was deleted (with its job folder) while we
                     # waited: a lock on the deleted file would exclude no one.
@@ -179,8 +191,6 @@ class FolderLock(Lock):
     """The lock-folder protocol (see the module documentation); works over SFTP."""
 
     def acquire(self) -> None:
-        from xpm import codec
-
         ws = self.workspace
         deadline = self._deadline()
         ws.makedirs(ws.parent(self.rel))
@@ -189,7 +199,7 @@ class FolderLock(Lock):
                 ws.write_atomic(f"{self.rel}/{OWNER_FILE}", codec.encode(this_owner()))
                 self._handle = True
                 return
-            owner = ws.lock_owner(self.rel)
+            owner = read_owner(ws, self.rel)
             if owner is not None and is_stale(owner):
                 warnings.warn(f"breaking the stale lock {self.rel} of dead process {owner.pid} on {owner.host}")
                 self._break()

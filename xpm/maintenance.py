@@ -9,13 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xpm import codec, layout
+import msgspec
+
+from xpm import codec, layout, state
 from xpm.errors import XpmError
-from xpm.locks import is_stale
-from xpm.schema import JobStateRecord, JobSubmitted
+from xpm.ids import identifier as compute_identifier
+from xpm.locks import is_stale, read_owner
+from xpm.schema import JobStateRecord, JobSubmitted, ParamsFile
+from xpm.serialize import loads
 from xpm.store.index import IndexedJob, JobIndex
 from xpm.store.log import EventLog, LogRead
 from xpm.store.refs import RefStore
+from xpm.store.runs import RunStore
 from xpm.workspace import Workspace
 
 
@@ -36,24 +41,15 @@ class SyncReport:
     fixed: list[str] = field(default_factory=list)
 
 
-def run_folders(ws: Workspace) -> list[tuple[str, str]]:
-    """Every ``(experiment id, run id)`` that has a run folder."""
-    runs = []
-    for xp in ws.listdir(layout.EXPERIMENTS):
-        for run in ws.listdir(layout.experiment_dir(xp)):
-            if ws.isdir(layout.run_dir(xp, run)):
-                runs.append((xp, run))
-    return runs
-
-
 def _tags_from_runs(
     ws: Workspace, problems: list[Problem] | None = None
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """The tags of every submitted job, from the runs' jobs.jsonl (damaged lines go to ``problems``)."""
     tags: dict[tuple[str, str], dict[str, Any]] = {}
-    for xp, run in run_folders(ws):
+    runs = RunStore(ws)
+    for xp, run in runs.run_folders():
         rel = layout.run_jobs(xp, run)
-        read = EventLog(ws, rel).read()
+        read = runs.jobs_log(xp, run).read()
         if problems is not None:
             problems.extend(_log_problems(ws, rel, read))
         for event in read.events:
@@ -68,18 +64,18 @@ def _job_entry(
 ) -> IndexedJob:
     """The state of one job folder, from its state record (a job with none is unscheduled)."""
     rel = layout.job_state(task_id, identifier)
-    state, reason, updated = "unscheduled", None, ws.mtime(layout.job_dir(task_id, identifier)) or 0.0
+    known, reason, updated = state.UNSCHEDULED, None, ws.mtime(layout.job_dir(task_id, identifier)) or 0.0
     data = ws.read_optional(rel)
     if data is not None:
         try:
             record = codec.decode_record(data, JobStateRecord, ws.describe(rel))
-            state, reason, updated = record.state, record.failure_reason, record.updated_at
+            known, reason, updated = record.state, record.failure_reason, record.updated_at
             if problems is not None and (record.task_id, record.identifier) != (task_id, identifier):
                 problems.append(Problem(ws.describe(rel), "names another job"))
         except XpmError as exc:
             if problems is not None:
                 problems.append(Problem(ws.describe(rel), f"unreadable ({exc})"))
-    return IndexedJob(task_id, identifier, state, reason, tags, updated)
+    return IndexedJob(task_id, identifier, known, reason, tags, updated)
 
 
 def _disk_jobs(ws: Workspace) -> dict[tuple[str, str], IndexedJob]:
@@ -124,7 +120,7 @@ def sync(ws: Workspace) -> SyncReport:
         experiment_id = name.split("/")[1]
         run_id = refs.value(name)
         if run_id is not None and not ws.isdir(layout.run_dir(experiment_id, run_id)):
-            runs = sorted(run for xp, run in run_folders(ws) if xp == experiment_id)
+            runs = sorted(run for xp, run in RunStore(ws).run_folders() if xp == experiment_id)
             if runs:
                 if refs.set_if_equals(name, run_id, runs[-1]):
                     report.fixed.append(f"refs/{name}: pointed at missing run {run_id} (now {runs[-1]})")
@@ -140,10 +136,6 @@ def check(ws: Workspace, *, recompute: bool = True) -> list[Problem]:
     (importing the task classes) and compared with its folder name; it is always
     compared with the identifier recorded in the file.
     """
-    import msgspec
-
-    from xpm.schema import ParamsFile
-
     problems: list[Problem] = []
     run_problems: list[Problem] = []
     tags = _tags_from_runs(ws, run_problems)
@@ -183,9 +175,6 @@ def check(ws: Workspace, *, recompute: bool = True) -> list[Problem]:
 
 
 def _recompute(ws: Workspace, task_id: str, identifier: str, params: bytes) -> list[Problem]:
-    from xpm.ids import identifier as compute
-    from xpm.serialize import loads
-
     where = ws.describe(layout.job_dir(task_id, identifier))
     # Paths inside the job folder never enter identifiers; any folder resolves them.
     jobpath = ws.local_path(layout.job_dir(task_id, identifier)) or Path(layout.job_dir(task_id, identifier))
@@ -193,7 +182,7 @@ def _recompute(ws: Workspace, task_id: str, identifier: str, params: bytes) -> l
         config = loads(params, jobpath=jobpath, source=f"{where}/params.json")
     except XpmError as exc:
         return [Problem(where, f"identifier not recomputed: {exc}")]
-    actual = compute(config)
+    actual = compute_identifier(config)
     if actual != identifier:
         return [Problem(where, f"the parameters give the identifier {actual}, not the folder name")]
     return []
@@ -247,7 +236,7 @@ def _check_locks(ws: Workspace) -> list[Problem]:
     for rel in candidates:
         if not ws.isdir(rel):
             continue  # an OS lock file: released by the OS when its owner dies
-        owner = ws.lock_owner(rel)
+        owner = read_owner(ws, rel)
         if owner is not None and is_stale(owner):
             problems.append(Problem(ws.describe(rel), f"stale lock of dead process {owner.pid} on {owner.host}"))
     return problems

@@ -9,143 +9,38 @@ from __future__ import annotations
 
 import json
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
-from xpm import codec, layout
-from xpm.errors import XpmError
-from xpm.schema import JobSubmitted, RunRecord
+from xpm import layout, state
+from xpm.filter import Filter
 from xpm.store.index import IndexedJob, JobKey
-from xpm.store.jobs import JobStore, parse_job_id
-from xpm.store.log import EventLog
-from xpm.store.refs import RefStore
+from xpm.store.jobs import JobStore
+from xpm.store.runs import RunStore, UnknownExperiment
 from xpm.workspace import Workspace
 
-if TYPE_CHECKING:
-    from xpm.filter import Filter
+__all__ = [
+    "UnknownExperiment",
+    "short_name",
+    "indexed_jobs",
+    "select_jobs",
+    "ExperimentSummary",
+    "experiments",
+    "Orphan",
+    "References",
+    "referenced_jobs",
+    "orphans",
+    "state_text",
+    "value_text",
+    "tags_text",
+]
 
-#: Shortest identifier prefix accepted in a job id
-MIN_PREFIX = 6
 #: Identifier characters shown by listings (unique in practice, and lines fit 80 columns)
 SHORT_ID = 12
-
-
-class UnknownExperiment(XpmError):
-    """An experiment id with no run in the workspace."""
-
-    def __init__(self, experiment_id: str, location: str):
-        self.experiment_id = experiment_id
-        super().__init__(f"no experiment {experiment_id!r} in the workspace {location}")
-
-
-class UnknownJob(XpmError):
-    """A job id that designates no job folder (or several)."""
-
-    def __init__(self, job_id: str, reason: str):
-        self.job_id = job_id
-        super().__init__(f"job {job_id}: {reason}")
 
 
 def short_name(job: IndexedJob | JobKey) -> str:
     """``task-id/<first 12 hex characters>``: what listings show."""
     return f"{job[0]}/{job[1][:SHORT_ID]}"
-
-
-def resolve_job(ws: Workspace, text: str) -> JobKey:
-    """The job a ``task-id/identifier`` designates; the identifier may be a unique prefix.
-
-    Raises:
-        InvalidJobId: the text is not a job id (or could escape the workspace).
-        UnknownJob: no job folder matches, or a prefix matches several.
-    """
-    from xpm.store.jobs import InvalidJobId
-
-    # Task ids are lower-case on disk; users write the class name (mymodule.MyTask/...).
-    task_id, _, rest = text.partition("/")
-    task_id = task_id.lower()
-    if rest and len(rest) < 64 and "/" not in rest and layout.is_task_id(task_id):
-        if not all(c in "0123456789abcdef" for c in rest):
-            raise InvalidJobId(text, "the identifier must be lowercase hexadecimal")
-        if len(rest) < MIN_PREFIX:
-            raise InvalidJobId(text, f"give at least {MIN_PREFIX} characters of the identifier")
-        matches = [name for name in ws.listdir(f"{layout.JOBS}/{task_id}") if name.startswith(rest)]
-        matches = [name for name in matches if layout.is_identifier(name)]
-        if not matches:
-            raise UnknownJob(text, "not found")
-        if len(matches) > 1:
-            raise UnknownJob(text, f"ambiguous ({len(matches)} jobs start with {rest}); give more characters")
-        return task_id, matches[0]
-    try:
-        key = parse_job_id(f"{task_id}/{rest}" if rest else text)
-    except InvalidJobId as exc:
-        raise InvalidJobId(text, exc.reason) from None
-    if not ws.isdir(layout.job_dir(*key)):
-        raise UnknownJob(text, "not found")
-    return key
-
-
-# --- runs ------------------------------------------------------------------------------
-
-
-class RunJobs(NamedTuple):
-    """The jobs a run submitted, in submission order, with the tags the run gave them.
-
-    ``damaged`` says that some lines of the run's ``jobs.jsonl`` could not be
-    read (or the last one is incomplete): the run may reference more jobs.
-    """
-
-    order: list[JobKey]
-    tags: dict[JobKey, dict[str, Any]]
-    damaged: bool
-
-
-def run_jobs(ws: Workspace, experiment_id: str, run_id: str) -> RunJobs:
-    """Reads a run's ``jobs.jsonl`` (damaged lines are skipped, and counted in ``damaged``)."""
-    order: dict[JobKey, None] = {}
-    tags: dict[JobKey, dict[str, Any]] = {}
-    read = EventLog(ws, layout.run_jobs(experiment_id, run_id)).read()
-    for event in read.events:
-        if isinstance(event, JobSubmitted):
-            key = (event.task_id, event.identifier)
-            if key in order:
-                # A job submitted again moves to the end: the order is the latest submission.
-                del order[key]
-                tags[key] = {**tags[key], **event.tags}
-            else:
-                tags[key] = event.tags  # a fresh object of this read: no copy needed
-            order[key] = None
-    return RunJobs(list(order), tags, bool(read.problems) or read.partial)
-
-
-def experiment_ids(ws: Workspace) -> list[str]:
-    """The experiments of the workspace: folders under ``experiments/`` with a valid name."""
-    return [name for name in ws.listdir(layout.EXPERIMENTS) if layout.is_name(name)]
-
-
-def run_ids(ws: Workspace, experiment_id: str) -> list[str]:
-    """The runs of an experiment, oldest first (run ids sort by time)."""
-    folder = layout.experiment_dir(experiment_id)
-    return [run for run in ws.listdir(folder) if layout.is_name(run) and ws.isdir(f"{folder}/{run}")]
-
-
-def current_run(ws: Workspace, experiment_id: str) -> str | None:
-    """The current run of an experiment (its ref, or else its latest run folder)."""
-    run_id = RefStore(ws).value(layout.current_run_ref(experiment_id))
-    if run_id is not None and ws.isdir(layout.run_dir(experiment_id, run_id)):
-        return run_id
-    runs = run_ids(ws, experiment_id)
-    return runs[-1] if runs else None
-
-
-def run_record(ws: Workspace, experiment_id: str, run_id: str) -> RunRecord | None:
-    """A run's record, or None when it is missing or unreadable."""
-    rel = layout.run_record(experiment_id, run_id)
-    data = ws.read_optional(rel)
-    if data is None:
-        return None
-    try:
-        return codec.decode_record(data, RunRecord, ws.describe(rel))
-    except XpmError:
-        return None
 
 
 # --- jobs ------------------------------------------------------------------------------
@@ -157,13 +52,12 @@ def indexed_jobs(ws: Workspace, notes: list[str] | None = None) -> dict[JobKey, 
     The index is a cache: when it is damaged or missing, listings are
     incomplete, and the notes say so (and how to rebuild it).
     """
-    folded = JobStore(ws).index.load()
+    index = JobStore(ws).index
+    folded = index.load()
     if notes is not None:
-        rebuild = f"`experiments sync --workdir {ws.location}` rebuilds it"
-        if folded.problems:
-            notes.append(f"{ws.describe(layout.JOB_INDEX)}: {len(folded.problems)} damaged line(s) skipped; {rebuild}")
-        elif folded.offset == 0 and ws.listdir(layout.JOBS):
-            notes.append(f"the job index {ws.describe(layout.JOB_INDEX)} is missing or empty; {rebuild}")
+        note = index.problem_note(folded)
+        if note is not None:
+            notes.append(note)
     return folded.jobs
 
 
@@ -197,10 +91,8 @@ def select_jobs(
 
 
 def _experiment_jobs(ws: Workspace, experiment_id: str, indexed: dict[JobKey, IndexedJob]) -> list[IndexedJob]:
-    run_id = current_run(ws, experiment_id) if layout.is_name(experiment_id) else None
-    if run_id is None:
-        raise UnknownExperiment(experiment_id, ws.location)
-    submitted = run_jobs(ws, experiment_id, run_id)
+    runs = RunStore(ws)
+    submitted = runs.read_jobs(experiment_id, runs.current_or_fail(experiment_id))
     jobs = []
     for key in reversed(submitted.order):
         known = indexed.get(key)
@@ -208,7 +100,7 @@ def _experiment_jobs(ws: Workspace, experiment_id: str, indexed: dict[JobKey, In
             # Submitted, but cleaned since or never indexed: only a folder on disk counts.
             if not ws.isdir(layout.job_dir(*key)):
                 continue
-            known = IndexedJob(key[0], key[1], "unscheduled", None, {}, 0.0)
+            known = IndexedJob(key[0], key[1], state.UNSCHEDULED, None, {}, 0.0)
         jobs.append(known._replace(tags=submitted.tags.get(key) or known.tags))
     return jobs
 
@@ -233,13 +125,14 @@ class ExperimentSummary(NamedTuple):
 def experiments(ws: Workspace, notes: list[str] | None = None) -> list[ExperimentSummary]:
     """Every experiment with its current run and the states of that run's jobs."""
     indexed = indexed_jobs(ws, notes)
+    runs = RunStore(ws)
     summaries = []
-    for experiment_id in experiment_ids(ws):
-        run_id = current_run(ws, experiment_id)
-        record = run_record(ws, experiment_id, run_id) if run_id else None
+    for experiment_id in runs.experiment_ids():
+        run_id = runs.current(experiment_id)
+        record = runs.record(experiment_id, run_id) if run_id else None
         states: dict[str, int] = {}
         if run_id is not None:
-            for key in run_jobs(ws, experiment_id, run_id).order:
+            for key in runs.read_jobs(experiment_id, run_id).order:
                 job = indexed.get(key)
                 if job is not None:
                     states[job.state] = states.get(job.state, 0) + 1
@@ -250,7 +143,7 @@ def experiments(ws: Workspace, notes: list[str] | None = None) -> list[Experimen
                 record.hostname if record else None,
                 record.status if record else None,
                 record.started_at if record else None,
-                states.get("done", 0),
+                states.get(state.DONE, 0),
                 sum(states.values()),
                 states,
             )
@@ -279,12 +172,11 @@ class References(NamedTuple):
 
 def referenced_jobs(ws: Workspace) -> References:
     """Every job that a run of an experiment submitted (all runs kept in the workspace)."""
-    from xpm.maintenance import run_folders
-
+    runs = RunStore(ws)
     referenced: set[JobKey] = set()
     damaged = []
-    for experiment_id, run_id in run_folders(ws):
-        submitted = run_jobs(ws, experiment_id, run_id)
+    for experiment_id, run_id in runs.run_folders():
+        submitted = runs.read_jobs(experiment_id, run_id)
         referenced.update(submitted.order)
         if submitted.damaged:
             damaged.append(ws.describe(layout.run_jobs(experiment_id, run_id)))
@@ -301,16 +193,16 @@ def orphans(ws: Workspace, references: References, *, show_all: bool = False) ->
         orphan = key not in references.jobs
         if orphan or show_all:
             job = indexed.get(key)
-            found.append(Orphan(key[0], key[1], job.state if job is not None else "unscheduled", orphan))
+            found.append(Orphan(key[0], key[1], job.state if job is not None else state.UNSCHEDULED, orphan))
     return sorted(found)
 
 
 # --- how listings show jobs (the command line and the monitor) -----------------------------
 
 
-def state_text(state: str) -> str:
+def state_text(known: str) -> str:
     """A state as listings show it: ``DONE``, ``RUNNING``..."""
-    return state.upper()
+    return known.upper()
 
 
 def value_text(value: Any) -> str:

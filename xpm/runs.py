@@ -18,25 +18,27 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
-from xpm import codec, layout
+from xpm import context, layout, state
+from xpm.environment import collect
 from xpm.errors import ConfigError, XpmError
 from xpm.launchers import Launcher
+from xpm.launchers.local import LocalLauncher
 from xpm.locks import LockTimeout
 from xpm.runmode import RunMode
+from xpm.scheduler.core import Scheduler
 from xpm.scheduler.job import Job, run_prepares
-from xpm.scheduler.tokens import CounterToken
 from xpm.schema import RECORD_VERSION, JobSubmitted, RunRecord
-from xpm.settings import WorkspaceSettings
+from xpm.settings import WorkspaceSettings, load_settings, resolve_workspace
+from xpm.store.index import SNAPSHOT_AFTER_LINES
 from xpm.store.jobs import JobStore
+from xpm.store.runs import RunStore
+from xpm.store.tokens import CounterToken
 from xpm.submission import Plan, plan
 from xpm.workspace import Workspace, WorkspaceNotFound
 
 logger = logging.getLogger("xpm.experiment")
 
-__all__ = ["experiment", "Experiment", "FailedExperiment", "RunMode", "current_experiment"]
-
-_stack: list[Experiment] = []
-_stack_lock = threading.Lock()
+__all__ = ["experiment", "Experiment", "FailedExperiment", "RunMode"]
 
 #: The end of the jobs of the modes that run none: set once, never cleared
 _ENDED = threading.Event()
@@ -51,8 +53,8 @@ class FailedExperiment(XpmError):
         self.failed = failed
         lines = [f"experiment {experiment_id} failed: {len(failed)} job(s) ended in error"]
         for job in failed:
-            reason = job.failure_reason or "failed"
-            if reason == "dependency":
+            reason = job.failure_reason or state.FAILED
+            if reason == state.DEPENDENCY:
                 lines.append(f"  {job.name}: not run, a job it depends on failed")
             else:
                 lines.append(f"  {job.name}: {reason}, see {job.stderr}")
@@ -76,14 +78,6 @@ def _install_excepthook() -> None:
 
     hook.__xpm__ = True  # type: ignore[attr-defined]
     sys.excepthook = hook
-
-
-def current_experiment() -> Experiment:
-    """The innermost running experiment (``submit()`` uses it)."""
-    with _stack_lock:
-        if not _stack:
-            raise XpmError("submit() needs a running experiment: call it inside `with experiment(...) as xp:`")
-        return _stack[-1]
 
 
 def _python_path() -> list[str]:
@@ -134,8 +128,6 @@ class Experiment:
         self.run_mode = RunMode.parse(run_mode) if run_mode is not None else RunMode.NORMAL
         self._where = where
         self.settings: WorkspaceSettings | None = where if isinstance(where, WorkspaceSettings) else None
-        from xpm.launchers.local import LocalLauncher
-
         #: given by the caller: else the workspace's (settings), else local, once the workspace is known
         self._launcher_given = launcher is not None
         self.launcher: Launcher = launcher if launcher is not None else LocalLauncher()
@@ -154,6 +146,8 @@ class Experiment:
         self._settings: Any = None
         #: the job records of the workspace (None for a dry run of a missing workspace)
         self.store: JobStore | None = None
+        #: the run records of the workspace (None for a dry run of a missing workspace)
+        self.runs: RunStore | None = None
         #: identifiers of the Prepare configurations run (PREPARE mode)
         self._prepared: set[str] = set()
         #: the folder of each task's jobs (see job_path)
@@ -207,7 +201,7 @@ class Experiment:
         if self.scheduler is not None:
             self.scheduler.wait_all(self._progress.report)
             self._progress.report(final=True)
-        return [job for job in self.jobs.values() if job.state == "error"]
+        return [job for job in self.jobs.values() if job.state == state.ERROR]
 
     def submit(
         self,
@@ -242,10 +236,10 @@ class Experiment:
         if mode is RunMode.NORMAL:
             assert self.workspace is not None and self.store is not None and self.run_id is not None
             created = self.store.create(job.task_id, job.identifier, planned.params)
-            from xpm.store.log import EventLog
-
-            EventLog(self.workspace, layout.run_jobs(self.id, self.run_id)).append(
-                JobSubmitted(ts=time.time(), task_id=job.task_id, identifier=job.identifier, tags=job.tags)
+            self.runs.append_submitted(
+                self.id,
+                self.run_id,
+                JobSubmitted(ts=time.time(), task_id=job.task_id, identifier=job.identifier, tags=job.tags),
             )
             return self.scheduler.submit(job, new=created is True)  # type: ignore[no-any-return]
         # Other modes run no job: the job is what the workspace says it is.
@@ -253,9 +247,9 @@ class Experiment:
             assert self.store is not None
             # A job folder this call creates holds no state record: nothing to read.
             created = self.store.create(job.task_id, job.identifier, planned.params)
-            state = "unscheduled" if created else self._disk_state(job)
+            known = state.UNSCHEDULED if created else self._disk_state(job)
         else:
-            state = self._disk_state(job)
+            known = self._disk_state(job)
         if mode is RunMode.PREPARE:
             run_prepares(
                 job,
@@ -265,9 +259,9 @@ class Experiment:
         else:
             # One write per job (print writes the line and its end apart, two
             # system calls on an unbuffered stdout).
-            sys.stdout.write(planned.describe(state) + "\n")
+            sys.stdout.write(planned.describe(known) + "\n")
             sys.stdout.flush()
-        job.state = state
+        job.state = known
         # Finished from the start, for good: one shared event rather than one per job
         # (an event is most of the memory of a job).
         job._finished = _ENDED
@@ -275,25 +269,23 @@ class Experiment:
 
     def _disk_state(self, job: Job) -> str:
         if self.store is None:
-            return "unscheduled"
+            return state.UNSCHEDULED
         record = self.store.state(job.task_id, job.identifier)
         if record is None:
-            return "unscheduled"
+            return state.UNSCHEDULED
         job.failure_reason = record.failure_reason
         return record.state
 
     # --- the run ------------------------------------------------------------------------
 
     def _open_workspace(self) -> None:
-        from xpm.settings import load_settings, resolve_workspace
-
         # Invalid settings stop the experiment with the file's error, before anything runs.
         self._settings = load_settings()
         self._task_dirs.clear()  # they are folders of the workspace opened here
         where = self._where
         if isinstance(where, Workspace):
             self.workspace, self._location = where, where.location
-            self.store = JobStore(where)
+            self.store, self.runs = JobStore(where), RunStore(where)
             return
         if isinstance(where, WorkspaceSettings):
             self.settings = where
@@ -301,14 +293,17 @@ class Experiment:
             self.settings = resolve_workspace(workdir=os.path.abspath(os.fspath(where)), settings=self._settings)
         self._location = str(self.settings.location)
         if not self._launcher_given and self.settings.launcher:
-            self.launcher = self.settings.make_launcher()
+            # Only workspaces with a Slurm launcher pay for importing it.
+            from xpm.launchers.slurm import launcher_from_settings
+
+            self.launcher = launcher_from_settings(self.settings.launcher)
         try:
             self.workspace = Workspace.open(self._location, create=self.run_mode is not RunMode.DRY_RUN)
         except WorkspaceNotFound:
             if self.run_mode is not RunMode.DRY_RUN:
                 raise
             return  # a dry run writes nothing, not even a workspace
-        self.store = JobStore(self.workspace)
+        self.store, self.runs = JobStore(self.workspace), RunStore(self.workspace)
 
     def _settings_env(self) -> dict[str, str]:
         """The variables of the settings: the global ones, then the workspace's."""
@@ -321,8 +316,7 @@ class Experiment:
         self._open_workspace()
         if self.run_mode is RunMode.NORMAL:
             self._start_run()
-        with _stack_lock:
-            _stack.append(self)
+        context.push_experiment(self)
         return self
 
     def _start_run(self) -> None:
@@ -337,8 +331,6 @@ class Experiment:
         self.env = {**self._settings_env(), **self.env}
         try:
             self.run_id = self._new_run()
-            from xpm.scheduler.core import Scheduler
-
             assert self.store is not None
             self.scheduler = Scheduler(
                 self.store,
@@ -374,32 +366,19 @@ class Experiment:
 
     def _new_run(self) -> str:
         """Creates the run folder and its records; points the experiment's current ref at it."""
-        ws = self.workspace
-        assert ws is not None
-        ws.makedirs(layout.experiment_dir(self.id))
+        assert self.runs is not None
         self._started_at = time.time()
-        base = time.strftime("%Y%m%d_%H%M%S", time.localtime(self._started_at))
-        run_id, n = base, 0
-        while not ws.mkdir_exclusive(layout.run_dir(self.id, run_id)):
-            n += 1
-            run_id = f"{base}.{n}"
-        self._write_run(run_id, "running")
-        from xpm.environment import collect
-
+        run_id = self.runs.create_run(self.id, self._started_at)
+        self._write_run(run_id, state.RUN_RUNNING)
         main = getattr(sys.modules.get("__main__"), "__file__", None)
         project = os.path.dirname(os.path.abspath(main)) if main else os.getcwd()
-        ws.write_atomic(layout.run_environment(self.id, run_id), codec.encode(collect(project)))
-        from xpm.store.refs import RefStore
-
-        refs = RefStore(ws)
-        name = layout.current_run_ref(self.id)
-        while not refs.set_if_equals(name, refs.value(name), run_id):
-            pass  # another writer won the race: read again
+        self.runs.write_environment(self.id, run_id, collect(project))
+        self.runs.set_current(self.id, run_id)
         return run_id
 
     def _write_run(self, run_id: str, status: str, ended: bool = False) -> None:
-        assert self.workspace is not None
-        record = RunRecord(
+        assert self.runs is not None
+        self.runs.write_record(RunRecord(
             version=RECORD_VERSION,
             experiment_id=self.id,
             run_id=run_id,
@@ -408,8 +387,7 @@ class Experiment:
             started_at=self._started_at,
             ended_at=time.time() if ended else None,
             status=status,
-        )
-        self.workspace.write_atomic(layout.run_record(self.id, run_id), codec.encode(record))
+        ))
 
     def _refresh_index_snapshot(self) -> None:
         """After a large run, folds the job index so that the next ``jobs list`` starts from a snapshot.
@@ -417,8 +395,6 @@ class Experiment:
         A job records about three index entries; small runs leave that to the
         next reader (reading the snapshot is not free on a remote workspace).
         """
-        from xpm.store.index import SNAPSHOT_AFTER_LINES
-
         if self.store is not None and len(self.jobs) * 3 >= SNAPSHOT_AFTER_LINES:
             try:
                 self.store.index.load()
@@ -426,9 +402,7 @@ class Experiment:
                 logger.warning("job index not folded: %s", exc)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        with _stack_lock:
-            if self in _stack:
-                _stack.remove(self)
+        context.pop_experiment(self)
         if self.run_mode is not RunMode.NORMAL:
             return
         failed: list[Job] = []
@@ -441,7 +415,7 @@ class Experiment:
                     print(f"xpm: leaving {len(pending)} job(s) running; run the experiment again to follow them",
                           file=sys.stderr)
             self.scheduler.stop()
-            status = "done" if exc_type is None and not failed else "failed"
+            status = state.RUN_DONE if exc_type is None and not failed else state.RUN_FAILED
             assert self.run_id is not None
             self._write_run(self.run_id, status, ended=True)
             self._refresh_index_snapshot()
@@ -491,9 +465,9 @@ class _Progress:
         self.last_time = 0.0
 
     def changed(self, job: Job) -> None:
-        if job.finished and job.state == "error":
-            reason = job.failure_reason or "failed"
-            detail = "a job it depends on failed" if reason == "dependency" else f"see {job.stderr}"
+        if job.finished and job.state == state.ERROR:
+            reason = job.failure_reason or state.FAILED
+            detail = "a job it depends on failed" if reason == state.DEPENDENCY else f"see {job.stderr}"
             self._print(f"xpm: job {job.name} ended in error ({reason}): {detail}", newline=True)
 
     def report(self, final: bool = False) -> None:
@@ -501,10 +475,10 @@ class _Progress:
         counts: dict[str, int] = {}
         for job in jobs:
             counts[job.state] = counts.get(job.state, 0) + 1
-        parts = [f"{counts.get('done', 0)}/{len(jobs)} jobs done"]
-        for state in ("running", "scheduled", "waiting", "ready", "error"):
-            if counts.get(state):
-                parts.append(f"{counts[state]} {'failed' if state == 'error' else state}")
+        parts = [f"{counts.get(state.DONE, 0)}/{len(jobs)} jobs done"]
+        for shown in (state.RUNNING, state.SCHEDULED, state.WAITING, state.READY, state.ERROR):
+            if counts.get(shown):
+                parts.append(f"{counts[shown]} {'failed' if shown == state.ERROR else shown}")
         line = f"xpm: {self.xp.id}: " + ", ".join(parts)
         now = time.monotonic()
         if line == self.last_line and not final:

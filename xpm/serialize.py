@@ -17,10 +17,15 @@ from typing import Any
 import msgspec
 
 from xpm._version import __version__
+from xpm.codec import decode_params
+# config_digest (the lazy identity hook), not xpm.ids: a job process loads its parameters and
+# never computes an identifier, so it does not import xpm.ids and blake3.
 from xpm.config.base import ConfigMixin, config_digest
 from xpm.config.classinfo import MAIN_ALIAS, module_name
 from xpm.config.fields import PathGenerator
 from xpm.errors import ConfigError, SerializationError
+from xpm.fsutil import write_local_atomic
+from xpm.imports import import_file
 from xpm.layout import PARAMS_FILE, SAVED_FILE
 from xpm.schema import PARAMS_VERSION, ObjectRecord, ParamsFile
 
@@ -54,8 +59,6 @@ def loads(data: bytes, *, jobpath: Path | None = None, source: str | None = None
         SerializationError: the file is not valid, or names a class that cannot
             be imported or no longer has a parameter it records.
     """
-    from xpm.codec import decode_params
-
     return _Reader(decode_params(data, source), jobpath, source).read()
 
 
@@ -68,8 +71,6 @@ def save(value: Any, folder: str | os.PathLike[str]) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / SAVED_FILE
-    from xpm.workspace import write_local_atomic
-
     write_local_atomic(str(path), dumps(value), durable=True)
     return path
 
@@ -119,8 +120,6 @@ def _import_main(path: str) -> Any:
     module = sys.modules.get(MAIN_ALIAS)
     if module is not None:
         return module
-    from xpm.imports import import_file
-
     # The script's folder comes first on sys.path, as when it ran as a script.
     sys.path.insert(0, os.path.dirname(path))
     return import_file(MAIN_ALIAS, path)

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from xpm.errors import FileProblem
+from xpm.launchers.slurm_options import settings_problems
 
 __all__ = [
     "CONFIG_DIR_ENV",
@@ -219,7 +220,12 @@ class WorkspaceSettings:
     launcher: dict[str, Any] | None = None
 
     def make_launcher(self) -> Any:
-        """The workspace's default launcher (None: the local one)."""
+        """The workspace's default launcher (None: the local one).
+
+        A convenience for user code: the settings are data, and xpm itself builds
+        the launcher with :func:`xpm.launchers.slurm.launcher_from_settings`. The
+        one import from settings up to a launcher, on use (tests/test_layers.py).
+        """
         from xpm.launchers.slurm import launcher_from_settings
 
         return launcher_from_settings(self.launcher) if self.launcher else None
@@ -316,11 +322,11 @@ def parse_settings(text: str, path: Path) -> Settings:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SettingsError(_yaml_problem(exc, text), path=path) from exc
+        raise SettingsError(yaml_problem(exc, text), path=path) from exc
     return _Reader(path).settings(data)
 
 
-def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
     """One line describing a YAML syntax error, with its 1-based position."""
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
@@ -491,8 +497,6 @@ class _Reader:
             return None
         if not isinstance(value, dict) or not isinstance(value.get("slurm", {}), dict) or "slurm" not in value:
             raise self.fail(key, f"expected 'local', or a mapping with a 'slurm' mapping, got {_show(value)}")
-        from xpm.launchers.slurm import settings_problems
-
         for name, problem in settings_problems(value):
             raise self.fail(self.join(key, name), problem)
         binpath = value.get("binpath")

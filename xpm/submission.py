@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Callable
 
-from xpm.config.base import ConfigMixin, Prepare, ResumableTask, config_digest
+from xpm import layout
+from xpm.config.base import ConfigMixin, Prepare, ResumableTask
+from xpm.ids import digest
 from xpm.launchers import Launcher
 from xpm.scheduler.job import Job
-from xpm.scheduler.tokens import TokenDependency
+from xpm.store.tokens import TokenDependency
+from xpm.serialize import dumps
 
 
 #: The names of the stdout and stderr files of each task's jobs (one string each, shared)
@@ -25,8 +28,6 @@ _LOG_NAMES: dict[str, tuple[str, str]] = {}
 def _log_names(task_id: str) -> tuple[str, str]:
     names = _LOG_NAMES.get(task_id)
     if names is None:
-        from xpm import layout
-
         names = _LOG_NAMES[task_id] = (layout.job_log_name(task_id, "out"), layout.job_log_name(task_id, "err"))
     return names
 
@@ -84,12 +85,10 @@ def plan(task: Any, job_path: Callable[[str, str], PurePath], *, max_retries: in
     The task's generated paths (``PathGenerator``) are resolved inside its job
     folder, and its parameters are encoded as they go to ``params.json``.
     """
-    from xpm.serialize import dumps
-
     info = task.__xpm__
     info.seal()
     task_id = info.xpmtype.identifier
-    identifier = config_digest(task).hex()
+    identifier = digest(task).hex()
     jobpath = job_path(task_id, identifier)
     # A remote workspace gives a PurePosixPath: generated paths and params.json
     # take it as a Path (as they always did).

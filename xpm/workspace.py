@@ -15,18 +15,18 @@ hosts sharing the workspace.
 
 from __future__ import annotations
 
-import itertools
 import os
 import posixpath
-import socket
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from xpm import layout
+from xpm import codec, layout
+from xpm._version import __version__
 from xpm.errors import XpmError
+from xpm.fsutil import tmp_name, write_local_atomic
 from xpm.locks import FolderLock, Lock, LocalLock
-from xpm.schema import LockOwner
+from xpm.schema import WorkspaceMarker
 
 __all__ = ["Workspace", "WorkspaceNotFound", "NotFound", "UnsafeDelete"]
 
@@ -49,65 +49,6 @@ class NotFound(XpmError, FileNotFoundError):
 
 class UnsafeDelete(XpmError):
     """A deletion outside the places xpm may delete was refused."""
-
-
-#: The host name in temporary file names (asked once: planning writes thousands of files)
-_hostname: str | None = None
-#: This process's pid (a system call each time otherwise); a forked child sets its own
-_pid = os.getpid()
-
-
-def _forked() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forked)
-#: The random part of temporary file names: a random start, then one more per name;
-#: with the host and pid, unique among the writers of a workspace
-_tmp_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
-
-
-def _tmp_name(rel: str) -> str:
-    """A temporary name beside ``rel``: ``.<name>.<host>.<pid>.<random>.tmp``."""
-    global _hostname
-    if _hostname is None:
-        _hostname = socket.gethostname()
-    parent, _, name = rel.rpartition("/")
-    tmp = f".{name}.{_hostname}.{_pid}.{next(_tmp_counter) & 0xFFFFFFFF:08x}.tmp"
-    return f"{parent}/{tmp}" if parent else tmp
-
-
-def write_local_atomic(path: str, data: bytes, *, durable: bool = False) -> None:
-    """Writes a local file atomically: a temporary file beside ``path``, then a rename over it.
-
-    A reader sees the old content or the new one, never a partial file. With
-    ``durable``, the data reaches the disk (fsync) before the rename.
-    """
-    tmp = _tmp_name(path)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        try:
-            # os.write rather than a file object: no buffer to allocate and flush.
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 class Workspace:
@@ -146,10 +87,6 @@ class Workspace:
         return ws
 
     def _check_marker(self, create: bool) -> None:
-        from xpm import codec
-        from xpm._version import __version__
-        from xpm.schema import WorkspaceMarker
-
         try:
             data = self.read_bytes(layout.MARKER)
         except NotFound:
@@ -266,20 +203,6 @@ class Workspace:
         if not (layout.is_task_id(task_id) and layout.is_identifier(identifier)):
             raise UnsafeDelete(f"refusing to delete {task_id!r}/{identifier!r}: not a job folder")
         self._remove_tree(layout.job_dir(task_id, identifier))
-
-    def lock_owner(self, rel: str) -> LockOwner | None:
-        """Who holds (or last held) the lock ``rel``, if it says."""
-        import msgspec
-
-        from xpm.locks import OWNER_FILE
-
-        data = self.read_optional(f"{rel}/{OWNER_FILE}" if self.isdir(rel) else rel)
-        if not data:
-            return None
-        try:
-            return msgspec.json.decode(data, type=LockOwner)
-        except msgspec.DecodeError:
-            return None
 
     def iter_job_dirs(self) -> Iterator[tuple[str, str]]:
         """Every ``(task id, identifier)`` folder under ``jobs/`` (names not checked)."""
@@ -492,7 +415,7 @@ class FsspecWorkspace(Workspace):
         raise OSError(f"{self.describe(rel)}: cannot create the folder")
 
     def write_atomic(self, rel: str, data: bytes) -> None:
-        tmp = _tmp_name(rel)
+        tmp = tmp_name(rel)
         parent = self.parent(rel)
         if parent and not self.fs.exists(self._p(parent)):
             self.makedirs(parent)

@@ -253,7 +253,7 @@ def test_kill_never_signals_a_process_that_reused_the_pid(maker: Maker, xpm_cli)
 
 def test_kill_gives_all_jobs_one_grace_period_then_kills(maker: Maker):
     from xpm.control import kill
-    from xpm.jobprocess import local_process
+    from xpm.process import local_process
 
     deaf = [sleeper(ignore_term=True) for _ in range(2)]
     try:
@@ -268,7 +268,7 @@ def test_kill_gives_all_jobs_one_grace_period_then_kills(maker: Maker):
 
 
 def test_clean_keeps_a_killed_job_whose_process_still_runs(maker: Maker, xpm_cli):
-    from xpm.jobprocess import local_process
+    from xpm.process import local_process
 
     still = sleeper(ignore_term=True)
     try:

@@ -259,7 +259,7 @@ def test_time_left_parsing(text: str, seconds: float | None):
 
 def test_remaining_time_is_none_outside_slurm(monkeypatch):
     from xpm import ResumableTask
-    from xpm.jobprocess import SLURM_JOB_VARIABLE
+    from xpm.process import SLURM_JOB_VARIABLE
 
     monkeypatch.delenv(SLURM_JOB_VARIABLE, raising=False)
     assert ResumableTask().remaining_time() is None

@@ -54,7 +54,7 @@ def test_params_go_in_an_existing_folder_without_them(workspace: Workspace) -> N
 
 
 def test_temporary_names_are_unique_and_follow_the_pattern(tmp_path: Path) -> None:
-    from xpm.workspace import _tmp_name
+    from xpm.fsutil import tmp_name as _tmp_name
 
     names = {_tmp_name("jobs/t/x/params.json") for _ in range(1000)}
     assert len(names) == 1000

@@ -190,10 +190,10 @@ def parameters_difference(
             return path.read_bytes(), str(path)
         if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
             raise click.BadParameter(f"{text}: give a job folder, its {layout.PARAMS_FILE}, or a job id")
-        from xpm.query import resolve_job
+        from xpm.store.jobs import JobStore
 
         ws = workspace()
-        rel = layout.job_params(*resolve_job(ws, text))
+        rel = layout.job_params(*JobStore(ws).resolve(text))
         return ws.read_bytes(rel), ws.describe(rel)
 
     (left, left_source), (right, right_source) = params(job1), params(job2)

@@ -6,13 +6,12 @@ import sys
 import time
 from typing import Any
 
-from xpm import layout
+from xpm import layout, state
 from xpm.errors import XpmError
+from xpm.store.jobs import JobStore
 
 #: How often a followed log is read again (seconds)
 FOLLOW_INTERVAL = 0.25
-#: States after which a job's log no longer grows
-ENDED = ("done", "error", "unscheduled")
 
 
 class NoLog(XpmError):
@@ -26,12 +25,9 @@ def print_log(ws: Any, jobid: str, suffix: str, follow: bool) -> None:
         InvalidJobId, UnknownJob: ``jobid`` does not designate a job.
         NoLog: the job has no such log (and is not running, when following).
     """
-    from xpm.query import resolve_job
-    from xpm.store.jobs import JobStore
-
-    key = resolve_job(ws, jobid)
-    rel = layout.job_stdout(*key) if suffix == "out" else layout.job_stderr(*key)
     store = JobStore(ws)
+    key = store.resolve(jobid)
+    rel = layout.job_stdout(*key) if suffix == "out" else layout.job_stderr(*key)
     offset = 0
     out = sys.stdout.buffer
     try:
@@ -65,7 +61,7 @@ def _ended(store: Any, key: tuple[str, str]) -> bool:
         record = store.state(*key)
     except XpmError:
         return True  # an unreadable record: nothing to wait for
-    return record is None or record.state in ENDED
+    return record is None or record.state in state.LOG_ENDED
 
 
 def _what(suffix: str) -> str:

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import click
 
+from xpm import state
 from xpm.cli import cli
 from xpm.cli.common import (
     clean_jobs,
@@ -142,12 +143,11 @@ def kill(perform: bool, **options: Any) -> None:
       experimaestro jobs kill --filter '@state="RUNNING"'
       experimaestro jobs kill --filter '@state="RUNNING"' --perform
     """
-    from xpm.control import ACTIVE
     from xpm.control import kill as kill_jobs
     from xpm.store.jobs import JobStore
 
     selection = Selection(**options)
-    targets = [job for job in selection.jobs() if job.state in ACTIVE]
+    targets = [job for job in selection.jobs() if job.state in state.KILLABLE]
     if not targets:
         emit(["No running jobs found."])
         return
@@ -176,16 +176,14 @@ def clean(perform: bool, **options: Any) -> None:
       experimaestro jobs clean --filter '@state="DONE"'
       experimaestro jobs clean --filter '@state="DONE"' --perform
     """
-    from xpm.control import CLEANABLE, not_cleanable
-
     selection = Selection(**options)
     found = selection.jobs()
-    targets = [job for job in found if job.state in CLEANABLE]
-    skipped = [job for job in found if job.state not in CLEANABLE]
+    targets = [job for job in found if job.state in state.CLEANABLE]
+    skipped = [job for job in found if job.state not in state.CLEANABLE]
     if not found:
         emit(["No jobs found."])
         return
-    lines = [f"SKIPPED {selection.name(job)}: {not_cleanable(job.state)}" for job in skipped]
+    lines = [f"SKIPPED {selection.name(job)}: {state.not_cleanable(job.state)}" for job in skipped]
     if not perform:
         emit(lines + [f"CLEANING {selection.name(job)} (dry run)" for job in targets]
              + [f"{len(targets)} job(s) would be deleted: add --perform to delete them."])
@@ -231,7 +229,7 @@ def path(jobid: str, **options: Any) -> None:
       experimaestro jobs path mymodule.mytask/0721c3a9b8e4
     """
     from xpm import layout
-    from xpm.query import resolve_job
+    from xpm.store.jobs import JobStore
 
     ws = group_workspace(**options)
-    click.echo(ws.describe(layout.job_dir(*resolve_job(ws, jobid))))
+    click.echo(ws.describe(layout.job_dir(*JobStore(ws).resolve(jobid))))

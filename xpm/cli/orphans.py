@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from xpm import state
 from xpm.cli import cli
 from xpm.cli.common import clean_jobs, emit, warn
 from xpm.errors import XpmError
@@ -54,7 +55,6 @@ def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath:
       experimaestro orphans /path/to/workspace --clean
     """
     from xpm import layout
-    from xpm.control import CLEANABLE, not_cleanable
     from xpm.query import orphans as find_orphans
     from xpm.query import referenced_jobs, short_name, state_text
     from xpm.workspace import Workspace
@@ -87,6 +87,6 @@ def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath:
     if again.damaged:
         raise DamagedRuns(again.damaged)
     targets = [o for o in found if o.orphan and (o.task_id, o.identifier) not in again.jobs]
-    emit(f"SKIPPED {name(o)}: {not_cleanable(o.state)}" for o in targets if o.state not in CLEANABLE)
-    if clean_jobs(ws, {(o.task_id, o.identifier): name(o) for o in targets if o.state in CLEANABLE}):
+    emit(f"SKIPPED {name(o)}: {state.not_cleanable(o.state)}" for o in targets if o.state not in state.CLEANABLE)
+    if clean_jobs(ws, {(o.task_id, o.identifier): name(o) for o in targets if o.state in state.CLEANABLE}):
         raise SystemExit(1)

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
+from xpm import context
 from xpm.config.classinfo import ClassInfo
 from xpm.config.fields import Field, PathGenerator, TaggedValue
 from xpm.config.types import ArgKind, _Where
@@ -58,7 +59,7 @@ class ConfigInfo:
         self.digest: bytes | None = None
         self.created_at = created_at
         #: the job of a submitted task (an ``xpm.scheduler.Job``)
-        self.job: Any = None
+        self.job: context.SubmittedJob | None = None
         #: extra dependencies of a task (for instance tokens), added before it is submitted
         #: (a tuple, replaced when some are added: most configurations have none)
         self.dependencies: tuple[Any, ...] = ()
@@ -433,10 +434,8 @@ class Task(Config):
             max_retries: how many times a resumable task that stops on a timeout
                 is run again (default: the workspace's setting).
         """
-        # The experiment layer sits above the configurations: imported on use.
-        from xpm.runs import current_experiment
-
-        return current_experiment().submit(self, launcher=launcher, init_tasks=init_tasks, max_retries=max_retries)
+        # The running experiment registered itself below the configurations (xpm.context).
+        return context.current_experiment().submit(self, launcher=launcher, init_tasks=init_tasks, max_retries=max_retries)
 
     def add_dependencies(self, *dependencies: Any) -> Task:
         """Adds dependencies other than parameters (for instance ``token.dependency(1)``)."""
@@ -504,9 +503,7 @@ class ResumableTask(Task):
 
         On Slurm, the limit is asked once (``squeue``) and counted down from then.
         """
-        from xpm.jobprocess import remaining_time
-
-        return remaining_time()
+        return context.remaining_time()
 
 
 class Prepare(Config):

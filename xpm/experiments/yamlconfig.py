@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from xpm.errors import FileProblem
-from xpm.settings import _yaml_problem
+from xpm.settings import yaml_problem
 
 __all__ = [
     "ExperimentConfigError",
@@ -221,7 +221,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ExperimentConfigError(_yaml_problem(exc, text), path=path) from exc
+        raise ExperimentConfigError(yaml_problem(exc, text), path=path) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -1,7 +1,7 @@
 """Launchers: where and how a job process starts (locally, later on Slurm).
 
 A launcher only starts and stops processes. The job process records its own state
-in the workspace (:mod:`xpm.jobprocess`), and the scheduler decides when to launch.
+in the workspace (:mod:`xpm.runner.job`), and the scheduler decides when to launch.
 """
 
 from __future__ import annotations

@@ -8,12 +8,10 @@ import socket
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler
-
-if TYPE_CHECKING:
-    from xpm.launchers.forkserver import _Exit
+from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler, forkserver
+from xpm.process import LocalProcessRef, alive_here, local_process, proc_stat
 
 #: Set to ``0`` to start every job with Popen (see :class:`LocalLauncher`)
 FORK_VARIABLE = "XPM_LOCAL_FORK"
@@ -23,8 +21,6 @@ class LocalProcess(Launched):
     """A job process started with Popen: this process is its parent."""
 
     def __init__(self, popen: subprocess.Popen[bytes]):
-        from xpm.jobprocess import local_process
-
         self.popen = popen
         self.process = local_process(popen.pid)
 
@@ -35,9 +31,7 @@ class LocalProcess(Launched):
 class ForkedProcess(Launched):
     """A job process forked by a fork server, which reports its end."""
 
-    def __init__(self, pid: int, start: int | None, end: _Exit):
-        from xpm.jobprocess import local_process
-
+    def __init__(self, pid: int, start: int | None, end: forkserver._Exit):
         self.pid = pid
         self.process = local_process(pid)
         if start is not None:
@@ -59,9 +53,7 @@ class ForkedProcess(Launched):
         self._end.done.wait()
         if self._end.lost:
             # The server died before the job: follow the process itself, its status is unknown.
-            from xpm.jobprocess import process_alive
-
-            while process_alive(self.process):
+            while alive_here(self.process):
                 time.sleep(0.2)
         return self._end.status
 
@@ -121,8 +113,6 @@ class LocalLauncher(Launcher):
     def launch(self, request: LaunchRequest) -> Launched:
         env = self.environment(request)
         if self.uses_fork_server():
-            from xpm.launchers import forkserver
-
             try:
                 pid, start, end = forkserver.launch(
                     self.python, env, jobdir=str(request.jobdir), stdout=str(request.stdout), stderr=str(request.stderr)
@@ -160,9 +150,7 @@ class LocalProcessHandler(ProcessHandler):
     """
 
     def alive(self, process: dict[str, Any]) -> bool | None:
-        from xpm.jobprocess import process_alive
-
-        alive = process_alive(process)
+        alive = alive_here(process)
         # An ended process that its parent (an experiment) has not reaped yet is gone.
         return False if alive and _zombie(int(process["pid"])) else alive
 
@@ -198,7 +186,5 @@ def _signal(pid: int, signum: int) -> bool:
 
 def _zombie(pid: int) -> bool:
     """Whether ``pid`` has ended but its parent (an experiment process) has not reaped it yet."""
-    from xpm.jobprocess import proc_stat
-
     fields = proc_stat(pid)
     return bool(fields) and fields[0] == b"Z"  # type: ignore[index]

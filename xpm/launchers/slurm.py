@@ -9,66 +9,25 @@ one query for all of the user's jobs per interval and per host.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import os
 import logging
+import os
 import shlex
 import sys
 import threading
 import time
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from xpm import layout
+from xpm import codec, layout, state
 from xpm.errors import XpmError
 from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler
-from xpm.launchers.slurm_status import SlurmError
+from xpm.launchers.slurm_options import SlurmOptions, format_time
+from xpm.launchers.slurm_status import LIVE, SlurmError, command_path, failure_reason, run_command, tracker
+from xpm.process import slurm_process
+from xpm.schema import JobStateRecord
 
 logger = logging.getLogger("xpm.launchers.slurm")
-
-
-@dataclass(frozen=True)
-class SlurmOptions:
-    """``#SBATCH`` options; each one set becomes ``#SBATCH --<name with - for _>=<value>``."""
-
-    nodes: int | None = 1
-    #: the time limit: ``H:M:S`` (see :func:`format_time`), ``D-H:M:S``, or minutes
-    time: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    partition: str | None = None
-    constraint: str | None = None
-    mem: str | None = None
-    exclude: str | None = None
-    mem_per_gpu: str | None = None
-    cpus_per_task: int | None = None
-    nodelist: str | None = None
-    ntasks_per_node: int | None = None
-    gpus: int | str | None = None
-    gpus_per_node: int | str | None = None
-
-    def merge(self, **values: Any) -> SlurmOptions:
-        """These options with ``values`` on top (values that are None change nothing)."""
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise TypeError(f"unknown Slurm option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
-
-    def values(self) -> dict[str, Any]:
-        """The options that are set, in declaration order."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
-
-    def sbatch_lines(self) -> list[str]:
-        return [f"#SBATCH --{name.replace('_', '-')}={value}" for name, value in self.values().items()]
-
-
-def format_time(seconds: float) -> str:
-    """A duration as Slurm's ``H:M:S``."""
-    total = int(seconds)
-    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
 class SlurmJob(Launched):
@@ -84,8 +43,8 @@ class SlurmJob(Launched):
 
     def __init__(self, jobid: str, jobdir: Path, binpath: str | None, interval: float):
         self.jobid = jobid
-        # Exactly what the job process records as itself (xpm.jobprocess.this_process).
-        self.process = {"type": "slurm", "jobid": jobid}
+        # Exactly what the job process records as itself (xpm.process.this_process).
+        self.process = slurm_process(jobid)
         self._state_file = jobdir / layout.JOB_STATE_FILE
         self._binpath = binpath
         self._interval = interval
@@ -93,10 +52,6 @@ class SlurmJob(Launched):
         self._end: tuple[str, str | None] | None = None
 
     def _recorded_end(self) -> tuple[str, str | None] | None:
-        from xpm import codec
-        from xpm.errors import XpmError
-        from xpm.schema import JobStateRecord
-
         try:
             stat = self._state_file.stat()
             if (stat.st_mtime, stat.st_size) == self._seen:
@@ -105,7 +60,7 @@ class SlurmJob(Launched):
         except (OSError, XpmError):
             return None
         self._seen = (stat.st_mtime, stat.st_size)
-        if record.process == self.process and record.state in ("done", "error"):
+        if record.process == self.process and record.state in state.FINAL:
             self._end = (record.state, record.failure_reason)
         else:
             self._end = None
@@ -113,23 +68,21 @@ class SlurmJob(Launched):
 
     def poll(self) -> int | None:
         """The job's exit status (0: done, 1: error) once it is over, else None."""
-        from xpm.launchers.slurm_status import LIVE, tracker
-
         ended = self._recorded_end()
         # A job cancelled may have been stopped at its time limit: it records
         # "cancelled" (it got SIGTERM) while Slurm completes it as TIMEOUT. Its end
         # is taken once Slurm says it is over, so that Slurm's reason is known.
-        if ended is not None and ended != ("error", "cancelled"):
-            return 0 if ended[0] == "done" else 1
-        state = tracker(self._binpath, self._interval).state(self.jobid)
-        if state is not None and state in LIVE:
+        if ended is not None and ended != (state.ERROR, state.CANCELLED):
+            return 0 if ended[0] == state.DONE else 1
+        slurm_state = tracker(self._binpath, self._interval).state(self.jobid)
+        if slurm_state is not None and slurm_state in LIVE:
             return None
         # Over for Slurm (or Slurm cannot say): what the job recorded, else what Slurm says.
         self._seen = None
         ended = self._recorded_end() or ended
         if ended is not None:
-            return 0 if ended[0] == "done" else 1
-        return 0 if state == "COMPLETED" else 1
+            return 0 if ended[0] == state.DONE else 1
+        return 0 if slurm_state == "COMPLETED" else 1
 
     def wait(self) -> int:
         while True:
@@ -273,7 +226,7 @@ class SlurmLauncher(Launcher):
         return "\n".join(lines) + "\n"
 
     def _write_script(self, request: LaunchRequest) -> Path:
-        path = request.jobdir / f"{layout.job_basename(request.task_id)}.sh"
+        path = request.jobdir / layout.job_script_name(request.task_id)
         path.write_text(self.script(request))
         return path
 
@@ -282,8 +235,6 @@ class SlurmLauncher(Launcher):
 
     def _submit(self, script: Path, requests: list[LaunchRequest], *, array: bool) -> list[SlurmJob]:
         """``sbatch`` of a script; the Slurm job of each request (element ``i`` of an array)."""
-        from xpm.launchers.slurm_status import run_command, tracker
-
         jobid = parse_sbatch(run_command(self.binpath, ["sbatch", "--parsable", str(script)]))
         status = tracker(self.binpath, self.interval)
         jobs = []
@@ -352,29 +303,6 @@ def _array_name() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(_array_counter)}"
 
 
-#: Keys of a workspace's ``launcher`` setting (``slurm``: the #SBATCH options)
-SETTINGS_KEYS = ("array_size", "binpath", "interval", "max_jobs", "slurm")
-
-
-def settings_problems(value: dict[str, Any]) -> list[tuple[str, str]]:
-    """What is wrong in a workspace's ``launcher`` setting: ``(key path, problem)`` pairs."""
-    problems = [(str(name), f"unknown key (known: {', '.join(SETTINGS_KEYS)})") for name in value
-                if name not in SETTINGS_KEYS]
-    known = [f.name for f in fields(SlurmOptions)]
-    for name, item in (value.get("slurm") or {}).items():
-        if name not in known:
-            problems.append((f"slurm.{name}", f"unknown option (known: {', '.join(known)})"))
-        elif not isinstance(item, (str, int)) or isinstance(item, bool):
-            problems.append((f"slurm.{name}", f"expected a string or an integer, got {item!r}"))
-    size = value.get("array_size", 100)
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        problems.append(("array_size", f"expected a positive integer, got {size!r}"))
-    interval = value.get("interval", 60)
-    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
-        problems.append(("interval", f"expected a positive number of seconds, got {interval!r}"))
-    return problems
-
-
 def launcher_from_settings(spec: dict[str, Any]) -> SlurmLauncher:
     """The launcher a (checked) workspace ``launcher`` setting describes."""
     return SlurmLauncher(
@@ -399,27 +327,19 @@ class SlurmProcessHandler(ProcessHandler):
     """Slurm jobs: alive while the status tracker says so; stopped with ``scancel``."""
 
     def alive(self, process: dict[str, Any]) -> bool | None:
-        from xpm.launchers.slurm_status import LIVE, tracker
-
-        state = tracker(None).state(str(process["jobid"]))
-        if state is None:
+        slurm_state = tracker(None).state(str(process["jobid"]))
+        if slurm_state is None:
             return None
-        return state in LIVE
+        return slurm_state in LIVE
 
     def end_reason(self, process: dict[str, Any]) -> str:
-        from xpm.launchers.slurm_status import failure_reason, tracker
-
         return failure_reason(tracker(None).state(str(process["jobid"])))
 
     def check_stoppable(self, process: dict[str, Any]) -> None:
-        from xpm.launchers.slurm_status import command_path
-
         if command_path(None, "scancel") is None:
             raise CannotStop("scancel is not on this host: run the command on the cluster")
 
     def terminate(self, process: dict[str, Any]) -> None:
-        from xpm.launchers.slurm_status import tracker
-
         # Slurm sends SIGTERM (the task gets TaskCancelled), then SIGKILL after its KillWait.
         tracker(None).cancel(str(process["jobid"]))
 

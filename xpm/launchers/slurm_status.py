@@ -25,7 +25,8 @@ import threading
 import time
 
 from xpm.errors import XpmError
-from xpm.workspace import write_local_atomic
+from xpm.fsutil import write_local_atomic
+from xpm.state import CANCELLED, DONE, ERROR, FAILED, MEMORY, RUNNING, SCHEDULED, TIMEOUT
 
 #: Slurm states of jobs that are not over
 LIVE = frozenset({
@@ -33,7 +34,7 @@ LIVE = frozenset({
     "REQUEUE_HOLD", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD",
 })
 #: Slurm states that are failures, and their xpm failure reasons (others: "failed")
-_REASONS = {"TIMEOUT": "timeout", "DEADLINE": "timeout", "OUT_OF_MEMORY": "memory", "CANCELLED": "cancelled"}
+_REASONS = {"TIMEOUT": TIMEOUT, "DEADLINE": TIMEOUT, "OUT_OF_MEMORY": MEMORY, "CANCELLED": CANCELLED}
 #: Delays of the first queries after a submission (seconds)
 FIRST_QUERIES = (1.0, 2.0, 4.0, 8.0)
 #: How old an answer may be for a first query (another process's recent answer will do)
@@ -56,16 +57,16 @@ def xpm_state(slurm_state: str | None) -> tuple[str, str | None]:
     """The xpm state (and failure reason) of a Slurm state."""
     state = normal_state(slurm_state)
     if state in ("PENDING", "CONFIGURING") or state.startswith("REQUEUE") or state == "RESV_DEL_HOLD":
-        return "scheduled", None
+        return SCHEDULED, None
     if state in LIVE:
-        return "running", None
+        return RUNNING, None
     if state == "COMPLETED":
-        return "done", None
-    return "error", failure_reason(state)
+        return DONE, None
+    return ERROR, failure_reason(state)
 
 
 def failure_reason(slurm_state: str | None) -> str:
-    return _REASONS.get(normal_state(slurm_state), "failed")
+    return _REASONS.get(normal_state(slurm_state), FAILED)
 
 
 def parse_time_left(text: str) -> float | None:

@@ -18,19 +18,16 @@ from __future__ import annotations
 import bisect
 from typing import Any, Callable
 
-from xpm import codec, control, layout, query
+from xpm import codec, control, layout, query, state
 from xpm.errors import XpmError
 from xpm.filter import Filter, FilterError, parse
-from xpm.schema import (
-    IndexEntry,
-    IndexRemoved,
-    JobSubmitted,
-)
 from xpm.monitor.files import LogFollower, one_line, params_lines
 from xpm.monitor.rows import ExperimentRow, JobDetail, JobRow, _Events, _Run
+from xpm.schema import JobSubmitted
 from xpm.store.index import IndexedJob, IndexSnapshot, JobKey, no_gc
 from xpm.store.jobs import JobStore
 from xpm.store.log import EventLog
+from xpm.store.runs import RunStore
 from xpm.workspace import NotFound, Workspace
 
 __all__ = [
@@ -43,10 +40,6 @@ FOLLOW_REFRESHES = 3
 FIRST_READS_PER_REFRESH = 100
 #: More changed jobs than this in one refresh: the rows are sorted again, not moved one by one
 REBUILD_AFTER = 2_000
-#: States whose event log grows: progress and times are read again at each refresh
-ACTIVE = ("scheduled", "running")
-#: Order of the ``state`` sort: what needs attention first
-STATE_RANK = {"running": 0, "error": 1, "scheduled": 2, "ready": 3, "waiting": 4, "unscheduled": 5, "done": 6}
 #: Most lines of parameters a job detail shows
 
 
@@ -63,6 +56,7 @@ class MonitorModel:
     def __init__(self, workspace: Workspace, *, experiment: str | None = None):
         self.workspace = workspace
         self.store = JobStore(workspace)
+        self.runs = RunStore(workspace)
         #: the experiment whose jobs are the rows (None: every job of the index)
         self.experiment = experiment
         #: the order of the rows (one of :meth:`sorts`)
@@ -157,7 +151,7 @@ class MonitorModel:
         if previous is not None:
             if (size or 0) == previous.offset and mtime == self._index_mtime:
                 return
-            if size is None or size < previous.offset or not self._index_continues(previous):
+            if size is None or size < previous.offset or not self.store.index.continues(previous):
                 previous = None  # rebuilt or truncated: fold it again
         folded = self.store.index.load(previous)
         self._index_mtime = mtime
@@ -171,32 +165,12 @@ class MonitorModel:
             for events in self._events.values():
                 events.stale = True
             self._dirty = True
-        elif folded.offset != previous.offset:
-            # The jobs that changed are those of the lines just folded: read them again (only them).
-            start = previous.offset
-            data = ws.read_from(layout.JOB_INDEX, start, folded.offset - start)
-            for _, event in codec.iter_lines(data, start):
-                if isinstance(event, (IndexEntry, IndexRemoved)):
-                    changed.add((event.task_id, event.identifier))
-        rebuild = f"`experiments sync --workdir {ws.location}` rebuilds it"
-        if folded.problems:
-            text = f"{ws.describe(layout.JOB_INDEX)}: {len(folded.problems)} damaged line(s) skipped; {rebuild}"
-        elif folded.offset == 0 and ws.listdir(layout.JOBS):
-            text = f"the job index {ws.describe(layout.JOB_INDEX)} is missing or empty; {rebuild}"
         else:
-            text = None
-        self._problem("index", text)
-
-    def _index_continues(self, previous: IndexSnapshot) -> bool:
-        """Whether the index still holds, just before the offset read, the last line folded."""
-        n = len(previous.last_line)
-        if n == 0:
-            return previous.offset == 0
-        found = self.workspace.read_from(layout.JOB_INDEX, previous.offset - n, n)
-        return found == previous.last_line
+            changed |= self.store.index.changed_keys(previous, folded)
+        self._problem("index", self.store.index.problem_note(folded))
 
     def _refresh_runs(self, changed: set[JobKey]) -> None:
-        ids = query.experiment_ids(self.workspace)
+        ids = self.runs.experiment_ids()
         for gone in [e for e in self._runs if e not in ids]:
             del self._runs[gone]
             self._dirty = True
@@ -210,7 +184,7 @@ class MonitorModel:
         ref = layout.ref(layout.current_run_ref(experiment_id))
         # The current run changes with the ref; without a ref, the latest run folder is the current one.
         if self._file_changed(ref) or run is None or run.run_id is None or self._stats[ref][0] is None:
-            run_id = query.current_run(ws, experiment_id)
+            run_id = self.runs.current(experiment_id)
             if run is None or run.run_id != run_id:
                 run = self._runs[experiment_id] = _Run(experiment_id, run_id)
                 self._dirty = True
@@ -220,7 +194,7 @@ class MonitorModel:
             return
         record_rel = layout.run_record(experiment_id, run_id)
         if self._file_changed(record_rel) or run.record is None:
-            record = query.run_record(ws, experiment_id, run_id)
+            record = self.runs.record(experiment_id, run_id)
             if record != run.record:
                 run.record = record
                 self._dirty = True
@@ -231,7 +205,7 @@ class MonitorModel:
         if size < run.offset:  # rewritten: read it again
             run.offset, run.seq, run.tags, run.damaged, run.submissions = 0, {}, {}, 0, 0
             self._rows_dirty |= experiment_id == self.experiment
-        read = EventLog(ws, rel).read(run.offset)
+        read = self.runs.jobs_log(experiment_id, run_id).read(run.offset)
         # A first read makes the rows of the run anew: no need to list what changed in it.
         added: set[JobKey] = set() if run.offset == 0 else changed
         self._rows_dirty |= run.offset == 0 and experiment_id == self.experiment
@@ -271,7 +245,8 @@ class MonitorModel:
                 events = self._events[key] = _Events()
             else:
                 job = jobs.get(key)
-                active = job is not None and job.state in ACTIVE
+                # A launched job's event log grows: progress and times are read again at each refresh.
+                active = job is not None and job.state in state.LAUNCHED
                 if not (events.stale or active or key == self.followed):
                     continue
             self._read_events(key, events)
@@ -394,7 +369,7 @@ class MonitorModel:
         key = self.job_key(position)
         self._shown[key] = self._generation
         row = self.row(key)
-        return row if row is not None else JobRow(key, "unscheduled", None, {}, 0.0)
+        return row if row is not None else JobRow(key, state.UNSCHEDULED, None, {}, 0.0)
 
     def row(self, key: JobKey) -> JobRow | None:
         """What the model knows of a job of the rows' scope, whether it passes the filter or not."""
@@ -434,12 +409,12 @@ class MonitorModel:
             present = run.present.get(key)
             if present is None:
                 present = run.present[key] = self.workspace.isdir(layout.job_dir(*key))
-            return IndexedJob(key[0], key[1], "unscheduled", None, tags or {}, 0.0) if present else None
+            return IndexedJob(key[0], key[1], state.UNSCHEDULED, None, tags or {}, 0.0) if present else None
         return job._replace(tags=tags) if tags else job
 
-    def _row(self, key: JobKey, state: str, updated_at: float, tags: dict[str, Any]) -> tuple[Any, ...] | None:
+    def _row(self, key: JobKey, known: str, updated_at: float, tags: dict[str, Any]) -> tuple[Any, ...] | None:
         """The sort key of a job's row (the job key last), or None when the filter rejects it."""
-        if self.filter is not None and not self.filter.matches(state, key[0], tags):
+        if self.filter is not None and not self.filter.matches(known, key[0], tags):
             return None
         sort = self.sort
         if sort == "task":
@@ -449,7 +424,7 @@ class MonitorModel:
         else:
             recent = -self._runs[self.experiment].seq[key]
         if sort == "state":
-            return (STATE_RANK.get(state, len(STATE_RANK)), recent, key)
+            return (state.STATE_RANK.get(known, len(state.STATE_RANK)), recent, key)
         return (recent, key)
 
     def _ensure_rows(self) -> None:
@@ -513,16 +488,16 @@ class MonitorModel:
             return cached
         problems: list[str] = []
         rel = layout.job_state(*key)
-        state = None
+        record = None
         try:
-            state = self.store.state(*key)
+            record = self.store.state(*key)
         except (OSError, XpmError) as exc:
             problems.append(f"{self.workspace.describe(rel)}: {one_line(exc)}")
         self._problem(rel, problems[0] if problems else None)
         params, dependencies = self._read_params(key, problems)
         jobs = self._index.jobs if self._index is not None else {}
-        deps = [(query.short_name(dep), jobs[dep].state if dep in jobs else "unscheduled") for dep in dependencies]
-        detail = JobDetail(key, self.job_path(key), state, params, deps, problems)
+        deps = [(query.short_name(dep), jobs[dep].state if dep in jobs else state.UNSCHEDULED) for dep in dependencies]
+        detail = JobDetail(key, self.job_path(key), record, params, deps, problems)
         self._details[key] = detail
         return detail
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from xpm import query
+from xpm import query, state
 from xpm.schema import JobProgress, JobStateChanged, JobStateRecord, JobSubmitted, RunRecord
 from xpm.store.index import JobKey
 
@@ -26,7 +26,7 @@ class ExperimentRow(NamedTuple):
 
     @property
     def finished(self) -> int:
-        return self.states.get("done", 0)
+        return self.states.get(state.DONE, 0)
 
 
 class JobRow(NamedTuple):
@@ -122,12 +122,12 @@ class _Events:
 
     def apply(self, event: Any) -> None:
         if isinstance(event, JobStateChanged):
-            if event.state in ("unscheduled", "waiting"):
+            if event.state in (state.UNSCHEDULED, state.WAITING):
                 # Submitted again: a new run starts from nothing.
                 self.started_at = self.ended_at = self.progress = self.desc = None
-            elif event.state == "running":
+            elif event.state == state.RUNNING:
                 self.started_at, self.ended_at, self.progress, self.desc = event.ts, None, None, None
-            elif event.state in ("done", "error"):
+            elif event.state in state.FINAL:
                 self.ended_at = event.ts
         elif isinstance(event, JobProgress) and event.level == 0:
             self.progress, self.desc = event.value, event.desc

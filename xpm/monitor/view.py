@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import urwid
 
-from xpm import control, query
+from xpm import control, query, state
 from xpm.monitor.model import MonitorModel
 from xpm.monitor.view_detail import ConfirmKill, DetailScreen, HelpScreen
 from xpm.monitor.view_rows import STATE_ATTRS, ExperimentsScreen, JobsScreen
@@ -245,12 +245,12 @@ class MonitorView(urwid.WidgetWrap):  # type: ignore[misc]
         if key is None:
             self.say("no job selected: open a job list first")
             return
-        state = self.model.job_state(key) or "unscheduled"
-        if state not in control.ACTIVE:
-            self.say(f"{query.short_name(key)} is {query.state_text(state)}: only waiting, ready, scheduled or "
+        known = self.model.job_state(key) or state.UNSCHEDULED
+        if known not in state.KILLABLE:
+            self.say(f"{query.short_name(key)} is {query.state_text(known)}: only waiting, ready, scheduled or "
                      "running jobs can be killed")
             return
-        self.dialog = ConfirmKill(key, state)
+        self.dialog = ConfirmKill(key, known)
         self._w = urwid.Overlay(self.dialog, self.frame, "center", ("relative", 60), "middle", "pack", min_width=40)
 
     def _answer(self, answer: str) -> None:

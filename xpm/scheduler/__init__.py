@@ -1,6 +1,6 @@
-"""Scheduling jobs: the scheduler, submitted jobs and counter tokens."""
+"""Scheduling jobs: the scheduler and submitted jobs (counter tokens are records: :mod:`xpm.store.tokens`)."""
 
 from xpm.scheduler.job import Job
-from xpm.scheduler.tokens import CounterToken, TokenDependency
+from xpm.store.tokens import CounterToken, TokenDependency
 
 __all__ = ["CounterToken", "Job", "TokenDependency"]

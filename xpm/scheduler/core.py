@@ -21,10 +21,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
-from xpm import layout
-from xpm.jobprocess import STARTABLE
+from xpm import state
 from xpm.launchers import LaunchRequest, end_reason, process_alive
-from xpm.scheduler.job import FINAL_STATES, Job, run_prepares
+from xpm.scheduler.job import Job, run_prepares
 from xpm.schema import JobStateRecord
 from xpm.store.jobs import JobStore
 
@@ -93,7 +92,7 @@ class Scheduler:
                 if not dep.finished:
                     job.waiting_on.add(dep)
                     dep.dependents.append(job)
-                elif dep.state != "done":
+                elif dep.state != state.DONE:
                     failed = True
             self._admit(job, failed, new)
             self._cond.notify_all()
@@ -104,18 +103,20 @@ class Scheduler:
         if not new:
             # Done jobs (the common case when an experiment runs again) need no lock.
             record = self.store.state(job.task_id, job.identifier)
-            if record is not None and record.state == "done":
-                self._finish(job, "done")
+            if record is not None and record.state == state.DONE:
+                self._finish(job, state.DONE)
                 return
         with self.store.lock(job.task_id, job.identifier):
             record = self.store.state(job.task_id, job.identifier)
-            if self._taken_care_of(job, record):
+            decision = state.admit(record, process_alive, resumable=job.resumable, max_retries=job.max_retries)
+            if self._taken_care_of(job, record, decision):
                 return
-            job.retry_count = _kept_retries(record)
-            if record is not None and self._exhausted(job, record):
-                self._finish(job, "error", record.failure_reason)
+            job.retry_count = state.kept_retries(record)
+            if decision == "exhausted":
+                assert record is not None
+                self._finish(job, state.ERROR, record.failure_reason)
                 return
-            self._set(job, "waiting", tags=job.tags, retry_count=job.retry_count, previous=record)
+            self._set(job, state.WAITING, tags=job.tags, retry_count=job.retry_count, previous=record)
         if dependency_failed:
             self._fail_dependency(job)
         elif not job.waiting_on:
@@ -248,8 +249,8 @@ class Scheduler:
         except Exception:  # noqa: BLE001 - a failed prepare fails the job, with its traceback
             logger.exception("prepare of %s failed", job.name)
             with self.store.lock(job.task_id, job.identifier):
-                self._set(job, "error", "failed")
-            self._finish(job, "error", "failed")
+                self._set(job, state.ERROR, state.FAILED)
+            self._finish(job, state.ERROR, state.FAILED)
             return False
         return True if self._take_tokens(job) else None
 
@@ -268,10 +269,11 @@ class Scheduler:
             for job in sorted(jobs, key=lambda job: (job.task_id, job.identifier)):
                 locks.enter_context(self.store.lock(job.task_id, job.identifier))
                 record = self.store.state(job.task_id, job.identifier)
-                if _run_elsewhere(record):
+                decision = state.at_launch(record, process_alive)
+                if decision == "follow":
                     self._release_tokens(job)
                     self._attach(job, record)
-                elif _ended(record) or _cancelled(record):
+                elif decision == "end":
                     ended.append((job, record))
                 else:
                     todo.append((job, record))
@@ -280,12 +282,12 @@ class Scheduler:
             for (job, record), result in zip(todo, results):
                 if isinstance(result, Exception):
                     logger.error("cannot launch %s: %s", job.name, result)
-                    self._set(job, "error", "failed")
+                    self._set(job, state.ERROR, state.FAILED)
                     failed.append(job)
                     continue
                 self._set(
                     job,
-                    "scheduled",
+                    state.SCHEDULED,
                     previous=record,
                     process=result.process,
                     retry_count=job.retry_count,
@@ -301,10 +303,10 @@ class Scheduler:
             self._release_tokens(job)
             if record is None:
                 self.store.remove_leftover_lock(job.task_id, job.identifier)
-            self._finish(job, *_end_of(record))
+            self._finish(job, *state.end_of(record))
         for job in failed:
             self._release_tokens(job)
-            self._finish(job, "error", "failed")
+            self._finish(job, state.ERROR, state.FAILED)
         for job, result in launched:
             self._follow(job, result)
 
@@ -320,7 +322,7 @@ class Scheduler:
 
     def _request(self, job: Job) -> LaunchRequest:
         """What the launcher needs (under the job lock: earlier logs are set aside first)."""
-        self._rotate_logs(job)
+        self.store.rotate_logs(job.task_id, job.identifier)
         return LaunchRequest(
             jobdir=Path(job.jobpath),
             task_id=job.task_id,
@@ -337,19 +339,6 @@ class Scheduler:
         with self._cond:
             self._exited.append((job, code))
             self._cond.notify_all()
-
-    def _rotate_logs(self, job: Job) -> None:
-        """Keeps the logs of an earlier attempt as ``<name>.err.1``, ``.2``...: nothing is overwritten."""
-        ws = self.workspace
-        logs = {"out": layout.job_stdout(job.task_id, job.identifier), "err": layout.job_stderr(job.task_id, job.identifier)}
-        if not any(ws.size(rel) for rel in logs.values()):
-            return
-        n = 1
-        while any(ws.exists(layout.job_rotated_log(job.task_id, job.identifier, s, n)) for s in logs):
-            n += 1
-        for suffix, rel in logs.items():
-            if ws.exists(rel):
-                ws.rename(rel, layout.job_rotated_log(job.task_id, job.identifier, suffix, n))
 
     # --- following jobs -----------------------------------------------------------
 
@@ -370,20 +359,11 @@ class Scheduler:
         ended only when the record says that it did not record it."""
         with self.store.lock(job.task_id, job.identifier):
             record = self.store.state(job.task_id, job.identifier)
-            if record is None or record.process != process:
-                return record
-            if record.state in ("scheduled", "running"):
-                reason = end_reason(process)
-            elif (
-                record.state == "error" and record.failure_reason == "cancelled" and end_reason(process) == "timeout"
-            ):
-                # A Slurm job stopped at its time limit records "cancelled" (it got
-                # SIGTERM like any kill): Slurm knows better.
-                reason = "timeout"
-            else:
+            reason = state.unrecorded_end(record, process, lambda: end_reason(process))
+            if reason is None:
                 return record
             ended = self.store.record_state(
-                job.task_id, job.identifier, "error", reason, previous=record, ended_at=time.time(), exit_code=code
+                job.task_id, job.identifier, state.ERROR, reason, previous=record, ended_at=time.time(), exit_code=code
             )
         logger.warning("job %s ended without recording its state (exit status %s)", job.name, code)
         if self.on_change is not None:
@@ -392,25 +372,20 @@ class Scheduler:
 
     def _settle(self, job: Job, record: JobStateRecord | None) -> None:
         """Decides what follows an attempt: the end, a retry, or following another process."""
-        if record is None:
-            # Admission recorded a state: a job without one was killed and cleaned.
-            self._finish(job, "error", "cancelled")
-            return
-        if record.state not in FINAL_STATES:
-            if _run_elsewhere(record):
-                self._attach(job, record)
-            else:
-                self._make_ready(job)
-            return
-        if record.state == "error" and record.failure_reason == "timeout" and job.resumable:
-            if record.retry_count < job.max_retries:
-                job.retry_count = record.retry_count + 1
-                logger.info("job %s stopped on a timeout: running it again (retry %d)", job.name, job.retry_count)
-                with self.store.lock(job.task_id, job.identifier):
-                    self._set(job, "waiting", retry_count=job.retry_count)
-                self._make_ready(job)
-                return
-        self._finish(job, record.state, record.failure_reason)
+        decision = state.settle(record, process_alive, resumable=job.resumable, max_retries=job.max_retries)
+        if decision == "follow":
+            self._attach(job, record)
+        elif decision == "ready":
+            self._make_ready(job)
+        elif decision == "retry":
+            assert record is not None
+            job.retry_count = record.retry_count + 1
+            logger.info("job %s stopped on a timeout: running it again (retry %d)", job.name, job.retry_count)
+            with self.store.lock(job.task_id, job.identifier):
+                self._set(job, state.WAITING, retry_count=job.retry_count)
+            self._make_ready(job)
+        else:
+            self._finish(job, *state.end_of(record))
 
     def _attach(self, job: Job, record: JobStateRecord | None) -> None:
         job.attached = record.process if record is not None else None
@@ -426,7 +401,7 @@ class Scheduler:
             attached = list(self._attached)
         for job in attached:
             record = self.store.state(job.task_id, job.identifier)
-            if record is not None and record.state not in FINAL_STATES:
+            if record is not None and record.state not in state.FINAL:
                 if record.state != job.state:
                     job.state = record.state
                     if self.on_change is not None:
@@ -441,35 +416,27 @@ class Scheduler:
 
     # --- state changes ------------------------------------------------------------
 
-    def _set(self, job: Job, state: str, reason: str | None = None, **fields: Any) -> None:
+    def _set(self, job: Job, new: str, reason: str | None = None, **fields: Any) -> None:
         """Records a state (the caller holds the job lock) and tells the listener."""
-        self.store.record_state(job.task_id, job.identifier, state, reason, **fields)
-        job.state, job.failure_reason = state, reason
+        self.store.record_state(job.task_id, job.identifier, new, reason, **fields)
+        job.state, job.failure_reason = new, reason
         if self.on_change is not None:
             self.on_change(job)
 
     def _make_ready(self, job: Job) -> None:
-        job.state = "ready"
+        job.state = state.READY
         with self._cond:
             self._ready.setdefault(id(job.launcher), deque()).append(job)
             self._ready_at[id(job.launcher)] = time.monotonic()
             self._cond.notify_all()
 
-    def _exhausted(self, job: Job, record: JobStateRecord) -> bool:
-        """A resumable job whose timeouts used up its retries stays in error (until max_retries grows)."""
-        return (
-            record.state == "error"
-            and record.failure_reason == "timeout"
-            and job.resumable
-            and record.retry_count >= job.max_retries
-        )
-
-    def _taken_care_of(self, job: Job, record: JobStateRecord | None) -> bool:
-        """Under the job lock: a done job is finished, a job run elsewhere is followed (True)."""
-        if record is not None and record.state == "done":
-            self._finish(job, "done")
+    def _taken_care_of(self, job: Job, record: JobStateRecord | None, decision: str) -> bool:
+        """Under the job lock, given what :func:`xpm.state.admit` decided: a done job is
+        finished, a job run elsewhere is followed (True)."""
+        if decision == "done":
+            self._finish(job, state.DONE)
             return True
-        if _run_elsewhere(record):
+        if decision == "follow":
             self._attach(job, record)
             return True
         return False
@@ -477,16 +444,17 @@ class Scheduler:
     def _fail_dependency(self, job: Job) -> None:
         """A dependency failed: the job ends in error without running, unless done or run elsewhere."""
         with self.store.lock(job.task_id, job.identifier):
-            if self._taken_care_of(job, self.store.state(job.task_id, job.identifier)):
+            record = self.store.state(job.task_id, job.identifier)
+            if self._taken_care_of(job, record, state.admit(record, process_alive)):
                 return
-            self._set(job, "error", "dependency")
-        self._finish(job, "error", "dependency")
+            self._set(job, state.ERROR, state.DEPENDENCY)
+        self._finish(job, state.ERROR, state.DEPENDENCY)
 
-    def _finish(self, job: Job, state: str, reason: str | None = None) -> None:
+    def _finish(self, job: Job, end: str, reason: str | None = None) -> None:
         with self._cond:
             if job.finished:
                 return
-            job.state, job.failure_reason = state, reason
+            job.state, job.failure_reason = end, reason
             job._finished.set()
             dependents = list(job.dependents)
             self._cond.notify_all()
@@ -496,7 +464,7 @@ class Scheduler:
             dependent.waiting_on.discard(job)
             if dependent.finished:
                 continue
-            if state != "done":
+            if end != state.DONE:
                 self._fail_dependency(dependent)
             elif not dependent.waiting_on:
                 self._make_ready(dependent)
@@ -514,36 +482,4 @@ class Scheduler:
                 report()
 
 
-def _run_elsewhere(record: JobStateRecord | None) -> bool:
-    """Whether a live process (or one this host cannot check) runs the job."""
-    if record is None or record.state not in ("scheduled", "running"):
-        return False
-    return process_alive(record.process) is not False
-
-
-def _ended(record: JobStateRecord | None) -> bool:
-    """Done, or gone: this experiment admitted the job (recorded ``waiting``), so no record
-    means that it was killed and its folder cleaned since."""
-    return record is None or record.state == "done"
-
-
-def _cancelled(record: JobStateRecord | None) -> bool:
-    """Killed (``jobs kill``) since this experiment admitted the job: it must not start."""
-    return record is not None and record.state == "error" and record.failure_reason == "cancelled"
-
-
-def _end_of(record: JobStateRecord | None) -> tuple[str, str | None]:
-    """The state and reason a job ends with, given its ended or cancelled record."""
-    if record is None:
-        return "error", "cancelled"
-    return record.state, record.failure_reason
-
-
-def _kept_retries(record: JobStateRecord | None) -> int:
-    """Retries count only along timeouts: another error starts the count again."""
-    if record is not None and record.state == "error" and record.failure_reason == "timeout":
-        return record.retry_count
-    return 0
-
-
-__all__ = ["Scheduler", "POLL_INTERVAL", "STARTABLE"]
+__all__ = ["Scheduler", "POLL_INTERVAL"]

@@ -6,11 +6,9 @@ import threading
 from pathlib import PurePath
 from typing import Any, Callable
 
+from xpm import state
 from xpm.launchers import Launched, Launcher
-from xpm.scheduler.tokens import TokenDependency
-
-#: States after which a job never changes in this experiment
-FINAL_STATES = frozenset({"done", "error"})
+from xpm.store.tokens import TokenDependency
 
 
 class Job:
@@ -62,7 +60,7 @@ class Job:
         self.dependencies = dependencies
         self.tokens = tokens
         self.prepares = prepares
-        self.state = "unscheduled"
+        self.state = state.UNSCHEDULED
         self.failure_reason: str | None = None
         self.retry_count = 0
         #: the dependencies not finished yet (kept by the scheduler)
@@ -87,7 +85,7 @@ class Job:
     def wait(self, timeout: float | None = None) -> bool:
         """Waits until the job ends (in this experiment); returns whether it is done."""
         self._finished.wait(timeout)
-        return self.state == "done"
+        return self.state == state.DONE
 
     def describe_tags(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.tags.items())

@@ -87,9 +87,52 @@ def no_gc() -> Iterator[None]:
 
 
 class JobIndex:
+    """The job index of a workspace (``index/jobs.jsonl``): a log of job states, folded on read."""
+
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self.log = EventLog(workspace, layout.JOB_INDEX)
+
+    def continues(self, snapshot: IndexSnapshot) -> bool:
+        """Whether the log still holds, just before the snapshot's offset, the last line it folded
+        (False: the log was rebuilt or truncated since, fold it again)."""
+        n = len(snapshot.last_line)
+        if n == 0:
+            return snapshot.offset == 0
+        return self._holds(snapshot.offset, snapshot.last_line)
+
+    def _holds(self, offset: int, last_line: bytes) -> bool:
+        try:
+            found = self.workspace.read_from(layout.JOB_INDEX, offset - len(last_line), len(last_line))
+        except NotFound:
+            return False
+        return found == last_line
+
+    def changed_keys(self, previous: IndexSnapshot, folded: IndexSnapshot) -> set[JobKey]:
+        """The jobs of the lines folded after ``previous`` (``folded`` continues it): read again, only them."""
+        if folded.offset == previous.offset:
+            return set()
+        start = previous.offset
+        data = self.workspace.read_from(layout.JOB_INDEX, start, folded.offset - start)
+        return {
+            (event.task_id, event.identifier)
+            for _, event in codec.iter_lines(data, start)
+            if isinstance(event, (IndexEntry, IndexRemoved))
+        }
+
+    def problem_note(self, folded: IndexSnapshot) -> str | None:
+        """What a reader should tell users of the index it folded (damaged, or missing), or None.
+
+        The index is a cache: when it is damaged or missing, listings are
+        incomplete, and the note says so and how to rebuild it.
+        """
+        ws = self.workspace
+        rebuild = f"`experiments sync --workdir {ws.location}` rebuilds it"
+        if folded.problems:
+            return f"{ws.describe(layout.JOB_INDEX)}: {len(folded.problems)} damaged line(s) skipped; {rebuild}"
+        if folded.offset == 0 and ws.listdir(layout.JOBS):
+            return f"the job index {ws.describe(layout.JOB_INDEX)} is missing or empty; {rebuild}"
+        return None
 
     def append(self, *entries: IndexEntry | IndexRemoved) -> None:
         self.log.append(*entries)
@@ -170,12 +213,7 @@ class JobIndex:
             return None
         if saved.version != RECORD_VERSION or not saved.last_line or saved.offset < len(saved.last_line):
             return None
-        start = saved.offset - len(saved.last_line)
-        try:
-            found = self.workspace.read_from(layout.JOB_INDEX, start, len(saved.last_line))
-        except NotFound:
-            return None
-        if found != saved.last_line:
+        if not self._holds(saved.offset, saved.last_line):
             return None
         make = IndexedJob._make
         jobs = {(job[0], job[1]): make(job) for job in saved.jobs}

@@ -32,6 +32,7 @@ LOCK_TIMEOUT = 30.0
 #: ``record_state`` reads the current record itself
 _UNREAD = object()
 
+
 class InvalidJobId(XpmError, ValueError):
     """A job id that is not ``task-id/identifier`` with safe parts."""
 
@@ -56,10 +57,71 @@ def parse_job_id(text: str) -> tuple[str, str]:
     return task_id, identifier
 
 
+class UnknownJob(XpmError):
+    """A job id that designates no job folder."""
+
+    def __init__(self, job_id: str, reason: str):
+        self.job_id = job_id
+        super().__init__(f"job {job_id}: {reason}")
+
+
+class AmbiguousJob(UnknownJob):
+    """An identifier prefix that several job folders start with; ``candidates`` lists them."""
+
+    #: how many candidates the message names
+    SHOWN = 10
+
+    def __init__(self, job_id: str, prefix: str, candidates: list[tuple[str, str]]):
+        self.candidates = candidates
+        names = ", ".join(f"{t}/{i}" for t, i in candidates[: self.SHOWN])
+        more = f" and {len(candidates) - self.SHOWN} more" if len(candidates) > self.SHOWN else ""
+        super().__init__(
+            job_id, f"ambiguous ({len(candidates)} jobs start with {prefix}); give more characters: {names}{more}"
+        )
+
+
+#: Shortest identifier prefix accepted in a job id
+MIN_PREFIX = 6
+
+
 class JobStore:
+    """The job folders of a workspace: parameters, state records, event logs, the job index."""
+
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self.index = JobIndex(workspace)
+
+    def resolve(self, text: str) -> tuple[str, str]:
+        """The job a ``task-id/identifier`` designates; the identifier may be a unique prefix.
+
+        Raises:
+            InvalidJobId: the text is not a job id (or could escape the workspace).
+            UnknownJob: no job folder matches.
+            AmbiguousJob: a prefix matches several job folders.
+        """
+        ws = self.workspace
+        # Task ids are lower-case on disk; users write the class name (mymodule.MyTask/...).
+        task_id, _, rest = text.partition("/")
+        task_id = task_id.lower()
+        if rest and len(rest) < 64 and "/" not in rest and layout.is_task_id(task_id):
+            if not all(c in "0123456789abcdef" for c in rest):
+                raise InvalidJobId(text, "the identifier must be lowercase hexadecimal")
+            if len(rest) < MIN_PREFIX:
+                raise InvalidJobId(text, f"give at least {MIN_PREFIX} characters of the identifier")
+            matches = [name for name in ws.listdir(layout.task_dir(task_id)) if name.startswith(rest)]
+            matches = [name for name in matches if layout.is_identifier(name)]
+            if not matches:
+                raise UnknownJob(text, "not found")
+            if len(matches) > 1:
+                raise AmbiguousJob(text, rest, [(task_id, name) for name in matches])
+            return task_id, matches[0]
+        try:
+            key = parse_job_id(f"{task_id}/{rest}" if rest else text)
+        except InvalidJobId as exc:
+            raise InvalidJobId(text, exc.reason) from None
+        if not ws.isdir(layout.job_dir(*key)):
+            raise UnknownJob(text, "not found")
+        return key
 
     def events(self, task_id: str, identifier: str) -> EventLog:
         return EventLog(self.workspace, layout.job_events(task_id, identifier))
@@ -78,6 +140,20 @@ class JobStore:
                 ws.rmdir(rel, missing_ok=True)
         except (OSError, XpmError):
             pass  # not empty (someone writes there now), or locked again: leave it
+
+    def rotate_logs(self, task_id: str, identifier: str) -> None:
+        """Before a new attempt (under the job lock): keeps the logs of the earlier one as
+        ``<name>.err.1``, ``.2``...; nothing is overwritten."""
+        ws = self.workspace
+        logs = {"out": layout.job_stdout(task_id, identifier), "err": layout.job_stderr(task_id, identifier)}
+        if not any(ws.size(rel) for rel in logs.values()):
+            return
+        n = 1
+        while any(ws.exists(layout.job_rotated_log(task_id, identifier, s, n)) for s in logs):
+            n += 1
+        for suffix, rel in logs.items():
+            if ws.exists(rel):
+                ws.rename(rel, layout.job_rotated_log(task_id, identifier, suffix, n))
 
     def exists(self, task_id: str, identifier: str) -> bool:
         return self.workspace.exists(layout.job_params(task_id, identifier))

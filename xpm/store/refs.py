@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from typing import Any
 
 from xpm import codec, layout
 from xpm.schema import RECORD_VERSION, RefRecord
@@ -19,6 +20,8 @@ LOCK_TIMEOUT = 30.0
 
 
 class RefStore:
+    """The refs of a workspace, with git's vocabulary: ``set_if_equals``, ``add_if_new``, ``set``."""
+
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
 
@@ -34,24 +37,40 @@ class RefStore:
         ref = self.get(name)
         return None if ref is None else ref.value
 
+    def _lock(self, name: str) -> Any:
+        return self.workspace.lock(layout.lock(f"{layout.REFS}/{name}"), timeout=LOCK_TIMEOUT)
+
+    def _write(self, name: str, value: str) -> None:
+        record = RefRecord(
+            version=RECORD_VERSION, value=value, updated_at=time.time(), host=socket.gethostname(), pid=os.getpid()
+        )
+        self.workspace.write_atomic(layout.ref(name), codec.encode(record))
+
     def set_if_equals(self, name: str, old: str | None, new: str) -> bool:
         """Sets the ref to ``new`` if its value is ``old`` (None: if it does not exist).
 
         Returns:
             Whether the ref was changed; False means another writer changed it first.
         """
-        with self.workspace.lock(layout.lock(f"{layout.REFS}/{name}"), timeout=LOCK_TIMEOUT):
+        with self._lock(name):
+            # Read again while holding the lock: the caller's value may be stale.
             if self.value(name) != old:
                 return False
-            record = RefRecord(
-                version=RECORD_VERSION, value=new, updated_at=time.time(), host=socket.gethostname(), pid=os.getpid()
-            )
-            self.workspace.write_atomic(layout.ref(name), codec.encode(record))
+            self._write(name, new)
             return True
+
+    def add_if_new(self, name: str, value: str) -> bool:
+        """Creates the ref with ``value`` if it does not exist; whether it did."""
+        return self.set_if_equals(name, None, value)
+
+    def set(self, name: str, value: str) -> None:
+        """Sets the ref to ``value`` whatever it was (under its lock, as every change)."""
+        with self._lock(name):
+            self._write(name, value)
 
     def remove_if_equals(self, name: str, old: str) -> bool:
         """Removes the ref if its value is ``old``."""
-        with self.workspace.lock(layout.lock(f"{layout.REFS}/{name}"), timeout=LOCK_TIMEOUT):
+        with self._lock(name):
             if self.value(name) != old:
                 return False
             self.workspace.remove(layout.ref(name), missing_ok=True)

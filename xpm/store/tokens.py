@@ -19,7 +19,9 @@ from pathlib import Path
 
 from xpm import codec, layout
 from xpm.errors import XpmError
+from xpm.process import alive_here
 from xpm.schema import RECORD_VERSION, TokenHolder
+from xpm.workspace import LocalWorkspace
 
 logger = logging.getLogger("xpm.tokens")
 
@@ -53,8 +55,6 @@ class CounterToken:
     def __init__(self, name: str, path: str | os.PathLike[str], count: int):
         if count < 1:
             raise XpmError(f"token {name}: the count must be at least 1, got {count}")
-        from xpm.workspace import LocalWorkspace
-
         self.name = name
         self.path = Path(path).expanduser().absolute()
         self.count = count
@@ -73,8 +73,6 @@ class CounterToken:
 
     def holders(self) -> list[TokenHolder]:
         """The live holders; records of dead processes of this host are removed (with a warning)."""
-        from xpm.jobprocess import process_alive
-
         folder = self._folder
         live = []
         for entry in folder.listdir(layout.TOKEN_HOLDERS):
@@ -87,7 +85,7 @@ class CounterToken:
             except XpmError as exc:
                 warnings.warn(f"token {self.name}: ignoring {exc}")
                 continue
-            if process_alive({"type": "local", "host": holder.host, "pid": holder.pid}) is False:
+            if alive_here({"type": "local", "host": holder.host, "pid": holder.pid}) is False:
                 # Usual when a job just ended and its experiment has not released
                 # the token yet; also frees the token of a job whose experiment died.
                 logger.info(

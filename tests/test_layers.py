@@ -1,0 +1,242 @@
+"""Every import points down: the floors of ``xpm/`` (docs/architecture.md), read with ``ast``.
+
+Each module of the package sits on a floor; a module imports only from floors
+below its own, or from its own floor. Imports inside functions count, and so do
+module names written as strings (the fork server's preload list, the process
+handlers, the lazy names of the package face). The few imports that point up are
+listed by name below, each with its reason.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Iterator, NamedTuple
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "xpm"
+
+#: The floors, bottom to top: module name (or package prefix ending in ".") -> floor.
+#: Sub-floors (3.0 ... 3.4) order the configuration layer, whose inner imports point
+#: both ways by nature (a class needs its value types, a value type recognises classes).
+FLOORS: dict[str, float] = {
+    # 1: vocabulary, no I/O beyond this host's /proc
+    "xpm._version": 1,
+    "xpm.errors": 1,
+    "xpm.schema": 1,
+    "xpm.layout": 1,
+    "xpm.fsutil": 1,
+    "xpm.process": 1,
+    "xpm.imports": 1,
+    "xpm.launchers.slurm_options": 1,
+    # 2: pure rules, encodings and contexts
+    "xpm.codec": 2,
+    "xpm.filter": 2,
+    "xpm.runmode": 2,
+    "xpm.environment": 2,
+    "xpm.settings": 2,
+    "xpm.state": 2,
+    "xpm.context": 2,
+    # 3: configurations and their identity
+    "xpm.config.fields": 3.0,
+    "xpm.config.docs": 3.0,
+    "xpm.config.types": 3.1,
+    "xpm.config.classinfo": 3.2,
+    "xpm.config.base": 3.3,
+    "xpm.config": 3.3,
+    "xpm.ids": 3.4,
+    "xpm.serialize": 3.4,
+    "xpm.paramdiff": 3.4,
+    # 4: the filesystem
+    "xpm.locks": 4,
+    "xpm.workspace": 4,
+    # 5: records, one noun each, over a workspace
+    "xpm.store": 5,
+    "xpm.store.": 5,
+    # 6: starting and stopping processes (no store, no scheduler, no job program)
+    "xpm.launchers": 6,
+    "xpm.launchers.": 6,
+    # 7: the job side, started by module name
+    "xpm.runner": 7,
+    "xpm.runner.": 7,
+    # 8: deciding
+    "xpm.scheduler": 8,
+    "xpm.scheduler.": 8,
+    "xpm.submission": 8,
+    # 9: porcelain: the experiment, reading, acting, repairing
+    "xpm.runs": 9,
+    "xpm.query": 9,
+    "xpm.control": 9,
+    "xpm.maintenance": 9,
+    "xpm.experiments": 9,
+    "xpm.experiments.": 9,
+    # 10: shells, and the package face (its lazy names reach every floor)
+    "xpm": 10,
+    "xpm.__main__": 10,
+    "xpm.cli": 10,
+    "xpm.cli.": 10,
+    "xpm.monitor": 10,
+    "xpm.monitor.": 10,
+}
+
+#: The imports that point up, by (importer, imported), with their reason
+ALLOWED_UP: dict[tuple[str, str], str] = {
+    ("xpm.config.base", "xpm.ids"): (
+        "the lazy identity hook: ConfigMixin.__identifier__ and config_digest look up xpm.ids.digest on first "
+        "use; xpm.ids reads ConfigInfo, ClassInfo and Argument of the configuration layer"
+    ),
+    ("xpm.config.classinfo", "xpm.config.base"): (
+        "config-internal: a class's value types recognise configuration classes (ConfigMixin), on use"
+    ),
+    ("xpm.config.types", "xpm.config.base"): (
+        "config-internal: a configuration value type checks values against Config/ConfigMixin, on use"
+    ),
+    ("xpm.runner.forkserver", "xpm.__main__"): (
+        "a name, not an import: the fork server finds the spec of xpm.__main__ (without running it) so that "
+        "a forked job's __main__ is that of `python -m xpm run`"
+    ),
+    ("xpm.settings", "xpm.launchers.slurm"): (
+        "WorkspaceSettings.make_launcher, a convenience for user code, on use; xpm itself builds the "
+        "workspace's launcher with xpm.launchers.slurm.launcher_from_settings"
+    ),
+}
+
+#: A string that may name a module of the package (``xpm.a.b``, or ``xpm.a.b:attribute``)
+MODULE_STRING = re.compile(r"^xpm(?:\.[A-Za-z_][A-Za-z0-9_]*)+(?::[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def floor(module: str) -> float:
+    """The floor of a module: its own entry, else the longest package prefix that holds it."""
+    if module in FLOORS:
+        return FLOORS[module]
+    prefixes = [p for p in FLOORS if p.endswith(".") and module.startswith(p)]
+    if not prefixes:
+        raise KeyError(f"{module} has no floor: add it to FLOORS in tests/test_layers.py")
+    return FLOORS[max(prefixes, key=len)]
+
+
+def resolve(module: str) -> str | None:
+    """The module of the package that an imported name designates (None: not one of ours)."""
+    while module:
+        if module in MODULES:
+            return module
+        module = module.rpartition(".")[0]
+    return None
+
+
+class Import(NamedTuple):
+    importer: str
+    imported: str
+    line: int
+    how: str
+
+
+def imports_of(module: str, path: Path) -> Iterator[Import]:
+    """Every import of a package module by ``module``: statements anywhere, and module names in strings."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    is_package = path.name == "__init__.py"
+    started_by_name: set[int] = set()
+    for node in ast.walk(tree):
+        # ``[python, "-m", "xpm.runner.forkserver", ...]`` starts a program: not an import.
+        if isinstance(node, (ast.List, ast.Tuple)):
+            for before, item in zip(node.elts, node.elts[1:]):
+                if isinstance(before, ast.Constant) and before.value == "-m":
+                    started_by_name.add(id(item))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                target = resolve(alias.name)
+                if target:
+                    yield Import(module, target, node.lineno, "import")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module if is_package else module.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    base = base.rpartition(".")[0]
+                source = f"{base}.{node.module}" if node.module else base
+            else:
+                source = node.module or ""
+            if not source.startswith("xpm"):
+                continue
+            for alias in node.names:
+                # ``from xpm import layout`` imports the module xpm.layout, not the package face.
+                target = resolve(f"{source}.{alias.name}") if f"{source}.{alias.name}" in MODULES else resolve(source)
+                if target:
+                    yield Import(module, target, node.lineno, "from-import")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_STRING.match(node.value):
+            if id(node) in started_by_name:
+                continue
+            named = node.value.partition(":")[0]
+            if named in MODULES:
+                yield Import(module, named, node.lineno, "string")
+
+
+ALL_IMPORTS = [imp for module, path in MODULES.items() for imp in imports_of(module, path)]
+
+
+def test_every_module_has_a_floor():
+    assert [m for m in MODULES if not _has_floor(m)] == []
+
+
+def _has_floor(module: str) -> bool:
+    try:
+        floor(module)
+    except KeyError:
+        return False
+    return True
+
+
+def test_no_import_points_up():
+    up = [
+        f"{imp.importer} (floor {floor(imp.importer)}) -> {imp.imported} (floor {floor(imp.imported)}), "
+        f"line {imp.line} ({imp.how})"
+        for imp in ALL_IMPORTS
+        if floor(imp.imported) > floor(imp.importer) and (imp.importer, imp.imported) not in ALLOWED_UP
+    ]
+    assert up == []
+
+
+@pytest.mark.parametrize("pair", sorted(ALLOWED_UP))
+def test_each_allowed_exception_is_still_needed(pair: tuple[str, str]):
+    """An exception that no import uses any more must leave the list."""
+    importer, imported = pair
+    assert floor(imported) > floor(importer)
+    assert any((imp.importer, imp.imported) == pair for imp in ALL_IMPORTS)
+
+
+def test_the_string_names_are_read():
+    """The module names written as strings are checked too (else a move could hide an import)."""
+    strings = {(imp.importer, imp.imported) for imp in ALL_IMPORTS if imp.how == "string"}
+    assert ("xpm.runner.forkserver", "xpm.runner.job") in strings  # the fork server's preload list
+    assert ("xpm.launchers", "xpm.launchers.local") in strings  # the process handlers
+    assert ("xpm", "xpm.runs") in strings  # the lazy names of the package face
+
+
+def test_launchers_start_the_job_side_by_name_only():
+    """The submitting side never imports the job program: it starts it as a program."""
+    job_side = {m for m in MODULES if floor(m) == FLOORS["xpm.runner"]}
+    submitting = {m for m in MODULES if FLOORS["xpm.launchers"] <= floor(m) < FLOORS["xpm.runner"]}
+    assert job_side and submitting
+    assert [imp for imp in ALL_IMPORTS if imp.importer in submitting and imp.imported in job_side] == []
+
+
+def test_the_store_imports_no_launcher_and_nothing_below_the_shells_imports_click_or_urwid():
+    for module, path in MODULES.items():
+        if floor(module) >= FLOORS["xpm.cli"]:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        names |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not names & {"click", "urwid"}, module

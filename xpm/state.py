@@ -1,0 +1,288 @@
+"""What may happen to a job in each state: every job-state set and decision, in one place.
+
+The states and failure reasons are strings on the wire (``xpm.schema``); this
+module names them and holds the rules of "Running a job" in ``spec/workspace.md``.
+Every writer of a job's state (the scheduler, the job process, ``jobs kill`` and
+``jobs clean``, the monitors) decides with the functions below, under the job
+lock, right after reading the job's record, so that "what may happen to a job in
+this state" has one answer.
+
+The decisions are pure: a record (or None when the job has none), who asks, and
+whether the process the record names is alive. Liveness is asked of an *oracle*
+given as an argument (``alive(process) -> True | False | None``, None when this
+host cannot tell), called only when a rule needs it: asking a cluster is not
+free. ``spec/vectors/states.json`` lists cases that every implementation must
+decide alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal, Optional
+
+from xpm.schema import FAILURE_REASONS, JOB_STATES, JobStateRecord
+
+__all__ = [
+    "JobState",
+    "FailureReason",
+    "UNSCHEDULED",
+    "WAITING",
+    "READY",
+    "SCHEDULED",
+    "RUNNING",
+    "DONE",
+    "ERROR",
+    "FAILED",
+    "DEPENDENCY",
+    "CANCELLED",
+    "TIMEOUT",
+    "MEMORY",
+    "RUN_RUNNING",
+    "RUN_DONE",
+    "RUN_FAILED",
+    "FINAL",
+    "STARTABLE",
+    "LAUNCHED",
+    "KILLABLE",
+    "CLEANABLE",
+    "LOG_ENDED",
+    "STATE_RANK",
+    "Alive",
+    "may_start",
+    "runs_it",
+    "run_elsewhere",
+    "admit",
+    "at_launch",
+    "unrecorded_end",
+    "settle",
+    "kill",
+    "clean_refusal",
+    "not_cleanable",
+    "kept_retries",
+    "DECISIONS",
+]
+
+#: A job's state (``JobStateRecord.state``)
+JobState = Literal["unscheduled", "waiting", "ready", "scheduled", "running", "done", "error"]
+#: Why a job is in error (``JobStateRecord.failure_reason``)
+FailureReason = Literal["failed", "dependency", "cancelled", "timeout", "memory"]
+
+UNSCHEDULED, WAITING, READY, SCHEDULED, RUNNING, DONE, ERROR = JOB_STATES
+FAILED, DEPENDENCY, CANCELLED, TIMEOUT, MEMORY = FAILURE_REASONS
+
+#: The status of an experiment run (``RunRecord.status``): running, then done (every job done) or failed
+RUN_RUNNING, RUN_DONE, RUN_FAILED = "running", "done", "failed"
+
+#: States after which a job never changes in the experiment that follows it
+FINAL = frozenset({DONE, ERROR})
+#: States from which the job process may start a job that no one else runs: never run,
+#: waiting, or ended in error (run again when submitted again)
+STARTABLE = frozenset({UNSCHEDULED, WAITING, READY, ERROR})
+#: States in which a process was launched for the job and may run it (so its logs may grow)
+LAUNCHED = (SCHEDULED, RUNNING)
+#: States in which a job may be killed: an experiment will start it, or a process runs it
+KILLABLE = (WAITING, READY, SCHEDULED, RUNNING)
+#: States in which a job folder may be deleted: it ended. Not ``unscheduled``: an experiment
+#: writes params.json before it records the job's first state, so a job without a state
+#: record may be one that an experiment is submitting.
+CLEANABLE = (DONE, ERROR)
+#: States (as listed: ``unscheduled`` for no record) in which no process writes the job's logs any more
+LOG_ENDED = (DONE, ERROR, UNSCHEDULED)
+#: The order in which the monitors list jobs: what needs a look first
+STATE_RANK = {RUNNING: 0, ERROR: 1, SCHEDULED: 2, READY: 3, WAITING: 4, UNSCHEDULED: 5, DONE: 6}
+
+#: The liveness oracle: whether a record's process is alive (None: this host cannot tell)
+Alive = Callable[[Optional[dict[str, Any]]], Optional[bool]]
+
+Record = Optional[JobStateRecord]
+
+
+def _is(record: Record, state: str, reason: str | None = None) -> bool:
+    return record is not None and record.state == state and (reason is None or record.failure_reason == reason)
+
+
+# --- the job process -------------------------------------------------------------------------
+
+
+def may_start(record: Record, *, mine: bool, alive: Alive) -> bool:
+    """Whether a job process may start the job whose state is ``record`` (spec: rule 3).
+
+    Args:
+        record: the job's state record.
+        mine: whether the record's process is the asking job process (the
+            scheduler launched it and recorded it).
+        alive: the liveness oracle.
+
+    It may when the record names it, when the job never ran or ended in error,
+    or when the process recorded as running it is dead. A job that is done, or
+    that a live process runs, is not started again; nor a job killed (``jobs
+    kill``) between its launch and its start.
+    """
+    if record is None:
+        return True
+    if record.state == DONE:
+        return False
+    if mine:
+        return not _is(record, ERROR, CANCELLED)
+    if record.state in STARTABLE:
+        return True
+    return alive(record.process) is False
+
+
+def runs_it(record: Record, *, mine: bool) -> bool:
+    """Whether the asking job process may record the end of its job: the record still says
+    that it runs it (a ``cancelled`` written by ``jobs kill`` stays)."""
+    return mine and _is(record, RUNNING)
+
+
+# --- the scheduler ---------------------------------------------------------------------------
+
+
+def run_elsewhere(record: Record, alive: Alive) -> bool:
+    """Whether a live process (or one this host cannot check) runs the job: it is followed."""
+    if record is None or record.state not in LAUNCHED:
+        return False
+    return alive(record.process) is not False
+
+
+def exhausted(record: JobStateRecord, *, resumable: bool, max_retries: int) -> bool:
+    """A resumable job whose timeouts used up its retries stays in error (until max_retries grows)."""
+    return _is(record, ERROR, TIMEOUT) and resumable and record.retry_count >= max_retries
+
+
+def kept_retries(record: Record) -> int:
+    """The retry count a new attempt starts from: retries count only along timeouts, another
+    error starts the count again."""
+    return record.retry_count if record is not None and _is(record, ERROR, TIMEOUT) else 0
+
+
+def admit(record: Record, alive: Alive, *, resumable: bool = False, max_retries: int = 0) -> str:
+    """What an experiment that submits a job does with it (spec: rule 1).
+
+    Returns:
+        ``"done"`` (the job is done: nothing to write), ``"follow"`` (a live
+        process runs it), ``"exhausted"`` (a resumable job out of retries: it
+        ends in error as recorded), or ``"wait"`` (record ``waiting``).
+    """
+    if _is(record, DONE):
+        return "done"
+    if run_elsewhere(record, alive):
+        return "follow"
+    if record is not None and exhausted(record, resumable=resumable, max_retries=max_retries):
+        return "exhausted"
+    return "wait"
+
+
+def at_launch(record: Record, alive: Alive) -> str:
+    """What the experiment does with a ready job, under its lock, just before launching it (rule 2).
+
+    Returns:
+        ``"follow"`` (run elsewhere meanwhile), ``"end"`` (done meanwhile, killed
+        while it waited, or cleaned since it was admitted: no record), or ``"launch"``.
+    """
+    if run_elsewhere(record, alive):
+        return "follow"
+    if record is None or record.state == DONE or _is(record, ERROR, CANCELLED):
+        return "end"
+    return "launch"
+
+
+def end_of(record: Record) -> tuple[str, str | None]:
+    """The state and reason a job ends with in its experiment, given an ended or cancelled
+    record (no record: killed and cleaned)."""
+    if record is None:
+        return ERROR, CANCELLED
+    return record.state, record.failure_reason
+
+
+def unrecorded_end(record: Record, process: Any, why: Callable[[], str]) -> str | None:
+    """The failure reason to record for a launched ``process`` that ended (rule 4), or None
+    to keep the record.
+
+    Args:
+        record: the job's record, read under the lock.
+        process: the process that ended, as launched.
+        why: asks the process's handler why it ended (``failed``, ``timeout``...);
+            called only when the record says the process did not record its end.
+
+    A job still ``scheduled`` or ``running`` with that process ended without
+    recording it. A Slurm job stopped at its time limit got SIGTERM like any
+    kill and recorded ``cancelled``: when Slurm says ``timeout``, that wins.
+    """
+    if record is None or record.process != process:
+        return None
+    if record.state in LAUNCHED:
+        return why()
+    if _is(record, ERROR, CANCELLED) and why() == TIMEOUT:
+        return TIMEOUT
+    return None
+
+
+def settle(record: Record, alive: Alive, *, resumable: bool, max_retries: int) -> str:
+    """What follows an attempt of a job, in the experiment that launched or followed it.
+
+    Returns:
+        ``"end"`` (the job ended: :func:`end_of`), ``"retry"`` (a resumable job
+        stopped on a timeout and has retries left), ``"follow"`` (another process
+        runs it now), or ``"ready"`` (it is to be started again).
+    """
+    if record is None:
+        return "end"  # admission recorded a state: a job without one was killed and cleaned
+    if record.state not in FINAL:
+        return "follow" if run_elsewhere(record, alive) else "ready"
+    if _is(record, ERROR, TIMEOUT) and resumable and record.retry_count < max_retries:
+        return "retry"
+    return "end"
+
+
+# --- from outside the experiment: jobs kill, jobs clean, the monitors ------------------------
+
+
+def kill(record: Record, alive: Alive) -> str:
+    """What ``jobs kill`` does to a job.
+
+    Returns:
+        ``"skip"`` (not killable: it ended, or never was submitted), ``"unknown"``
+        (a process runs it that this host cannot check), ``"stop"`` (record
+        ``cancelled``, then stop its live process), or ``"cancel"`` (record
+        ``cancelled``: no process runs it yet, or it is dead).
+    """
+    if record is None or record.state not in KILLABLE:
+        return "skip"
+    if record.state not in LAUNCHED or record.process is None:
+        return "cancel"
+    live = alive(record.process)
+    if live is None:
+        return "unknown"
+    return "stop" if live else "cancel"
+
+
+def not_cleanable(state: str) -> str:
+    """Why a job in ``state`` is not cleaned (the same words wherever it is said)."""
+    return f"{state.upper()} (only finished jobs are cleaned)"
+
+
+def clean_refusal(record: Record, alive: Alive) -> str | None:
+    """Why a job's folder may not be deleted now (``jobs clean``), or None when it may."""
+    if record is None or record.state not in CLEANABLE:
+        return not_cleanable(record.state if record is not None else UNSCHEDULED)
+    if record.failure_reason == CANCELLED and record.process:
+        # Killed: recorded before its process stopped, which may still be writing in the folder.
+        live = alive(record.process)
+        if live:
+            return "killed, but its process has not stopped yet"
+        if live is None:
+            return f"killed, and its process may still run ({record.process.get('host')}): clean it from there"
+    return None
+
+
+#: Every decision, by the name of who asks (the ``asks`` of ``spec/vectors/states.json``)
+DECISIONS: dict[str, Callable[..., Any]] = {
+    "job-start": may_start,
+    "job-end": runs_it,
+    "admit": admit,
+    "launch": at_launch,
+    "exit": unrecorded_end,
+    "settle": settle,
+    "kill": kill,
+    "clean": clean_refusal,
+}
