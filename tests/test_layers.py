@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "xpm"
 #: Sub-floors (3.0 ... 3.4) order the configuration layer, whose inner imports point
 #: both ways by nature (a class needs its value types, a value type recognises classes).
 FLOORS: dict[str, float] = {
-    # 1: vocabulary, no I/O beyond this host's /proc
+    # 1: vocabulary: errors, records, names, this host's processes, local atomic writes
     "xpm._version": 1,
     "xpm.errors": 1,
     "xpm.schema": 1,
@@ -31,7 +31,7 @@ FLOORS: dict[str, float] = {
     "xpm.process": 1,
     "xpm.imports": 1,
     "xpm.launchers.slurm_options": 1,
-    # 2: pure rules, encodings and contexts
+    # 2: rules (state, filter), encodings, settings and the running contexts
     "xpm.codec": 2,
     "xpm.filter": 2,
     "xpm.runmode": 2,
@@ -147,13 +147,16 @@ def imports_of(module: str, path: Path) -> Iterator[Import]:
     """Every import of a package module by ``module``: statements anywhere, and module names in strings."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     is_package = path.name == "__init__.py"
-    started_by_name: set[int] = set()
+    not_imports: set[int] = set()
     for node in ast.walk(tree):
         # ``[python, "-m", "xpm.runner.forkserver", ...]`` starts a program: not an import.
         if isinstance(node, (ast.List, ast.Tuple)):
             for before, item in zip(node.elts, node.elts[1:]):
                 if isinstance(before, ast.Constant) and before.value == "-m":
-                    started_by_name.add(id(item))
+                    not_imports.add(id(item))
+        # ``logging.getLogger("xpm.scheduler")`` names a logger.
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "getLogger":
+            not_imports.update(id(arg) for arg in node.args)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -176,7 +179,7 @@ def imports_of(module: str, path: Path) -> Iterator[Import]:
                 if target:
                     yield Import(module, target, node.lineno, "from-import")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_STRING.match(node.value):
-            if id(node) in started_by_name:
+            if id(node) in not_imports:
                 continue
             named = node.value.partition(":")[0]
             if named in MODULES:
@@ -224,12 +227,13 @@ def test_the_string_names_are_read():
     assert ("xpm", "xpm.runs") in strings  # the lazy names of the package face
 
 
-def test_launchers_start_the_job_side_by_name_only():
-    """The submitting side never imports the job program: it starts it as a program."""
+def test_the_job_side_is_started_by_name_only():
+    """Nothing imports the job program but itself and ``python -m xpm``: launchers start it as a
+    program, and the scheduler, the experiment and the shells never load it."""
     job_side = {m for m in MODULES if floor(m) == FLOORS["xpm.runner"]}
-    submitting = {m for m in MODULES if FLOORS["xpm.launchers"] <= floor(m) < FLOORS["xpm.runner"]}
-    assert job_side and submitting
-    assert [imp for imp in ALL_IMPORTS if imp.importer in submitting and imp.imported in job_side] == []
+    assert job_side
+    importers = {imp.importer for imp in ALL_IMPORTS if imp.imported in job_side} - job_side
+    assert importers == {"xpm.__main__"}
 
 
 def test_the_store_imports_no_launcher_and_nothing_below_the_shells_imports_click_or_urwid():
@@ -237,6 +241,55 @@ def test_the_store_imports_no_launcher_and_nothing_below_the_shells_imports_clic
         if floor(module) >= FLOORS["xpm.cli"]:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        names = {
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
         names |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not names & {"click", "urwid"}, module
+
+
+#: Strings equal to a job state or failure reason that mean something else, by (module, word)
+NOT_JOB_STATES: dict[tuple[str, str], str] = {
+    ("xpm.control", "failed"): "an action's outcome (Outcome.result), not a job state",
+    ("xpm.control", "cancelled"): "an action's outcome (Outcome.result): a job cancelled before it started",
+    ("xpm.monitor.app", "error"): "the key of the error in a background call's result",
+    ("xpm.runs", "failed"): "the word the progress line shows for jobs in error",
+    ("xpm.workspace", "memory"): "fsspec's memory filesystem",
+}
+
+
+def test_no_job_state_string_outside_state_and_schema():
+    """Job states and failure reasons are spelled in xpm/state.py and xpm/schema.py only;
+    everything else names them (``state.DONE``...), so that a rule is found by its name."""
+    from xpm.schema import FAILURE_REASONS, JOB_STATES
+
+    words = set(JOB_STATES) | set(FAILURE_REASONS)
+    found = []
+    for module, path in MODULES.items():
+        if module in ("xpm.state", "xpm.schema"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and node.value in words
+                and id(node) not in docstrings
+                and (module, node.value) not in NOT_JOB_STATES
+            ):
+                found.append(f"{module}:{node.lineno}: {node.value!r}")
+    assert found == []
+
+
+@pytest.mark.parametrize("pair", sorted(NOT_JOB_STATES))
+def test_each_other_meaning_is_still_there(pair: tuple[str, str]):
+    module, word = pair
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    assert any(isinstance(node, ast.Constant) and node.value == word for node in ast.walk(tree))

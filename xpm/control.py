@@ -9,7 +9,7 @@ action.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 from xpm import layout, state
 from xpm.errors import XpmError
@@ -81,16 +81,16 @@ def _cancel(store: JobStore, key: JobKey, stopping: list[_Stopping]) -> Outcome:
         record = store.state(*key)
         # A process of a type this xpm does not know cannot be stopped from here: as if dead.
         decision = state.kill(record, lambda process: _handler_alive(process_handler(process), process))
-        if decision == "skip":
+        if decision is state.Decision.SKIP:
             known = record.state if record is not None else state.UNSCHEDULED
             return Outcome(key, "skipped", f"not running ({known.upper()})")
         assert record is not None
         process = record.process
-        if decision == "unknown":
+        if decision is state.Decision.UNKNOWN:
             assert process is not None
             where = process.get("host") or process.get("type")
             return Outcome(key, "failed", f"cannot tell from here whether its process runs ({where})")
-        handler = process_handler(process) if decision == "stop" else None
+        handler = process_handler(process) if decision is state.Decision.STOP else None
         if handler is not None:
             assert process is not None
             try:

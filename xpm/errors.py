@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from xpm._version import __version__
+
 __all__ = [
     "XpmError",
     "ConfigError",
@@ -134,8 +136,6 @@ class FormatVersionError(SerializationError):
     def __init__(self, path: str | None, found: int, supported: int):
         self.found = found
         self.supported = supported
-        from xpm._version import __version__
-
         super().__init__(
             f"format version {found} is newer than the version {supported} "
             f"this xpm ({__version__}) reads; upgrade xpm to read it",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Literal, TypedDict, Union
+from typing import Any, Literal, Mapping, TypedDict
 
 __all__ = [
     "SLURM_JOB_VARIABLE",
@@ -52,8 +52,9 @@ class SlurmProcessRef(TypedDict):
     jobid: str
 
 
-#: A job record's ``process``: a known type, or any other object with a ``type`` (a newer xpm's)
-ProcessRef = Union[LocalProcessRef, SlurmProcessRef, dict[str, Any]]
+#: A job record's ``process``, as read: a known type (LocalProcessRef, SlurmProcessRef), or any
+#: other object with a ``type`` (a newer xpm's); handlers read the keys of their own type
+ProcessRef = Mapping[str, Any]
 
 #: Set by the Slurm launcher's job script to the Slurm job id: the job process is that Slurm job
 SLURM_JOB_VARIABLE = "XPM_SLURM_JOB_ID"

@@ -30,7 +30,7 @@ from xpm.scheduler.job import Job, run_prepares
 from xpm.schema import RECORD_VERSION, JobSubmitted, RunRecord
 from xpm.settings import WorkspaceSettings, load_settings, resolve_workspace
 from xpm.store.index import SNAPSHOT_AFTER_LINES
-from xpm.store.jobs import JobStore
+from xpm.store.jobs import JobDirs, JobStore
 from xpm.store.runs import RunStore
 from xpm.store.tokens import CounterToken
 from xpm.submission import Plan, plan
@@ -150,37 +150,26 @@ class Experiment:
         self.runs: RunStore | None = None
         #: identifiers of the Prepare configurations run (PREPARE mode)
         self._prepared: set[str] = set()
-        #: the folder of each task's jobs (see job_path)
-        self._task_dirs: dict[str, Path | PurePosixPath] = {}
+        #: the paths of the workspace's job folders (set when the workspace is known)
+        self.job_dirs = JobDirs(None, "")
 
     # --- paths ----------------------------------------------------------------------
-
-    def _path(self, rel: str) -> Path | PurePosixPath:
-        if self.workspace is not None:
-            local = self.workspace.local_path(rel)
-            if local is not None:
-                return local
-        return PurePosixPath(self._location) / rel
 
     @property
     def workdir(self) -> Path | PurePosixPath:
         """The run folder (``experiments/<id>/<run-id>``), or the experiment folder outside NORMAL runs."""
         if self.run_id is None:
-            return self._path(layout.experiment_dir(self.id))
-        return self._path(layout.run_dir(self.id, self.run_id))
+            return self.job_dirs.path(layout.experiment_dir(self.id))
+        return self.job_dirs.path(layout.run_dir(self.id, self.run_id))
 
     @property
     def jobspath(self) -> Path | PurePosixPath:
         """The folder that holds every job folder of the workspace."""
-        return self._path(layout.JOBS)
+        return self.job_dirs.path(layout.JOBS)
 
     def job_path(self, task_id: str, identifier: str) -> Path | PurePosixPath:
-        # The folder of the task's jobs is parsed once (pathlib parsing is a
-        # good part of the cost of a path); the job folder is one component below.
-        folder = self._task_dirs.get(task_id)
-        if folder is None:
-            folder = self._task_dirs[task_id] = self._path(layout.task_dir(task_id))
-        return folder / identifier
+        """The folder of a job."""
+        return self.job_dirs(task_id, identifier)
 
     # --- what users call --------------------------------------------------------------
 
@@ -218,7 +207,7 @@ class Experiment:
         if init_tasks is not None:
             info.init_tasks = list(init_tasks)
         retries = max_retries if max_retries is not None else (self.settings.max_retries if self.settings else 3)
-        planned = plan(task, self.job_path, max_retries=retries)
+        planned = plan(task, self.job_dirs, max_retries=retries)
         name = planned.name
         job = self.jobs.get(name)
         if job is None:
@@ -234,7 +223,7 @@ class Experiment:
         self.jobs[name] = job
         mode = self.run_mode
         if mode is RunMode.NORMAL:
-            assert self.workspace is not None and self.store is not None and self.run_id is not None
+            assert self.store is not None and self.runs is not None and self.run_id is not None
             created = self.store.create(job.task_id, job.identifier, planned.params)
             self.runs.append_submitted(
                 self.id,
@@ -281,11 +270,9 @@ class Experiment:
     def _open_workspace(self) -> None:
         # Invalid settings stop the experiment with the file's error, before anything runs.
         self._settings = load_settings()
-        self._task_dirs.clear()  # they are folders of the workspace opened here
         where = self._where
         if isinstance(where, Workspace):
-            self.workspace, self._location = where, where.location
-            self.store, self.runs = JobStore(where), RunStore(where)
+            self._opened(where, where.location)
             return
         if isinstance(where, WorkspaceSettings):
             self.settings = where
@@ -298,12 +285,20 @@ class Experiment:
 
             self.launcher = launcher_from_settings(self.settings.launcher)
         try:
-            self.workspace = Workspace.open(self._location, create=self.run_mode is not RunMode.DRY_RUN)
+            workspace = Workspace.open(self._location, create=self.run_mode is not RunMode.DRY_RUN)
         except WorkspaceNotFound:
             if self.run_mode is not RunMode.DRY_RUN:
                 raise
-            return  # a dry run writes nothing, not even a workspace
-        self.store, self.runs = JobStore(self.workspace), RunStore(self.workspace)
+            self._opened(None, self._location)  # a dry run writes nothing, not even a workspace
+            return
+        self._opened(workspace, self._location)
+
+    def _opened(self, workspace: Workspace | None, location: str) -> None:
+        """The workspace is known (None: a dry run of a workspace that does not exist)."""
+        self.workspace, self._location = workspace, location
+        self.job_dirs = JobDirs(workspace, location)
+        if workspace is not None:
+            self.store, self.runs = JobStore(workspace), RunStore(workspace)
 
     def _settings_env(self) -> dict[str, str]:
         """The variables of the settings: the global ones, then the workspace's."""

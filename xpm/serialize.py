@@ -18,8 +18,6 @@ import msgspec
 
 from xpm._version import __version__
 from xpm.codec import decode_params
-# config_digest (the lazy identity hook), not xpm.ids: a job process loads its parameters and
-# never computes an identifier, so it does not import xpm.ids and blake3.
 from xpm.config.base import ConfigMixin, config_digest
 from xpm.config.classinfo import MAIN_ALIAS, module_name
 from xpm.config.fields import PathGenerator
@@ -164,6 +162,8 @@ class _Writer:
                 type=names[0],
                 file=names[1],
                 typeid=xpmtype.identifier,
+                # config_digest (the lazy identity hook), not an import of xpm.ids: a job
+                # process loads its parameters and never computes an identifier (no blake3).
                 identifier=config_digest(config).hex(),
                 fields=fields,
                 task=task,

@@ -17,6 +17,7 @@ decide alike.
 
 from __future__ import annotations
 
+import enum
 from typing import Any, Callable, Literal, Optional
 
 from xpm.schema import FAILURE_REASONS, JOB_STATES, JobStateRecord
@@ -47,6 +48,7 @@ __all__ = [
     "LOG_ENDED",
     "STATE_RANK",
     "Alive",
+    "Decision",
     "may_start",
     "runs_it",
     "run_elsewhere",
@@ -94,6 +96,35 @@ STATE_RANK = {RUNNING: 0, ERROR: 1, SCHEDULED: 2, READY: 3, WAITING: 4, UNSCHEDU
 Alive = Callable[[Optional[dict[str, Any]]], Optional[bool]]
 
 Record = Optional[JobStateRecord]
+
+
+class Decision(str, enum.Enum):
+    """What a decision says to do (its value is the word of ``spec/vectors/states.json``)."""
+
+    #: admit: the job is done, nothing to write
+    DONE = "done"
+    #: a live process (or one this host cannot check) runs the job: follow it
+    FOLLOW = "follow"
+    #: admit: a resumable job out of retries ends in error as recorded
+    EXHAUSTED = "exhausted"
+    #: admit: record ``waiting``
+    WAIT = "wait"
+    #: launch, settle: the job ends in the experiment (:func:`end_of`)
+    END = "end"
+    #: launch: start it now
+    LAUNCH = "launch"
+    #: settle: run a resumable job again after a timeout
+    RETRY = "retry"
+    #: settle: start it again
+    READY = "ready"
+    #: kill: nothing to kill
+    SKIP = "skip"
+    #: kill: a process runs it that this host cannot check
+    UNKNOWN = "unknown"
+    #: kill: record ``cancelled``, then stop its live process
+    STOP = "stop"
+    #: kill: record ``cancelled`` (no live process runs it)
+    CANCEL = "cancel"
 
 
 def _is(record: Record, state: str, reason: str | None = None) -> bool:
@@ -155,7 +186,7 @@ def kept_retries(record: Record) -> int:
     return record.retry_count if record is not None and _is(record, ERROR, TIMEOUT) else 0
 
 
-def admit(record: Record, alive: Alive, *, resumable: bool = False, max_retries: int = 0) -> str:
+def admit(record: Record, alive: Alive, *, resumable: bool = False, max_retries: int = 0) -> Decision:
     """What an experiment that submits a job does with it (spec: rule 1).
 
     Returns:
@@ -164,15 +195,15 @@ def admit(record: Record, alive: Alive, *, resumable: bool = False, max_retries:
         ends in error as recorded), or ``"wait"`` (record ``waiting``).
     """
     if _is(record, DONE):
-        return "done"
+        return Decision.DONE
     if run_elsewhere(record, alive):
-        return "follow"
+        return Decision.FOLLOW
     if record is not None and exhausted(record, resumable=resumable, max_retries=max_retries):
-        return "exhausted"
-    return "wait"
+        return Decision.EXHAUSTED
+    return Decision.WAIT
 
 
-def at_launch(record: Record, alive: Alive) -> str:
+def at_launch(record: Record, alive: Alive) -> Decision:
     """What the experiment does with a ready job, under its lock, just before launching it (rule 2).
 
     Returns:
@@ -180,10 +211,10 @@ def at_launch(record: Record, alive: Alive) -> str:
         while it waited, or cleaned since it was admitted: no record), or ``"launch"``.
     """
     if run_elsewhere(record, alive):
-        return "follow"
+        return Decision.FOLLOW
     if record is None or record.state == DONE or _is(record, ERROR, CANCELLED):
-        return "end"
-    return "launch"
+        return Decision.END
+    return Decision.LAUNCH
 
 
 def end_of(record: Record) -> tuple[str, str | None]:
@@ -217,7 +248,7 @@ def unrecorded_end(record: Record, process: Any, why: Callable[[], str]) -> str 
     return None
 
 
-def settle(record: Record, alive: Alive, *, resumable: bool, max_retries: int) -> str:
+def settle(record: Record, alive: Alive, *, resumable: bool, max_retries: int) -> Decision:
     """What follows an attempt of a job, in the experiment that launched or followed it.
 
     Returns:
@@ -226,18 +257,18 @@ def settle(record: Record, alive: Alive, *, resumable: bool, max_retries: int) -
         runs it now), or ``"ready"`` (it is to be started again).
     """
     if record is None:
-        return "end"  # admission recorded a state: a job without one was killed and cleaned
+        return Decision.END  # admission recorded a state: a job without one was killed and cleaned
     if record.state not in FINAL:
-        return "follow" if run_elsewhere(record, alive) else "ready"
+        return Decision.FOLLOW if run_elsewhere(record, alive) else Decision.READY
     if _is(record, ERROR, TIMEOUT) and resumable and record.retry_count < max_retries:
-        return "retry"
-    return "end"
+        return Decision.RETRY
+    return Decision.END
 
 
 # --- from outside the experiment: jobs kill, jobs clean, the monitors ------------------------
 
 
-def kill(record: Record, alive: Alive) -> str:
+def kill(record: Record, alive: Alive) -> Decision:
     """What ``jobs kill`` does to a job.
 
     Returns:
@@ -247,13 +278,13 @@ def kill(record: Record, alive: Alive) -> str:
         ``cancelled``: no process runs it yet, or it is dead).
     """
     if record is None or record.state not in KILLABLE:
-        return "skip"
+        return Decision.SKIP
     if record.state not in LAUNCHED or record.process is None:
-        return "cancel"
+        return Decision.CANCEL
     live = alive(record.process)
     if live is None:
-        return "unknown"
-    return "stop" if live else "cancel"
+        return Decision.UNKNOWN
+    return Decision.STOP if live else Decision.CANCEL
 
 
 def not_cleanable(state: str) -> str:

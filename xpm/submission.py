@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from xpm import layout
 from xpm.config.base import ConfigMixin, Prepare, ResumableTask
 from xpm.ids import digest
 from xpm.launchers import Launcher
 from xpm.scheduler.job import Job
-from xpm.store.tokens import TokenDependency
 from xpm.serialize import dumps
-
+from xpm.store.tokens import TokenDependency
 
 #: The names of the stdout and stderr files of each task's jobs (one string each, shared)
 _LOG_NAMES: dict[str, tuple[str, str]] = {}
@@ -82,6 +81,9 @@ class Plan:
 def plan(task: Any, job_path: Callable[[str, str], PurePath], *, max_retries: int) -> Plan:
     """Seals a task, computes its identifier and job folder, and finds its dependencies.
 
+    ``job_path(task_id, identifier)`` gives the job folder: the workspace's
+    :class:`~xpm.store.jobs.JobDirs` (or any such function: a plan needs no experiment).
+
     The task's generated paths (``PathGenerator``) are resolved inside its job
     folder, and its parameters are encoded as they go to ``params.json``.
     """
@@ -138,7 +140,7 @@ def _visit(config: ConfigMixin, jobs: list[Job], prepares: list[Any], seen: set[
         )
         if producer is not None:
             if producer not in jobs:
-                jobs.append(producer)
+                jobs.append(cast(Job, producer))  # the experiment submitted it: a scheduler Job
             if sub_info.job is not None:
                 continue  # a submitted task: its own parameters are its job's business
         if isinstance(sub, Prepare):

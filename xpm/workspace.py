@@ -25,7 +25,7 @@ from xpm import codec, layout
 from xpm._version import __version__
 from xpm.errors import XpmError
 from xpm.fsutil import tmp_name, write_local_atomic
-from xpm.locks import FolderLock, Lock, LocalLock
+from xpm.locks import FolderLock, LocalLock, Lock
 from xpm.schema import WorkspaceMarker
 
 __all__ = ["Workspace", "WorkspaceNotFound", "NotFound", "UnsafeDelete"]

@@ -12,14 +12,13 @@ from typing import Any
 import click
 
 from xpm._version import __version__
+from xpm.errors import XpmError
 
 
 class _Group(click.Group):
     """Turns xpm errors into one clear line instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from xpm.errors import XpmError
-
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
+from xpm import layout
 from xpm.cli import cli
-from xpm.errors import XpmError
 from xpm.cli.common import (
     emit,
     emit_json,
@@ -19,6 +19,7 @@ from xpm.cli.common import (
     warn,
     workspace_options,
 )
+from xpm.errors import XpmError
 
 
 @cli.group()
@@ -174,7 +175,6 @@ def parameters_difference(
       experimaestro parameters-difference --workdir W my.train/0721c3 my.train/9a1
       experimaestro parameters-difference JOB_FOLDER old/params.json
     """
-    from xpm import layout
     from xpm.paramdiff import difference, format_difference
 
     @functools.cache

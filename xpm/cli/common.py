@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Callable, Iterable, TypeVar
 
 import click
+
+from xpm.errors import XpmError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,8 +68,6 @@ def emit_json(value: Any) -> None:
 
 
 def quiet_broken_pipe() -> None:
-    import os
-
     # Python would complain again when flushing stdout at exit.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
@@ -80,8 +81,6 @@ def report_outcomes(act: Callable[[Callable[[Any], None]], None], names: dict[An
     printed as ``<VERB> FAILED x: error`` and the others go on: what was done
     before is always reported. Returns the number of failures.
     """
-    from xpm.errors import XpmError
-
     failures = 0
 
     def report(outcome: Any) -> None:

@@ -6,7 +6,10 @@ import contextlib
 import io
 import sys
 import threading
+import time
 from typing import Any, Callable
+
+from xpm.errors import XpmError
 
 
 def monitor(workspace: Any, experiment: str | None = None) -> None:
@@ -69,9 +72,6 @@ def _run_monitor(location: str, experiment_id: str) -> None:
 
 def _wait_for_workspace(location: str, thread: threading.Thread) -> None:
     """Waits until the experiment created its workspace (or ended)."""
-    import time
-
-    from xpm.errors import XpmError
     from xpm.workspace import Workspace
 
     while thread.is_alive():

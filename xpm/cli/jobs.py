@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import click
 
-from xpm import state
+from xpm import layout, state
 from xpm.cli import cli
 from xpm.cli.common import (
     clean_jobs,
@@ -74,7 +74,6 @@ class Selection:
         return found
 
     def name(self, job: Any) -> str:
-        from xpm import layout
         from xpm.query import short_name, tags_text
 
         text = self.ws.describe(layout.job_dir(job[0], job[1])) if self.fullpath else short_name(job)
@@ -101,7 +100,6 @@ def list_jobs(count: int | None, as_json: bool, **options: Any) -> None:
       experimaestro jobs list --filter 'model in ["bm25", "splade"]' --tags
       experimaestro jobs list --experiment my-xp --json
     """
-    from xpm import layout
     from xpm.query import state_text
 
     selection = Selection(**options)
@@ -228,7 +226,6 @@ def path(jobid: str, **options: Any) -> None:
     Example:
       experimaestro jobs path mymodule.mytask/0721c3a9b8e4
     """
-    from xpm import layout
     from xpm.store.jobs import JobStore
 
     ws = group_workspace(**options)

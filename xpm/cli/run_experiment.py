@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from xpm.cli import cli
+from xpm.errors import XpmError
+from xpm.runmode import RunMode
 
 __all__ = ["run_experiment"]
 
@@ -17,9 +19,6 @@ logger = logging.getLogger("xpm.run_experiment")
 
 def _run_mode(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     """Reads ``--run-mode`` in any case (``dry_run``, ``DRY-RUN``...)."""
-    from xpm.errors import XpmError
-    from xpm.runmode import RunMode
-
     if value is None:
         return RunMode.NORMAL
     try:

@@ -435,7 +435,9 @@ class Task(Config):
                 is run again (default: the workspace's setting).
         """
         # The running experiment registered itself below the configurations (xpm.context).
-        return context.current_experiment().submit(self, launcher=launcher, init_tasks=init_tasks, max_retries=max_retries)
+        return context.current_experiment().submit(
+            self, launcher=launcher, init_tasks=init_tasks, max_retries=max_retries
+        )
 
     def add_dependencies(self, *dependencies: Any) -> Task:
         """Adds dependencies other than parameters (for instance ``token.dependency(1)``)."""

@@ -13,8 +13,9 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
+from xpm.config.docs import argument_help, class_description
 from xpm.config.fields import _MISSING, Field, PathGenerator
-from xpm.config.types import ArgKind, ValueType, compile_type, split_annotation
+from xpm.config.types import ArgKind, ValueType, _Where, compile_type, split_annotation
 from xpm.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -85,8 +86,6 @@ class Argument:
     def help(self) -> str:
         """The argument's help text, from the class docstrings (may be empty)."""
         if self._help is None:
-            from xpm.config.docs import argument_help
-
             self._help = argument_help(self.owner, self.name)
         return self._help
 
@@ -148,8 +147,6 @@ class ClassInfo:
     @property
     def description(self) -> str:
         """The class description, from its docstring."""
-        from xpm.config.docs import class_description
-
         return class_description(self.cls)
 
     @property
@@ -265,8 +262,6 @@ def _make_argument(klass: type, raw: dict[str, Any], name: str, kind: ArgKind, i
     if kind is ArgKind.CONSTANT and default is _MISSING:
         raise ConfigError(f"{owner}: a Constant needs a default value")
     if default is not _MISSING:
-        from xpm.config.types import _Where
-
         default = vtype.validate(default, _Where(klass.__qualname__, name + " (default)"))
     return Argument(name, kind, vtype, default, factory, ignore_default, klass)
 

@@ -15,6 +15,7 @@ import typing
 from pathlib import Path, PurePath
 from typing import Annotated, Any, TypeVar
 
+from xpm.config.fields import PathGenerator
 from xpm.errors import ConfigError, ValidationError
 
 T = TypeVar("T")
@@ -136,8 +137,6 @@ class PathType(ValueType):
     holds_generator = True
 
     def validate(self, value: Any, where: _Where) -> Any:
-        from xpm.config.fields import PathGenerator
-
         if isinstance(value, PathGenerator):
             return value
         if isinstance(value, PurePath):

@@ -29,6 +29,7 @@ from typing import Any
 
 from xpm.experiments import ConfigurationBase
 from xpm.experiments.yamlconfig import ExperimentConfigError, MergedConfig, show_value
+from xpm.imports import NotAModule, import_file
 
 __all__ = [
     "LoadedExperiment",
@@ -228,8 +229,6 @@ def _import_file(path: Path) -> types.ModuleType:
                 f"({getattr(existing, '__file__', None) or 'built in'}); rename the file",
                 path=path,
             )
-    from xpm.imports import NotAModule, import_file
-
     try:
         module = import_file(name, path)
     except NotAModule:

@@ -1,4 +1,4 @@
-"""Launchers: where and how a job process starts (locally, later on Slurm).
+"""Launchers: where and how a job process starts (locally, or on Slurm).
 
 A launcher only starts and stops processes. The job process records its own state
 in the workspace (:mod:`xpm.runner.job`), and the scheduler decides when to launch.
@@ -6,11 +6,15 @@ in the workspace (:mod:`xpm.runner.job`), and the scheduler decides when to laun
 
 from __future__ import annotations
 
+import importlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from xpm.errors import XpmError
+from xpm.process import ProcessRef
+from xpm.state import FAILED
 
 
 @dataclass
@@ -44,7 +48,7 @@ class Launched:
     """A job process started by a launcher."""
 
     #: how other processes find it (recorded in the job's state record)
-    process: dict[str, Any]
+    process: ProcessRef
 
     def wait(self) -> int:
         """Blocks until the process ends; returns its exit status."""
@@ -56,8 +60,6 @@ class Launched:
         By default a thread waits for it; launchers that learn ends otherwise
         (a fork server's reports) call back without a thread per job.
         """
-        import threading
-
         threading.Thread(target=lambda: callback(self.wait()), name="xpm-wait", daemon=True).start()
 
 
@@ -110,22 +112,22 @@ class ProcessHandler:
     so they need not know which launcher (or which experiment process) started it.
     """
 
-    def alive(self, process: dict[str, Any]) -> bool | None:
+    def alive(self, process: ProcessRef) -> bool | None:
         """Whether the process still runs; None when this machine cannot tell."""
         raise NotImplementedError
 
-    def check_stoppable(self, process: dict[str, Any]) -> None:
+    def check_stoppable(self, process: ProcessRef) -> None:
         """Raises :class:`CannotStop` (with the reason) when :meth:`stop` cannot work from here."""
 
-    def end_reason(self, process: dict[str, Any]) -> str:
+    def end_reason(self, process: ProcessRef) -> str:
         """Why a process that ended without recording its job's end ended (a failure reason)."""
-        return "failed"
+        return FAILED
 
-    def terminate(self, process: dict[str, Any]) -> None:
+    def terminate(self, process: ProcessRef) -> None:
         """Asks the process to stop (SIGTERM: the task gets ``TaskCancelled``)."""
         raise NotImplementedError
 
-    def kill(self, process: dict[str, Any]) -> None:
+    def kill(self, process: ProcessRef) -> None:
         """Stops the process now (after :meth:`terminate` was not enough)."""
         raise NotImplementedError
 
@@ -137,23 +139,21 @@ _HANDLERS: dict[str, str] = {
 }
 
 
-def process_handler(process: dict[str, Any] | None) -> ProcessHandler | None:
+def process_handler(process: ProcessRef | None) -> ProcessHandler | None:
     """The handler of a job record's ``process``; None when there is none, or its type is unknown."""
     if not process or process.get("type") not in _HANDLERS:
         return None
-    import importlib
-
     module, _, name = _HANDLERS[process["type"]].partition(":")
     return getattr(importlib.import_module(module), name)()  # type: ignore[no-any-return]
 
 
-def process_alive(process: dict[str, Any] | None) -> bool | None:
+def process_alive(process: ProcessRef | None) -> bool | None:
     """Whether a job record's process still runs, whatever launched it; None when this host cannot tell."""
     handler = process_handler(process)
     return None if handler is None or process is None else handler.alive(process)
 
 
-def end_reason(process: dict[str, Any] | None) -> str:
+def end_reason(process: ProcessRef | None) -> str:
     """The failure reason of a job whose process ended without recording it (Slurm knows timeouts...)."""
     handler = process_handler(process)
-    return "failed" if handler is None or process is None else handler.end_reason(process)
+    return FAILED if handler is None or process is None else handler.end_reason(process)

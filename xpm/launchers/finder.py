@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from xpm.errors import FileProblem, XpmError
+from xpm.imports import import_file
 from xpm.launchers import Launcher
 from xpm.launchers.requirements import HostRequirement, HostSimpleRequirement, parse_requirement
 
@@ -101,8 +102,6 @@ def load_launchers(path: Path) -> types.ModuleType:
         if module is None:
             if not path.is_file():
                 raise FileNotFoundError(path)
-            from xpm.imports import import_file
-
             # One module name per file, so that two configuration folders do not collide.
             name = "_xpm_launchers_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
             try:

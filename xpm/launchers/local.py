@@ -8,10 +8,10 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler, forkserver
-from xpm.process import LocalProcessRef, alive_here, local_process, proc_stat
+from xpm.process import LocalProcessRef, ProcessRef, alive_here, local_process, proc_stat
 
 #: Set to ``0`` to start every job with Popen (see :class:`LocalLauncher`)
 FORK_VARIABLE = "XPM_LOCAL_FORK"
@@ -33,10 +33,11 @@ class ForkedProcess(Launched):
 
     def __init__(self, pid: int, start: int | None, end: forkserver._Exit):
         self.pid = pid
-        self.process = local_process(pid)
+        process: LocalProcessRef = local_process(pid)
         if start is not None:
             # A child that ended at once is gone from /proc: its server read the start time.
-            self.process["start"] = start
+            process["start"] = start
+        self.process = process
         self._end = end
 
     def on_exit(self, callback: Callable[[int], None]) -> None:
@@ -149,12 +150,12 @@ class LocalProcessHandler(ProcessHandler):
     signal reaches the processes the task started too.
     """
 
-    def alive(self, process: dict[str, Any]) -> bool | None:
+    def alive(self, process: ProcessRef) -> bool | None:
         alive = alive_here(process)
         # An ended process that its parent (an experiment) has not reaped yet is gone.
         return False if alive and _zombie(int(process["pid"])) else alive
 
-    def check_stoppable(self, process: dict[str, Any]) -> None:
+    def check_stoppable(self, process: ProcessRef) -> None:
         host = process.get("host")
         if host != socket.gethostname():
             raise CannotStop(f"its process runs on host {host}: run the command there")
@@ -165,10 +166,10 @@ class LocalProcessHandler(ProcessHandler):
         except PermissionError:
             raise CannotStop(f"process {process['pid']} belongs to another user") from None
 
-    def terminate(self, process: dict[str, Any]) -> None:
+    def terminate(self, process: ProcessRef) -> None:
         _signal(int(process["pid"]), signal.SIGTERM)
 
-    def kill(self, process: dict[str, Any]) -> None:
+    def kill(self, process: ProcessRef) -> None:
         _signal(int(process["pid"]), signal.SIGKILL)
 
 

@@ -24,7 +24,7 @@ from xpm.errors import XpmError
 from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler
 from xpm.launchers.slurm_options import SlurmOptions, format_time
 from xpm.launchers.slurm_status import LIVE, SlurmError, command_path, failure_reason, run_command, tracker
-from xpm.process import slurm_process
+from xpm.process import ProcessRef, slurm_process
 from xpm.schema import JobStateRecord
 
 logger = logging.getLogger("xpm.launchers.slurm")
@@ -326,24 +326,24 @@ def parse_sbatch(output: str) -> str:
 class SlurmProcessHandler(ProcessHandler):
     """Slurm jobs: alive while the status tracker says so; stopped with ``scancel``."""
 
-    def alive(self, process: dict[str, Any]) -> bool | None:
+    def alive(self, process: ProcessRef) -> bool | None:
         slurm_state = tracker(None).state(str(process["jobid"]))
         if slurm_state is None:
             return None
         return slurm_state in LIVE
 
-    def end_reason(self, process: dict[str, Any]) -> str:
+    def end_reason(self, process: ProcessRef) -> str:
         return failure_reason(tracker(None).state(str(process["jobid"])))
 
-    def check_stoppable(self, process: dict[str, Any]) -> None:
+    def check_stoppable(self, process: ProcessRef) -> None:
         if command_path(None, "scancel") is None:
             raise CannotStop("scancel is not on this host: run the command on the cluster")
 
-    def terminate(self, process: dict[str, Any]) -> None:
+    def terminate(self, process: ProcessRef) -> None:
         # Slurm sends SIGTERM (the task gets TaskCancelled), then SIGKILL after its KillWait.
         tracker(None).cancel(str(process["jobid"]))
 
-    def kill(self, process: dict[str, Any]) -> None:
+    def kill(self, process: ProcessRef) -> None:
         self.terminate(process)
 
 

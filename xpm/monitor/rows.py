@@ -8,6 +8,7 @@ from xpm import query, state
 from xpm.schema import JobProgress, JobStateChanged, JobStateRecord, JobSubmitted, RunRecord
 from xpm.store.index import JobKey
 
+
 class ExperimentRow(NamedTuple):
     """An experiment with its current run, and the states of that run's jobs (from the index)."""
 

@@ -87,7 +87,7 @@ def _sync_runner(action: Callable[[], Any], done: Callable[[Any, BaseException |
 def outcome_text(outcome: control.Outcome) -> str:
     """What a kill did, as ``jobs kill`` says it: ``KILLED demo.train/986c06c266ed``..."""
     name = query.short_name(outcome.key)
-    if outcome.result == "failed":
+    if outcome.failed:
         return f"KILL FAILED {name}: {outcome.detail}"
     text = f"{outcome.result.upper()} {name}"
     return f"{text}: {outcome.detail}" if outcome.detail else text

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import urwid
 
-from xpm import query
+from xpm import query, state
 from xpm.filter import FilterError
 from xpm.monitor.model import ExperimentRow, JobRow, MonitorModel
 from xpm.schema import JOB_STATES
@@ -54,16 +54,16 @@ def progress_text(progress: float | None) -> str:
     return "" if progress is None else f"{max(0.0, min(1.0, progress)) * 100:.0f}%"
 
 
-def state_label(state: str, failure_reason: str | None = None) -> str:
+def state_label(job_state: str, failure_reason: str | None = None) -> str:
     """``RUNNING``, ``ERROR`` (``ERROR (cancelled)`` when a reason is given)."""
-    text = query.state_text(state)
+    text = query.state_text(job_state)
     return f"{text} ({failure_reason})" if failure_reason else text
 
 
 def counts_text(row: ExperimentRow) -> str:
     """``6/8 done  RUNNING 1  ERROR 1``: done out of all, then the other states by lifecycle."""
     parts = [f"{row.finished}/{row.total} done"]
-    parts += [f"{query.state_text(s)} {row.states[s]}" for s in JOB_STATES if s != "done" and row.states.get(s)]
+    parts += [f"{query.state_text(s)} {row.states[s]}" for s in JOB_STATES if s != state.DONE and row.states.get(s)]
     return "  ".join(parts)
 
 
@@ -184,10 +184,10 @@ class ExperimentsScreen(urwid.WidgetWrap):  # type: ignore[misc]
 
 def job_row_widget(row: JobRow, now: float) -> urwid.Widget:
     """One line of the jobs list: state, job, progress, start time, duration, tags."""
-    state = urwid.AttrMap(urwid.Text(query.state_text(row.state), wrap="clip"), STATE_ATTRS.get(row.state))
+    label = urwid.AttrMap(urwid.Text(query.state_text(row.state), wrap="clip"), STATE_ATTRS.get(row.state))
     columns = urwid.Columns(
         [
-            (STATE_WIDTH, state),
+            (STATE_WIDTH, label),
             ("weight", 3, _cell(row.name)),
             (PROGRESS_WIDTH, _cell(progress_text(row.progress), align="right")),
             (STARTED_WIDTH, _cell(time_text(row.started_at))),

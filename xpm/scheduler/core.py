@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from xpm import state
 from xpm.launchers import LaunchRequest, end_reason, process_alive
+from xpm.process import ProcessRef
 from xpm.scheduler.job import Job, run_prepares
 from xpm.schema import JobStateRecord
 from xpm.store.jobs import JobStore
@@ -112,7 +113,7 @@ class Scheduler:
             if self._taken_care_of(job, record, decision):
                 return
             job.retry_count = state.kept_retries(record)
-            if decision == "exhausted":
+            if decision is state.Decision.EXHAUSTED:
                 assert record is not None
                 self._finish(job, state.ERROR, record.failure_reason)
                 return
@@ -270,10 +271,10 @@ class Scheduler:
                 locks.enter_context(self.store.lock(job.task_id, job.identifier))
                 record = self.store.state(job.task_id, job.identifier)
                 decision = state.at_launch(record, process_alive)
-                if decision == "follow":
+                if decision is state.Decision.FOLLOW:
                     self._release_tokens(job)
                     self._attach(job, record)
-                elif decision == "end":
+                elif decision is state.Decision.END:
                     ended.append((job, record))
                 else:
                     todo.append((job, record))
@@ -353,7 +354,7 @@ class Scheduler:
         self._release_tokens(job)
         self._settle(job, record)
 
-    def _end_if_dead(self, job: Job, process: dict[str, Any] | None, code: int | None) -> JobStateRecord | None:
+    def _end_if_dead(self, job: Job, process: ProcessRef | None, code: int | None) -> JobStateRecord | None:
         """Records ``error`` for a job whose process ended without recording its end; returns
         the job's record. The record is read once, and the process's handler is asked why it
         ended only when the record says that it did not record it."""
@@ -373,11 +374,11 @@ class Scheduler:
     def _settle(self, job: Job, record: JobStateRecord | None) -> None:
         """Decides what follows an attempt: the end, a retry, or following another process."""
         decision = state.settle(record, process_alive, resumable=job.resumable, max_retries=job.max_retries)
-        if decision == "follow":
+        if decision is state.Decision.FOLLOW:
             self._attach(job, record)
-        elif decision == "ready":
+        elif decision is state.Decision.READY:
             self._make_ready(job)
-        elif decision == "retry":
+        elif decision is state.Decision.RETRY:
             assert record is not None
             job.retry_count = record.retry_count + 1
             logger.info("job %s stopped on a timeout: running it again (retry %d)", job.name, job.retry_count)
@@ -430,13 +431,13 @@ class Scheduler:
             self._ready_at[id(job.launcher)] = time.monotonic()
             self._cond.notify_all()
 
-    def _taken_care_of(self, job: Job, record: JobStateRecord | None, decision: str) -> bool:
+    def _taken_care_of(self, job: Job, record: JobStateRecord | None, decision: state.Decision) -> bool:
         """Under the job lock, given what :func:`xpm.state.admit` decided: a done job is
         finished, a job run elsewhere is followed (True)."""
-        if decision == "done":
+        if decision is state.Decision.DONE:
             self._finish(job, state.DONE)
             return True
-        if decision == "follow":
+        if decision is state.Decision.FOLLOW:
             self._attach(job, record)
             return True
         return False

@@ -8,6 +8,7 @@ the job's event log and one to the job index.
 from __future__ import annotations
 
 import time
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from xpm import codec, layout
@@ -82,6 +83,39 @@ class AmbiguousJob(UnknownJob):
 
 #: Shortest identifier prefix accepted in a job id
 MIN_PREFIX = 6
+
+
+class JobDirs:
+    """The paths of a workspace's files, for the code that opens them as paths (a job's
+    generated paths, launchers, the job process): the one place where a workspace name
+    (``jobs/<task-id>/<identifier>``) becomes a path (:func:`xpm.layout.split_job_dir`
+    is the way back).
+
+    A local workspace gives local paths; a remote one (or the location of a workspace
+    that a dry run does not create) gives ``PurePosixPath`` under its location.
+    """
+
+    def __init__(self, workspace: Workspace | None, location: str):
+        self.workspace = workspace
+        self.location = location
+        #: the folder of each task's jobs: parsing a path is a good part of its cost,
+        #: and a job folder is one component below its task's
+        self._task_dirs: dict[str, Path | PurePosixPath] = {}
+
+    def path(self, rel: str) -> Path | PurePosixPath:
+        """The path of a workspace name."""
+        if self.workspace is not None:
+            local = self.workspace.local_path(rel)
+            if local is not None:
+                return local
+        return PurePosixPath(self.location) / rel
+
+    def __call__(self, task_id: str, identifier: str) -> Path | PurePosixPath:
+        """The path of a job folder."""
+        folder = self._task_dirs.get(task_id)
+        if folder is None:
+            folder = self._task_dirs[task_id] = self.path(layout.task_dir(task_id))
+        return folder / identifier
 
 
 class JobStore:

@@ -9,10 +9,10 @@ job that outlives its experiment process, and is freed when that process dies.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
-import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
