@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import click
 
-from xpm import layout, state
+from xpm import layout
 from xpm.cli import cli
 from xpm.cli.common import (
     clean_jobs,
@@ -141,6 +141,7 @@ def kill(perform: bool, **options: Any) -> None:
       experimaestro jobs kill --filter '@state="RUNNING"'
       experimaestro jobs kill --filter '@state="RUNNING"' --perform
     """
+    from xpm import state
     from xpm.control import kill as kill_jobs
     from xpm.store.jobs import JobStore
 
@@ -174,6 +175,8 @@ def clean(perform: bool, **options: Any) -> None:
       experimaestro jobs clean --filter '@state="DONE"'
       experimaestro jobs clean --filter '@state="DONE"' --perform
     """
+    from xpm import state
+
     selection = Selection(**options)
     found = selection.jobs()
     targets = [job for job in found if job.state in state.CLEANABLE]

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from xpm import layout, state
+from xpm import layout
 from xpm.cli import cli
 from xpm.cli.common import clean_jobs, emit, warn
 from xpm.errors import XpmError
@@ -54,6 +54,7 @@ def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath:
       experimaestro orphans /path/to/workspace --size
       experimaestro orphans /path/to/workspace --clean
     """
+    from xpm import state
     from xpm.query import orphans as find_orphans
     from xpm.query import referenced_jobs, short_name, state_text
     from xpm.workspace import Workspace

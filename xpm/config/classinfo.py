@@ -13,7 +13,6 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
-from xpm.config.docs import argument_help, class_description
 from xpm.config.fields import _MISSING, Field, PathGenerator
 from xpm.config.types import ArgKind, ValueType, _Where, compile_type, split_annotation
 from xpm.errors import ConfigError
@@ -86,6 +85,9 @@ class Argument:
     def help(self) -> str:
         """The argument's help text, from the class docstrings (may be empty)."""
         if self._help is None:
+            # Help texts are read on demand: `import xpm` does not load the docstring parser.
+            from xpm.config.docs import argument_help
+
             self._help = argument_help(self.owner, self.name)
         return self._help
 
@@ -147,6 +149,8 @@ class ClassInfo:
     @property
     def description(self) -> str:
         """The class description, from its docstring."""
+        from xpm.config.docs import class_description
+
         return class_description(self.cls)
 
     @property
