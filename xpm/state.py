@@ -54,6 +54,7 @@ __all__ = [
     "run_elsewhere",
     "admit",
     "at_launch",
+    "dependency_failed",
     "unrecorded_end",
     "settle",
     "kill",
@@ -125,6 +126,8 @@ class Decision(str, enum.Enum):
     STOP = "stop"
     #: kill: record ``cancelled`` (no live process runs it)
     CANCEL = "cancel"
+    #: dependency: record ``error`` with the reason ``dependency``
+    FAIL = "fail"
 
 
 def _is(record: Record, state: str, reason: str | None = None) -> bool:
@@ -215,6 +218,23 @@ def at_launch(record: Record, alive: Alive) -> Decision:
     if record is None or record.state == DONE or _is(record, ERROR, CANCELLED):
         return Decision.END
     return Decision.LAUNCH
+
+
+def dependency_failed(record: Record, alive: Alive) -> Decision:
+    """What the experiment does with a job whose dependency failed (rule 2).
+
+    Returns:
+        ``"done"`` (done meanwhile), ``"follow"`` (a live process runs it),
+        ``"end"`` (killed since it was admitted: it ends as recorded, ``cancelled``;
+        cleaned: no record), or ``"fail"`` (record ``error`` with the reason ``dependency``).
+    """
+    if _is(record, DONE):
+        return Decision.DONE
+    if run_elsewhere(record, alive):
+        return Decision.FOLLOW
+    if record is None or _is(record, ERROR, CANCELLED):
+        return Decision.END
+    return Decision.FAIL
 
 
 def end_of(record: Record) -> tuple[str, str | None]:
@@ -312,6 +332,7 @@ DECISIONS: dict[str, Callable[..., Any]] = {
     "job-end": runs_it,
     "admit": admit,
     "launch": at_launch,
+    "dependency": dependency_failed,
     "exit": unrecorded_end,
     "settle": settle,
     "kill": kill,

@@ -108,3 +108,32 @@ def test_workspace_check_of_jobs_with_generated_paths(ws: Path) -> None:
     with experiment(ws, "check"):
         Sum.C(value=2, previous=Sum.C(value=1).submit()).submit()
     assert [str(p) for p in check(Workspace.open(ws))] == []
+
+
+def test_a_waiting_job_killed_stays_cancelled_when_its_dependency_fails(
+    ws: Path, tmp_path: Path, start_script
+) -> None:
+    """`jobs kill` of a waiting job records `cancelled`; the failure of its dependency does not
+    turn that into `dependency` (what kill printed stays true)."""
+    log, go = tmp_path / "log", tmp_path / "go"
+    script = start_script(f"""
+        from xpm import experiment, tag
+        from tests.run.tasks import Record
+
+        with experiment({str(ws)!r}, "killboth") as xp:
+            slow = Record.C(key=tag("slow"), log={str(log)!r}, wait_for={str(go)!r}).submit()
+            Record.C(key=tag("after"), log={str(log)!r}).add_dependencies(slow.job).submit()
+    """)
+    wait_until(lambda: (ws / "index").exists() and len(listing(ws, "--filter", "@state = running")) == 1,
+               what="the slow job to run")
+    after = listing(ws, "--filter", "key = after")[0].split()[1]
+    killed = xpm("jobs", "kill", "--workdir", str(ws), "--filter", "key = after", "--perform")
+    assert killed.stdout.splitlines() == [f"CANCELLED {after}"]
+    killed = xpm("jobs", "kill", "--workdir", str(ws), "--filter", "key = slow", "--perform")
+    assert killed.returncode == 0 and killed.stdout.splitlines()[0].startswith("KILLED ")
+    _, err = script.communicate(timeout=60)
+    assert script.returncode == 1 and "Traceback" not in err
+    states = {job["tags"]["key"]: (job["state"], job["failure_reason"])
+              for job in json.loads(xpm("jobs", "list", "--workdir", str(ws), "--json").stdout)}
+    assert states == {"slow": ("ERROR", "cancelled"), "after": ("ERROR", "cancelled")}
+    assert [line[0] for line in log_lines(log)] == ["slow"]

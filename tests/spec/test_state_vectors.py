@@ -45,6 +45,7 @@ INPUTS = {
     "job-end": {"mine"},
     "admit": {"resumable", "max_retries"},
     "launch": set(),
+    "dependency": set(),
     "exit": {"process", "why"},
     "settle": {"resumable", "max_retries"},
     "kill": set(),
@@ -95,7 +96,7 @@ def decide(case: dict[str, Any]) -> tuple[Any, list[Any]]:
         result = decision(record, mine=case["mine"])
     elif asks in ("admit", "settle"):
         result = decision(record, alive, resumable=case["resumable"], max_retries=case["max_retries"])
-    elif asks in ("launch", "kill", "clean"):
+    elif asks in ("launch", "dependency", "kill", "clean"):
         result = decision(record, alive)
     elif asks == "exit":
 
@@ -169,6 +170,7 @@ def test_every_answer_of_a_decision_is_exercised() -> None:
         "job-end": {True, False},
         "admit": {"done", "follow", "exhausted", "wait"},
         "launch": {"follow", "end", "launch"},
+        "dependency": {"done", "follow", "end", "fail"},
         "exit": {None, "failed", "timeout", "memory"},
         "settle": {"end", "retry", "follow", "ready"},
         "kill": {"skip", "unknown", "stop", "cancel"},
@@ -177,7 +179,7 @@ def test_every_answer_of_a_decision_is_exercised() -> None:
         assert {case["expect"] for case in CASES if case["asks"] == asks} == words, asks
     refusals = {case["expect"] for case in CASES if case["asks"] == "clean"}
     assert None in refusals and len(refusals) >= 4
-    for asks in ("job-start", "admit", "launch", "settle", "kill", "clean"):
+    for asks in ("job-start", "admit", "launch", "dependency", "settle", "kill", "clean"):
         # Decisions that ask the liveness: every answer of the oracle, and cases where they must not ask.
         assert {case["alive"] for case in CASES if case["asks"] == asks} == {*LIVENESS, "unasked"}, asks
 

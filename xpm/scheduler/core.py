@@ -432,8 +432,8 @@ class Scheduler:
             self._cond.notify_all()
 
     def _taken_care_of(self, job: Job, record: JobStateRecord | None, decision: state.Decision) -> bool:
-        """Under the job lock, given what :func:`xpm.state.admit` decided: a done job is
-        finished, a job run elsewhere is followed (True)."""
+        """Under the job lock, given what :func:`xpm.state.admit` (or ``dependency_failed``)
+        decided: a done job is finished, a job run elsewhere is followed (True)."""
         if decision is state.Decision.DONE:
             self._finish(job, state.DONE)
             return True
@@ -443,13 +443,22 @@ class Scheduler:
         return False
 
     def _fail_dependency(self, job: Job) -> None:
-        """A dependency failed: the job ends in error without running, unless done or run elsewhere."""
+        """A dependency failed: the job ends in error without running, unless done, run
+        elsewhere, or killed meanwhile (it keeps the reason ``cancelled`` that kill printed)."""
         with self.store.lock(job.task_id, job.identifier):
             record = self.store.state(job.task_id, job.identifier)
-            if self._taken_care_of(job, record, state.admit(record, process_alive)):
+            decision = state.dependency_failed(record, process_alive)
+            if self._taken_care_of(job, record, decision):
                 return
-            self._set(job, state.ERROR, state.DEPENDENCY)
-        self._finish(job, state.ERROR, state.DEPENDENCY)
+            if decision is state.Decision.FAIL:
+                self._set(job, state.ERROR, state.DEPENDENCY)
+        if decision is state.Decision.END:
+            if record is None:
+                # Killed and cleaned: remove what taking its lock made again, nothing else.
+                self.store.remove_leftover_lock(job.task_id, job.identifier)
+            self._finish(job, *state.end_of(record))
+        else:
+            self._finish(job, state.ERROR, state.DEPENDENCY)
 
     def _finish(self, job: Job, end: str, reason: str | None = None) -> None:
         with self._cond:
