@@ -10,9 +10,10 @@ lower layers ask this module and import nothing above them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from xpm.errors import XpmError
 
@@ -22,6 +23,9 @@ __all__ = [
     "push_experiment",
     "pop_experiment",
     "current_experiment",
+    "loading_task",
+    "check_not_loading_task",
+    "ExperimentInJobLoad",
     "JobContext",
     "enter_job",
     "progress",
@@ -71,6 +75,40 @@ def pop_experiment(experiment: Submitter) -> None:
     with _experiments_lock:
         if experiment in _experiments:
             _experiments.remove(experiment)
+
+
+class ExperimentInJobLoad(XpmError):
+    """An experiment started while a job process imported the task's code: the script has no
+    ``if __name__ == "__main__":`` guard, and the job would wait for its own experiment."""
+
+    def __init__(self, jobdir: str):
+        self.jobdir = jobdir
+        super().__init__(
+            "the script started its experiment again when the job imported it to load its task: put the "
+            "experiment under `if __name__ == \"__main__\":` (the job would wait forever for the experiment "
+            "that launched it)"
+        )
+
+
+#: The job folder whose task this process is loading (the job program sets it), or None
+_loading: str | None = None
+
+
+@contextlib.contextmanager
+def loading_task(jobdir: str) -> Iterator[None]:
+    """While the job program imports a task's code: an experiment that starts then is refused."""
+    global _loading
+    _loading = jobdir
+    try:
+        yield
+    finally:
+        _loading = None
+
+
+def check_not_loading_task() -> None:
+    """Raises :class:`ExperimentInJobLoad` when called while a job process loads its task."""
+    if _loading is not None:
+        raise ExperimentInJobLoad(_loading)
 
 
 def current_experiment() -> Submitter:

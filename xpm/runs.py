@@ -307,6 +307,9 @@ class Experiment:
         return self._settings.env_for(self.settings)  # type: ignore[no-any-return]
 
     def __enter__(self) -> Experiment:
+        # In a job process importing the script of its task: the script lacks its
+        # `if __name__ == "__main__":` guard, and the lock would wait for its own parent.
+        context.check_not_loading_task()
         _install_excepthook()
         self._open_workspace()
         if self.run_mode is RunMode.NORMAL:

@@ -316,3 +316,26 @@ def test_invalid_settings_stop_the_experiment(ws: Path, own_settings: Path) -> N
     with pytest.raises(XpmError, match="max_jobs: expected an integer"):
         with experiment(ws, "bad-settings"):
             pass
+
+
+def test_a_script_without_the_main_guard_fails_at_once(ws: Path, start_script) -> None:
+    """The job process imports the script to load its task; a script that runs its experiment when
+    imported would make the job wait forever for the experiment that launched it: it fails at once,
+    and says how to fix the script."""
+    script = start_script(f"""
+        from xpm import Task, Param, experiment
+
+        class Unguarded(Task):
+            x: Param[int]
+
+            def execute(self):
+                print("ran", self.x)
+
+        with experiment({str(ws)!r}, "unguarded") as xp:
+            job = Unguarded.C(x=1).submit()
+    """)
+    _, err = script.communicate(timeout=60)
+    assert script.returncode == 1 and "ended in error" in err and "Traceback" not in err
+    (stderr,) = list((ws / "jobs").glob("*/*/unguarded.err"))
+    assert 'put the experiment under `if __name__ == "__main__":`' in stderr.read_text()
+    assert "ran 1" not in stderr.read_text()

@@ -96,3 +96,12 @@ def test_a_dead_or_reused_pid_is_not_alive():
         # This pid with a later start time: the pid was reused, it is not that process.
         assert process.alive_here({**me, "start": me["start"] + 1}) is False
     assert process.alive_here({**ref, "host": "another-host"}) is None
+
+
+def test_an_experiment_is_refused_while_a_job_loads_its_task():
+    context.check_not_loading_task()  # nothing is being loaded
+    with context.loading_task("/ws/jobs/t/abc"):
+        with pytest.raises(context.ExperimentInJobLoad, match='if __name__ == "__main__":') as caught:
+            context.check_not_loading_task()
+    assert caught.value.jobdir == "/ws/jobs/t/abc"
+    context.check_not_loading_task()  # the load ended

@@ -23,7 +23,7 @@ from typing import Any
 
 from xpm import context, layout, process, state
 from xpm.config.base import _instance
-from xpm.errors import GracefulTimeout, TaskCancelled
+from xpm.errors import GracefulTimeout, TaskCancelled, XpmError
 from xpm.serialize import loads
 from xpm.store.jobs import JobStore
 from xpm.workspace import LocalWorkspace
@@ -60,6 +60,27 @@ def _time_left() -> Any:
     return functools.partial(time_left, jobid)
 
 
+class NotLoaded(Exception):
+    """The task's parameters could not be loaded (the message says why, in one line)."""
+
+
+def _load(jobdir: Path) -> Any:
+    """The task of a job folder, from its params.json.
+
+    Raises:
+        NotLoaded: an xpm error (a class that cannot be imported, a damaged file, a
+            script that runs its experiment when imported...): one line says it all.
+    """
+    source = jobdir / layout.PARAMS_FILE
+    try:
+        # An experiment that starts while the task's code is imported is refused: the
+        # script lacks its main guard, and the job would wait for its own experiment.
+        with context.loading_task(str(jobdir)):
+            return loads(source.read_bytes(), jobpath=jobdir, source=str(source))
+    except XpmError as exc:
+        raise NotLoaded(str(exc)) from None
+
+
 def run(jobdir: Path) -> int:
     """Runs the job of ``jobdir`` in this process; returns the exit status."""
     jobdir = jobdir.resolve()
@@ -91,12 +112,14 @@ def run(jobdir: Path) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     ended, reason, code = state.DONE, None, EXIT_DONE
     try:
-        params = (jobdir / layout.PARAMS_FILE).read_bytes()
-        task = loads(params, jobpath=jobdir, source=str(jobdir / layout.PARAMS_FILE))
+        task = _load(jobdir)
         obj, inits = instances(task)
         for init in inits:
             init.execute()
         obj.execute()
+    except NotLoaded as exc:
+        ended, reason, code = state.ERROR, state.FAILED, EXIT_FAILED
+        print(f"xpm: cannot load the task: {exc}", file=sys.stderr)
     except GracefulTimeout:
         ended, reason, code = state.ERROR, state.TIMEOUT, EXIT_FAILED
         print("xpm: the task stopped before its time limit (GracefulTimeout)", file=sys.stderr)
