@@ -75,9 +75,10 @@ class SlurmJob(Launched):
         if ended is not None and ended != (state.ERROR, state.CANCELLED):
             return 0 if ended[0] == state.DONE else 1
         slurm_state = tracker(self._binpath, self._interval).state(self.jobid)
-        if slurm_state is not None and slurm_state in LIVE:
+        if slurm_state is None or slurm_state in LIVE:
+            # Running, or Slurm cannot say now (it does not answer): keep waiting, never conclude.
             return None
-        # Over for Slurm (or Slurm cannot say): what the job recorded, else what Slurm says.
+        # Over for Slurm: what the job recorded, else what Slurm says.
         self._seen = None
         ended = self._recorded_end() or ended
         if ended is not None:

@@ -9,6 +9,13 @@ lock. Right after a submission, answers come sooner (1, 2, 4, 8 s later).
 ``sacct`` is asked only for jobs that ``squeue`` no longer lists (the controller
 forgets jobs some minutes after they end), and only where accounting works: it
 exits 0 saying "accounting storage is disabled" otherwise.
+
+When Slurm does not answer (a busy controller's "Socket timed out", a command
+that hangs), nothing is concluded: a job's state is "cannot say" (None), and
+its followers keep waiting. The failure is recorded in the shared cache, and
+every process of the host backs off together: the next query comes 2, 4, 8...
+seconds later (at most the interval), one for all. The first failure and the
+return of Slurm are logged once.
 """
 
 from __future__ import annotations
@@ -17,12 +24,14 @@ import fcntl
 import getpass
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+from typing import NamedTuple
 
 from xpm.errors import XpmError
 from xpm.fsutil import write_local_atomic
@@ -41,6 +50,15 @@ FIRST_QUERIES = (1.0, 2.0, 4.0, 8.0)
 FIRST_QUERY_AGE = 0.5
 #: Set to a file path: every Slurm command xpm runs is appended to it (benchmarks, tests)
 LOG_VARIABLE = "XPM_SLURM_LOG"
+#: How long a Slurm command may take before it is taken for a failure (seconds)
+COMMAND_TIMEOUT = 60.0
+
+logger = logging.getLogger("xpm.launchers.slurm")
+
+
+def backoff(failures: int, interval: float) -> float:
+    """Seconds to wait after ``failures`` consecutive failed queries: 2, 4, 8... at most ``interval``."""
+    return min(float(2 ** min(failures, 30)), interval)
 
 
 class SlurmError(XpmError):
@@ -111,7 +129,12 @@ def run_command(binpath: str | None, args: list[str], *, check: bool = True) -> 
     if log:
         with open(log, "a") as f:
             f.write(f"{time.time():.3f} {os.getpid()} {' '.join(args)}\n")
-    done = subprocess.run([path, *args[1:]], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    try:
+        done = subprocess.run(
+            [path, *args[1:]], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT
+        )
+    except subprocess.TimeoutExpired:
+        raise SlurmError(f"{' '.join(args)}: no answer in {COMMAND_TIMEOUT:g} s") from None
     if check and done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
         raise SlurmError(f"{' '.join(args)}: exit status {done.returncode}: {message[-1] if message else ''}")
@@ -139,6 +162,9 @@ class StatusTracker:
         self.lock_path = f"{folder}/status-{key}.lock"
         self.states: dict[str, str] = {}
         self.queried_at = 0.0
+        #: the failed queries since the last answer (shared by the host's processes), and the last one's time
+        self.failures = 0
+        self.failed_at = 0.0
         #: when each job was submitted from this process (an older answer cannot know it)
         self.submitted_at: dict[str, float] = {}
         #: jobs this process cancelled: over for it, whatever the next answer says
@@ -166,7 +192,8 @@ class StatusTracker:
             self.submitted_at[jobid] = now
 
     def state(self, jobid: str) -> str | None:
-        """The Slurm state of a job, one word (None when Slurm cannot be asked from this host)."""
+        """The Slurm state of a job, one word; None when Slurm cannot say (it cannot be asked from
+        this host, or it does not answer now): nothing may be concluded then."""
         if jobid in self.cancelled:
             return "CANCELLED"
         try:
@@ -195,28 +222,63 @@ class StatusTracker:
     # --- refreshing ---------------------------------------------------------------------
 
     def refresh(self, *, force: bool = False) -> None:
-        """Reads the host's shared answer, and asks Slurm when it is older than allowed."""
+        """Reads the host's shared answer, and asks Slurm when it is older than allowed.
+
+        Raises:
+            SlurmError: Slurm did not answer (now, or lately: the host backs off).
+        """
         max_age = 0.0 if force else self._max_age()
         if time.time() - self.queried_at < max_age:
             return
-        cached = self._read_cache()
-        if cached is not None and time.time() - cached[0] < max_age:
-            self._take(*cached)
+        if self._settled(self._read_cache(), max_age):
             return
         with open(self.lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            # Another process may have asked while we waited for the lock.
+            # Another process may have asked (or failed) while we waited for the lock.
             cached = self._read_cache()
-            if cached is not None and time.time() - cached[0] < max_age:
-                self._take(*cached)
+            if self._settled(cached, max_age):
                 return
             asked = time.time()
-            # -r: one line per element of a job array (<array id>_<index>), pending ones too.
-            out = run_command(self.binpath, ["squeue", "-h", "-r", "-t", "all", "-u", self.user, "-o", "%i|%T"])
+            try:
+                # -r: one line per element of a job array (<array id>_<index>), pending ones too.
+                out = run_command(
+                    self.binpath, ["squeue", "-h", "-r", "-t", "all", "-u", self.user, "-o", "%i|%T"]
+                )
+            except SlurmError as exc:
+                self._failed(cached, asked, exc)
+                raise
             states = {jobid: normal_state(state) for jobid, _, state in
                       (line.partition("|") for line in out.splitlines() if "|" in line)}
             self._write_cache(asked, states)
+        if cached is not None and cached.failures:
+            logger.warning("Slurm answers again (after %d failed queries)", cached.failures)
         self._take(asked, states)
+
+    def _settled(self, cached: _Cached | None, max_age: float) -> bool:
+        """Whether the shared cache settles this refresh: a fresh answer (taken), or a recent
+        failure whose back-off is not over (raised as a SlurmError, without asking Slurm)."""
+        if cached is None:
+            return False
+        now = time.time()
+        with self._lock:
+            self.failures, self.failed_at = cached.failures, cached.failed_at
+        if cached.failures and now < cached.failed_at + backoff(cached.failures, self.interval):
+            raise SlurmError(f"Slurm did not answer ({cached.error}); asking again later")
+        if now - cached.asked < max_age:
+            self._take(cached.asked, cached.states)
+            return True
+        return False
+
+    def _failed(self, cached: _Cached | None, when: float, exc: SlurmError) -> None:
+        """Records a failed query in the shared cache (keeping the last answer), for every process."""
+        failures = (cached.failures if cached is not None else 0) + 1
+        asked, states = (cached.asked, cached.states) if cached is not None else (0.0, {})
+        self._write_cache(asked, states, failures=failures, failed_at=when, error=str(exc))
+        with self._lock:
+            self.failures, self.failed_at = failures, when
+        if failures == 1:
+            logger.warning("Slurm does not answer (%s): its jobs are kept as they are, and it is asked again "
+                           "in %g s, then less and less often", exc, backoff(1, self.interval))
 
     def _max_age(self) -> float:
         """How old an answer may be now: the interval, or less when a first query is due."""
@@ -239,11 +301,12 @@ class StatusTracker:
             return "PENDING"  # submitted after the answer was made
         return self._accounting(jobid)
 
-    def _accounting(self, jobid: str) -> str:
+    def _accounting(self, jobid: str) -> str | None:
+        """What accounting says of a job the controller forgot; None when ``sacct`` failed (ask later)."""
         try:
             out = run_command(self.binpath, ["sacct", "-n", "-P", "-X", "-j", jobid, "-o", "JobID,State"])
         except SlurmError:
-            return "UNKNOWN"
+            return None
         found = "UNKNOWN"  # no accounting ("accounting storage is disabled", exit status 0), or no such job
         for line in out.splitlines():
             parts = line.split("|")
@@ -254,16 +317,37 @@ class StatusTracker:
             self.forgotten[jobid] = found
         return found
 
-    def _read_cache(self) -> tuple[float, dict[str, str]] | None:
+    def _read_cache(self) -> _Cached | None:
         try:
             with open(self.cache_path) as f:
                 data = json.load(f)
-            return float(data["asked"]), {str(k): str(v) for k, v in data["states"].items()}
-        except (OSError, ValueError, KeyError, TypeError):
+            return _Cached(
+                float(data["asked"]),
+                {str(k): str(v) for k, v in data["states"].items()},
+                int(data.get("failures", 0)),
+                float(data.get("failed_at", 0.0)),
+                str(data.get("error", "")),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def _write_cache(self, asked: float, states: dict[str, str]) -> None:
-        write_local_atomic(self.cache_path, json.dumps({"asked": asked, "states": states}).encode())
+    def _write_cache(
+        self, asked: float, states: dict[str, str], *, failures: int = 0, failed_at: float = 0.0, error: str = ""
+    ) -> None:
+        data: dict[str, object] = {"asked": asked, "states": states}
+        if failures:
+            data.update(failures=failures, failed_at=failed_at, error=error)
+        write_local_atomic(self.cache_path, json.dumps(data).encode())
+
+
+class _Cached(NamedTuple):
+    """The host's shared answer: when Slurm was asked and what it said, and the failed queries since."""
+
+    asked: float
+    states: dict[str, str]
+    failures: int = 0
+    failed_at: float = 0.0
+    error: str = ""
 
 
 _trackers: dict[str | None, StatusTracker] = {}
