@@ -9,6 +9,14 @@ for. The protocol for remote (SSH) and in-memory workspaces:
 3. a lock whose owner is on this host and whose process is dead is **stale**: it
    is broken (and said so in a warning); a lock held from another host is never
    broken automatically, only reported (``workspace check``).
+
+Breaking is atomic: the lock folder is renamed to a *tombstone* named after the
+stale owner (:func:`tombstone`); of the processes that saw the same stale owner,
+only the first rename succeeds, since the tombstone then exists (a folder with a
+file: a rename over it fails, on a local disk and over SFTP). The winner checks
+that its tombstone holds the stale owner (else it renamed a live lock, and puts it
+back). Tombstones stay :data:`TOMBSTONE_AGE` seconds, so that a process slow to act
+on the owner it read finds the tombstone there, then the next break sweeps them.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ from xpm.process import pid_alive
 from xpm.schema import LockOwner
 
 OWNER_FILE = "owner.json"
+#: In a tombstone: who broke the lock, and when (its age is counted from this file)
+BROKEN_FILE = "broken.json"
+#: How long the tombstone of a broken lock is kept (seconds)
+TOMBSTONE_AGE = 60.0
 _POLL = 0.05
 
 
@@ -56,6 +68,9 @@ class LockSpace(Protocol):
     def write_atomic(self, rel: str, data: bytes) -> None: ...
     def remove(self, rel: str, *, missing_ok: bool = False) -> None: ...
     def rmdir(self, rel: str, *, missing_ok: bool = False) -> None: ...
+    def rename_new(self, src: str, dst: str) -> bool: ...
+    def listdir(self, rel: str) -> list[str]: ...
+    def mtime(self, rel: str) -> float | None: ...
 
 
 def read_owner(ws: LockSpace, rel: str) -> LockOwner | None:
@@ -67,6 +82,12 @@ def read_owner(ws: LockSpace, rel: str) -> LockOwner | None:
         return msgspec.json.decode(data, type=LockOwner)
     except msgspec.DecodeError:
         return None
+
+
+def tombstone(rel: str, owner: LockOwner) -> str:
+    """Where the lock ``rel`` of a stale ``owner`` goes when it is broken: a name of that owner,
+    so that two processes breaking the same stale lock cannot both succeed."""
+    return f"{rel}.broken-{owner.host}-{owner.pid}-{owner.acquired_at!r}"
 
 
 def this_owner() -> LockOwner:
@@ -201,19 +222,50 @@ class FolderLock(Lock):
                 return
             owner = read_owner(ws, self.rel)
             if owner is not None and is_stale(owner):
-                warnings.warn(f"breaking the stale lock {self.rel} of dead process {owner.pid} on {owner.host}")
-                self._break()
+                if self._break(owner):
+                    warnings.warn(f"broke the stale lock {self.rel} of dead process {owner.pid} on {owner.host}")
                 continue
             if self._expired(deadline):
                 raise LockTimeout(self.rel, owner)
             time.sleep(_POLL)
 
-    def _break(self) -> None:
+    def _break(self, stale: LockOwner) -> bool:
+        """Breaks the lock of the ``stale`` owner (moves it to its tombstone); whether this process
+        did it (False: another process broke it first, or it was released)."""
+        ws = self.workspace
+        tomb = tombstone(self.rel, stale)
+        if not ws.rename_new(self.rel, tomb):
+            return False
+        if read_owner(ws, tomb) != stale:
+            # A live lock, taken after another process broke the stale one (and its tombstone
+            # went since): it goes back to its holder.
+            ws.rename_new(tomb, self.rel)
+            return False
+        ws.write_atomic(f"{tomb}/{BROKEN_FILE}", codec.encode(this_owner()))
+        self._sweep(tomb)
+        return True
+
+    def _sweep(self, keep: str) -> None:
+        """Removes the tombstones of this lock older than :data:`TOMBSTONE_AGE` (but ``keep``)."""
+        ws = self.workspace
+        parent, prefix = ws.parent(self.rel), self.rel.rpartition("/")[2] + ".broken-"
+        now = time.time()
+        for name in ws.listdir(parent):
+            path = f"{parent}/{name}" if parent else name
+            if not name.startswith(prefix) or path == keep:
+                continue
+            when = ws.mtime(f"{path}/{BROKEN_FILE}") or ws.mtime(f"{path}/{OWNER_FILE}") or 0.0
+            if now - when >= TOMBSTONE_AGE:
+                for entry in (BROKEN_FILE, OWNER_FILE):
+                    ws.remove(f"{path}/{entry}", missing_ok=True)
+                ws.rmdir(path, missing_ok=True)
+
+    def _remove(self) -> None:
         ws = self.workspace
         ws.remove(f"{self.rel}/{OWNER_FILE}", missing_ok=True)
         ws.rmdir(self.rel, missing_ok=True)
 
     def release(self) -> None:
         if self._handle:
-            self._break()
+            self._remove()
             self._handle = None

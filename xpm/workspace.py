@@ -170,6 +170,12 @@ class Workspace:
         """Renames ``src`` over ``dst`` (replacing it)."""
         raise NotImplementedError
 
+    def rename_new(self, src: str, dst: str) -> bool:
+        """Renames the folder ``src`` to ``dst`` unless ``dst`` exists (a folder with files: the
+        rename fails then, atomically, on a local disk and over SFTP); whether it did (False: ``src``
+        is gone, or ``dst`` exists)."""
+        raise NotImplementedError
+
     def remove(self, rel: str, *, missing_ok: bool = False) -> None:
         raise NotImplementedError
 
@@ -304,6 +310,16 @@ class LocalWorkspace(Workspace):
     def rename(self, src: str, dst: str) -> None:
         os.replace(self._p(src), self._p(dst))
 
+    def rename_new(self, src: str, dst: str) -> bool:
+        if os.path.lexists(self._p(dst)):
+            return False
+        try:
+            # rename(2) of a folder fails over a folder that holds files (ENOTEMPTY, EEXIST).
+            os.rename(self._p(src), self._p(dst))
+        except OSError:
+            return False
+        return True
+
     def remove(self, rel: str, *, missing_ok: bool = False) -> None:
         try:
             os.unlink(self._p(rel))
@@ -436,6 +452,16 @@ class FsspecWorkspace(Workspace):
     def rename(self, src: str, dst: str) -> None:
         # Folders need recursive=True on the memory filesystem (sshfs renames either).
         self.fs.mv(self._p(src), self._p(dst), recursive=self.fs.isdir(self._p(src)))
+
+    def rename_new(self, src: str, dst: str) -> bool:
+        if self.fs.exists(self._p(dst)) or not self.fs.isdir(self._p(src)):
+            return False
+        try:
+            # Over SFTP, sshfs renames with posix-rename: it fails over a folder with files.
+            self.rename(src, dst)
+        except Exception:  # noqa: BLE001 - SFTP's errors are not all OSErrors (asyncssh's SFTPFailure)
+            return False
+        return True
 
     def remove(self, rel: str, *, missing_ok: bool = False) -> None:
         try:
