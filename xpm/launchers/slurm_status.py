@@ -263,7 +263,7 @@ class StatusTracker:
         with self._lock:
             self.failures, self.failed_at = cached.failures, cached.failed_at
         if cached.failures and now < cached.failed_at + backoff(cached.failures, self.interval):
-            raise SlurmError(f"Slurm did not answer ({cached.error}); asking again later")
+            raise SlurmError(f"Slurm did not answer ({cached.message}); asking again later")
         if now - cached.asked < max_age:
             self._take(cached.asked, cached.states)
             return True
@@ -273,7 +273,7 @@ class StatusTracker:
         """Records a failed query in the shared cache (keeping the last answer), for every process."""
         failures = (cached.failures if cached is not None else 0) + 1
         asked, states = (cached.asked, cached.states) if cached is not None else (0.0, {})
-        self._write_cache(asked, states, failures=failures, failed_at=when, error=str(exc))
+        self._write_cache(asked, states, failures=failures, failed_at=when, message=str(exc))
         with self._lock:
             self.failures, self.failed_at = failures, when
         if failures == 1:
@@ -326,17 +326,17 @@ class StatusTracker:
                 {str(k): str(v) for k, v in data["states"].items()},
                 int(data.get("failures", 0)),
                 float(data.get("failed_at", 0.0)),
-                str(data.get("error", "")),
+                str(data.get("message", "")),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def _write_cache(
-        self, asked: float, states: dict[str, str], *, failures: int = 0, failed_at: float = 0.0, error: str = ""
+        self, asked: float, states: dict[str, str], *, failures: int = 0, failed_at: float = 0.0, message: str = ""
     ) -> None:
         data: dict[str, object] = {"asked": asked, "states": states}
         if failures:
-            data.update(failures=failures, failed_at=failed_at, error=error)
+            data.update(failures=failures, failed_at=failed_at, message=message)
         write_local_atomic(self.cache_path, json.dumps(data).encode())
 
 
@@ -347,7 +347,8 @@ class _Cached(NamedTuple):
     states: dict[str, str]
     failures: int = 0
     failed_at: float = 0.0
-    error: str = ""
+    #: what the last failed query said
+    message: str = ""
 
 
 _trackers: dict[str | None, StatusTracker] = {}
