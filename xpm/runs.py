@@ -285,7 +285,9 @@ class Experiment:
 
             self.launcher = launcher_from_settings(self.settings.launcher)
         try:
-            workspace = Workspace.open(self._location, create=self.run_mode is not RunMode.DRY_RUN)
+            workspace = Workspace.open(
+                self._location, create=self.run_mode is not RunMode.DRY_RUN, **self.settings.storage_options()
+            )
         except WorkspaceNotFound:
             if self.run_mode is not RunMode.DRY_RUN:
                 raise

@@ -24,6 +24,7 @@ import fnmatch
 import os
 import posixpath
 import re
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ CONFIG_DIR_ENV = "XPM_CONFIG_DIR"
 # variable in a section we never use cannot make the whole file fail).
 _IGNORED_KEYS = frozenset({"server", "carbon"})
 _TOP_KEYS = ("env", "history", "max_jobs", "workspaces")
-_WORKSPACE_KEYS = ("env", "history", "id", "launcher", "max_retries", "path", "triggers")
+_WORKSPACE_KEYS = ("env", "history", "id", "known_hosts", "launcher", "max_retries", "path", "triggers")
 _HISTORY_KEYS = ("max_done", "max_failed")
 
 # ``${oc.env:VAR}`` is the spelling of recent OmegaConf (which experimaestro uses to
@@ -95,7 +96,8 @@ class WorkspaceLocation:
         path: the absolute, normalised path (on the SSH host for "ssh").
         host: the SSH host (lower case), None when local.
         user: the SSH user, None when local or not given (ssh then decides).
-        port: the SSH port (22 unless given), None when local.
+        port: the SSH port, None when local or not given (then ``~/.ssh/config``'s
+            ``Port`` for that host, else 22).
     """
 
     kind: str
@@ -113,7 +115,8 @@ class WorkspaceLocation:
             return self.path
         host = f"[{self.host}]" if self.host and ":" in self.host else self.host
         user = f"{self.user}@" if self.user else ""
-        return f"ssh://{user}{host}:{self.port}{self.path}"
+        port = f":{self.port}" if self.port is not None else ""
+        return f"ssh://{user}{host}{port}{self.path}"
 
     def same_place(self, other: WorkspaceLocation) -> bool:
         """Whether two locations designate the same folder.
@@ -175,7 +178,8 @@ def parse_location(text: str, base: Path | None = None) -> WorkspaceLocation:
         path=posixpath.normpath("/" + parts.path.lstrip("/")),
         host=parts.hostname,
         user=parts.username or None,
-        port=port if port is not None else 22,
+        # No port given: ssh's configuration decides (~/.ssh/config), as for the ssh command.
+        port=port,
     )
 
 
@@ -218,6 +222,20 @@ class WorkspaceSettings:
     #: the launcher of jobs submitted without one: None (local), or
     #: ``{"slurm": {<#SBATCH options>}, "interval": s, "binpath": dir, "max_jobs": n}``
     launcher: dict[str, Any] | None = None
+    #: whether an SSH workspace's host key is checked (``~/.ssh/known_hosts``, or the
+    #: ``UserKnownHostsFile`` of ``~/.ssh/config``); ``known_hosts: false`` turns it off
+    known_hosts: bool = True
+
+    def storage_options(self) -> dict[str, Any]:
+        """What opening the workspace takes besides its location (:meth:`xpm.workspace.Workspace.open`)."""
+        if self.location.is_local or self.known_hosts:
+            return {}
+        warnings.warn(
+            f"workspace {self.id}: the SSH host key of {self.location.host} is not checked (known_hosts: false "
+            "in settings.yaml): a machine in the middle would not be noticed",
+            stacklevel=2,
+        )
+        return {"known_hosts": None}
 
     def make_launcher(self) -> Any:
         """The workspace's default launcher (None: the local one).
@@ -404,6 +422,13 @@ class _Reader:
 
         return _ENV_REF.sub(substitute, value)
 
+    def boolean(self, value: Any, key: str, default: bool) -> bool:
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {_show(value)}")
+        return value
+
     def integer(self, value: Any, key: str, default: int) -> int:
         if value is None:
             return default
@@ -489,6 +514,7 @@ class _Reader:
             # "history: {max_done: 2}" keeps the global max_failed.
             history=self.history(data.get("history"), self.join(key, "history"), history),
             launcher=self.launcher(data.get("launcher"), self.join(key, "launcher")),
+            known_hosts=self.boolean(data.get("known_hosts"), self.join(key, "known_hosts"), True),
         )
 
     def launcher(self, value: Any, key: str) -> dict[str, Any] | None:

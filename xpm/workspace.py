@@ -497,13 +497,27 @@ def _open_ssh(url: str, storage_options: dict[str, Any]) -> Workspace:
     if not parts.hostname or not parts.path.startswith("/"):
         raise WorkspaceNotFound(url, "expected ssh://[user@]host[:port]/absolute/path")
     options = dict(storage_options)
-    options.setdefault("known_hosts", None)
+    # As the ssh command: the host key is checked (~/.ssh/known_hosts, or the config's
+    # UserKnownHostsFile), and ~/.ssh/config gives what the URL does not (HostName, Port,
+    # User, IdentityFile, ProxyJump). sshfs itself would turn the check off.
+    options.setdefault("known_hosts", ())
     if parts.username:
-        # Without a user in the URL, asyncssh takes the local user name (as ssh does).
         options["username"] = parts.username
+    if parts.port is not None:
+        options["port"] = parts.port
+    import asyncssh
+
     try:
-        fs = fsspec.filesystem("ssh", host=parts.hostname, port=parts.port or 22, **options)
-    except OSError as exc:
+        fs = fsspec.filesystem("ssh", host=parts.hostname, **options)
+    except asyncssh.HostKeyNotVerifiable as exc:
+        where = f"-p {parts.port} {parts.hostname}" if parts.port else parts.hostname
+        raise WorkspaceNotFound(
+            url,
+            f"the SSH host key of {parts.hostname} is not known or does not match ({exc.reason}): check it, then "
+            f"add it with `ssh-keyscan {where} >> ~/.ssh/known_hosts` (or connect once with ssh); "
+            "`known_hosts: false` in the workspace's settings turns the check off",
+        ) from None
+    except (OSError, asyncssh.Error) as exc:
         raise WorkspaceNotFound(url, f"cannot connect ({exc})") from None
     return FsspecWorkspace(url, fs, parts.path)
 

@@ -196,8 +196,9 @@ def test_parse_location_relative_defaults_to_cwd(tmp_path):
     "text, user, host, port, path, canonical",
     [
         ("ssh://alice@gpu.lab:2222/data/xp", "alice", "gpu.lab", 2222, "/data/xp", "ssh://alice@gpu.lab:2222/data/xp"),
-        ("ssh://gpu.lab/data/xp", None, "gpu.lab", 22, "/data/xp", "ssh://gpu.lab:22/data/xp"),
-        ("ssh://alice@gpu.lab/data/xp/", "alice", "gpu.lab", 22, "/data/xp", "ssh://alice@gpu.lab:22/data/xp"),
+        # No port: ~/.ssh/config decides (else 22), as for the ssh command.
+        ("ssh://gpu.lab/data/xp", None, "gpu.lab", None, "/data/xp", "ssh://gpu.lab/data/xp"),
+        ("ssh://alice@gpu.lab/data/xp/", "alice", "gpu.lab", None, "/data/xp", "ssh://alice@gpu.lab/data/xp"),
         ("ssh://GPU.lab:23/a/../b", None, "gpu.lab", 23, "/b", "ssh://gpu.lab:23/b"),
         ("ssh://[::1]:24/p", None, "::1", 24, "/p", "ssh://[::1]:24/p"),
     ],
@@ -251,7 +252,7 @@ workspaces:
     assert local.id == "ws-carol"
     assert local.location.path == "/mnt/big/xp"
     assert local.triggers == ["carol-*"]
-    assert str(remote.location) == "ssh://carol@host:22/mnt/big"
+    assert str(remote.location) == "ssh://carol@host/mnt/big"
 
 
 def test_omegaconf_env_spelling_is_accepted(tmp_path, monkeypatch):
@@ -330,7 +331,7 @@ def test_unknown_workspace_key(tmp_path):
     err = error(tmp_path, "workspaces:\n  - {id: a, path: /a, colour: blue}\n")
     assert str(err) == (
         f"{tmp_path}/settings.yaml: workspaces[0].colour: "
-        "unknown key (known keys: env, history, id, launcher, max_retries, path, triggers)"
+        "unknown key (known keys: env, history, id, known_hosts, launcher, max_retries, path, triggers)"
     )
 
 
@@ -512,7 +513,7 @@ def test_adhoc_workdir(conf, tmp_path, isolated):
 
 def test_adhoc_workdir_without_settings(tmp_path):
     ws = resolve(tmp_path / "none", workdir="ssh://h/x")
-    assert ws.id == "ssh://h:22/x"
+    assert ws.id == "ssh://h/x"
     assert ws.location.kind == "ssh"
 
 

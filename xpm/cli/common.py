@@ -28,7 +28,7 @@ def open_workspace(workspace_id: str | None, workdir: str | None, xpm_config_dir
     from xpm.workspace import Workspace
 
     settings = resolve_workspace(workspace=workspace_id, workdir=workdir, config_dir=xpm_config_dir)
-    return Workspace.open(str(settings.location))
+    return Workspace.open(str(settings.location), **settings.storage_options())
 
 
 def remember_workspace(ctx: click.Context, workspace_id: str | None, workdir: str | None, config: str | None) -> None:
