@@ -73,6 +73,13 @@ def decode_params(data: bytes, source: str | None = None) -> ParamsFile:
         raise SerializationError(f"not a valid xpm parameters file ({exc})", source) from None
 
 
+def params_identifier(params: ParamsFile) -> str | None:
+    """The identifier a parameters file records for its root configuration (None: no root object)."""
+    root = params.root.get("id") if isinstance(params.root, dict) else None
+    found = next((o for o in params.objects if o.id == root), None)
+    return found.identifier if found is not None else None
+
+
 def encode_line(event: Any) -> bytes:
     """One self-checking log line for ``event``, newline included."""
     body = _encoder.encode(event)

@@ -13,10 +13,13 @@ for. The protocol for remote (SSH) and in-memory workspaces:
 Breaking is atomic: the lock folder is renamed to a *tombstone* named after the
 stale owner (:func:`tombstone`); of the processes that saw the same stale owner,
 only the first rename succeeds, since the tombstone then exists (a folder with a
-file: a rename over it fails, on a local disk and over SFTP). The winner checks
-that its tombstone holds the stale owner (else it renamed a live lock, and puts it
-back). Tombstones stay :data:`TOMBSTONE_AGE` seconds, so that a process slow to act
-on the owner it read finds the tombstone there, then the next break sweeps them.
+file: a rename over it fails, on a local disk and over SFTP). A release leaves its
+tombstone too: a process that read an owner, and finds it dead because it released
+and ended meanwhile, meets that tombstone instead of taking the next holder's lock.
+The winner of a break checks that its tombstone holds the stale owner (else it
+moved a live lock, and puts it back). Tombstones stay :data:`TOMBSTONE_AGE`
+seconds (the longest a process may take between reading an owner and acting on
+it), then the next release or break of the lock sweeps them.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ from xpm.process import pid_alive
 from xpm.schema import LockOwner
 
 OWNER_FILE = "owner.json"
-#: In a tombstone: who broke the lock, and when (its age is counted from this file)
-BROKEN_FILE = "broken.json"
+#: In a tombstone: who retired the lock (released or broke it), and when (its age counts from this file)
+RETIRED_FILE = "retired.json"
 #: How long the tombstone of a broken lock is kept (seconds)
 TOMBSTONE_AGE = 60.0
 _POLL = 0.05
@@ -217,8 +220,9 @@ class FolderLock(Lock):
         ws.makedirs(ws.parent(self.rel))
         while True:
             if ws.mkdir_exclusive(self.rel):
-                ws.write_atomic(f"{self.rel}/{OWNER_FILE}", codec.encode(this_owner()))
-                self._handle = True
+                mine = this_owner()
+                ws.write_atomic(f"{self.rel}/{OWNER_FILE}", codec.encode(mine))
+                self._handle = mine
                 return
             owner = read_owner(ws, self.rel)
             if owner is not None and is_stale(owner):
@@ -231,41 +235,57 @@ class FolderLock(Lock):
 
     def _break(self, stale: LockOwner) -> bool:
         """Breaks the lock of the ``stale`` owner (moves it to its tombstone); whether this process
-        did it (False: another process broke it first, or it was released)."""
+        did it (False: the lock of that owner left already: broken by another process, or released)."""
         ws = self.workspace
         tomb = tombstone(self.rel, stale)
         if not ws.rename_new(self.rel, tomb):
             return False
         if read_owner(ws, tomb) != stale:
-            # A live lock, taken after another process broke the stale one (and its tombstone
-            # went since): it goes back to its holder.
+            # A live lock: the stale one's tombstone was swept before this process acted on
+            # what it read. The lock goes back to its holder.
             ws.rename_new(tomb, self.rel)
             return False
-        ws.write_atomic(f"{tomb}/{BROKEN_FILE}", codec.encode(this_owner()))
-        self._sweep(tomb)
+        self._retired(tomb)
         return True
 
-    def _sweep(self, keep: str) -> None:
-        """Removes the tombstones of this lock older than :data:`TOMBSTONE_AGE` (but ``keep``)."""
+    def _retired(self, tomb: str) -> None:
+        """Dates a tombstone just made (its age counts from now), and sweeps the old ones."""
         ws = self.workspace
+        ws.write_atomic(f"{tomb}/{RETIRED_FILE}", codec.encode(this_owner()))
         parent, prefix = ws.parent(self.rel), self.rel.rpartition("/")[2] + ".broken-"
         now = time.time()
         for name in ws.listdir(parent):
             path = f"{parent}/{name}" if parent else name
-            if not name.startswith(prefix) or path == keep:
+            if not name.startswith(prefix) or path == tomb:
                 continue
-            when = ws.mtime(f"{path}/{BROKEN_FILE}") or ws.mtime(f"{path}/{OWNER_FILE}") or 0.0
+            # No date: its retirer died before writing it; the owner's time is older still.
+            when = ws.mtime(f"{path}/{RETIRED_FILE}") or ws.mtime(f"{path}/{OWNER_FILE}") or 0.0
             if now - when >= TOMBSTONE_AGE:
-                for entry in (BROKEN_FILE, OWNER_FILE):
-                    ws.remove(f"{path}/{entry}", missing_ok=True)
-                ws.rmdir(path, missing_ok=True)
-
-    def _remove(self) -> None:
-        ws = self.workspace
-        ws.remove(f"{self.rel}/{OWNER_FILE}", missing_ok=True)
-        ws.rmdir(self.rel, missing_ok=True)
+                remove_tombstone(ws, path)
 
     def release(self) -> None:
-        if self._handle:
-            self._remove()
-            self._handle = None
+        owner: LockOwner | None = self._handle
+        self._handle = None
+        if owner is None:
+            return
+        tomb = tombstone(self.rel, owner)
+        if self.workspace.rename_new(self.rel, tomb):
+            # The lock leaves its place as a broken one does: a process that read this owner
+            # and finds it dead now meets the tombstone, and cannot take the next holder's lock.
+            self._retired(tomb)
+        else:
+            self.workspace.remove(f"{self.rel}/{OWNER_FILE}", missing_ok=True)
+            self.workspace.rmdir(self.rel, missing_ok=True)
+
+
+def tombstones(ws: LockSpace, rel: str) -> list[str]:
+    """The tombstones of the lock ``rel`` (see :func:`tombstone`)."""
+    parent, prefix = ws.parent(rel), rel.rpartition("/")[2] + ".broken-"
+    return [f"{parent}/{name}" if parent else name for name in ws.listdir(parent) if name.startswith(prefix)]
+
+
+def remove_tombstone(ws: LockSpace, path: str) -> None:
+    """Removes a tombstone (its two files, then the folder)."""
+    for entry in (RETIRED_FILE, OWNER_FILE):
+        ws.remove(f"{path}/{entry}", missing_ok=True)
+    ws.rmdir(path, missing_ok=True)

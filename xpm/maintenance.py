@@ -151,14 +151,12 @@ def check(ws: Workspace, *, recompute: bool = True) -> list[Problem]:
             problems.append(Problem(where, "no params.json"))
         else:
             try:
-                content = msgspec.json.decode(params, type=ParamsFile)
-                root = content.root["id"] if isinstance(content.root, dict) else None
-                record = next((o for o in content.objects if o.id == root), None)
-                if record is None:
+                recorded = codec.params_identifier(msgspec.json.decode(params, type=ParamsFile))
+                if recorded is None:
                     problems.append(Problem(f"{where}/params.json", "no task object"))
-                elif record.identifier != identifier:
+                elif recorded != identifier:
                     problems.append(
-                        Problem(where, f"the folder name differs from the identifier {record.identifier} in params.json")
+                        Problem(where, f"the folder name differs from the identifier {recorded} in params.json")
                     )
                 elif recompute:
                     problems.extend(_recompute(ws, task_id, identifier, params))

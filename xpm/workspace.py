@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -135,6 +136,10 @@ class Workspace:
         raise NotImplementedError
 
     def isdir(self, rel: str) -> bool:
+        raise NotImplementedError
+
+    def is_link(self, rel: str) -> bool:
+        """Whether ``rel`` is a symbolic link (not followed)."""
         raise NotImplementedError
 
     def listdir(self, rel: str) -> list[str]:
@@ -265,6 +270,9 @@ class LocalWorkspace(Workspace):
 
     def isdir(self, rel: str) -> bool:
         return os.path.isdir(self._p(rel))
+
+    def is_link(self, rel: str) -> bool:
+        return os.path.islink(self._p(rel))
 
     def listdir(self, rel: str) -> list[str]:
         try:
@@ -403,6 +411,24 @@ class FsspecWorkspace(Workspace):
 
     def isdir(self, rel: str) -> bool:
         return bool(self.fs.isdir(self._p(rel)))
+
+    def is_link(self, rel: str) -> bool:
+        path = self._p(rel)
+        pool = getattr(self.fs, "_pool", None)
+        if pool is None:
+            return False  # the memory filesystem has no links
+        from fsspec.asyn import sync  # type: ignore[import-untyped]
+
+        async def lstat() -> Any:
+            # sshfs's info() follows links: ask the SFTP server for the entry itself.
+            async with pool.get() as channel:
+                return await channel.lstat(path)
+
+        try:
+            attributes = sync(self.fs.loop, lstat)
+        except Exception:  # noqa: BLE001 - missing (SFTP's errors are not all OSErrors): not a link
+            return False
+        return stat.S_ISLNK(attributes.permissions or 0)
 
     def listdir(self, rel: str) -> list[str]:
         try:

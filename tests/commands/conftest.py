@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -45,7 +46,7 @@ class Maker:
     def job(self, task_id: str, n: int, state: str | None, *, tags: dict[str, Any] | None = None,
             reason: str | None = None, experiment: tuple[str, str] | None = None, **fields: Any) -> tuple[str, str]:
         identifier = f"{n:x}".rjust(64, "0") if n >= 0 else "f" * 64
-        self.store.write_params(task_id, identifier, b'{"version": 1, "xpm": "test", "objects": [], "root": null}')
+        self.store.write_params(task_id, identifier, params_of(task_id, identifier))
         if state is not None:
             self.clock += 1
             self.store.record_state(task_id, identifier, state, reason, tags=tags or {}, **fields)
@@ -57,6 +58,13 @@ class Maker:
 
     def path(self, key: tuple[str, str]) -> Path:
         return self.root / layout.job_dir(*key)
+
+
+def params_of(task_id: str, identifier: str) -> bytes:
+    """A params.json that records the job's identifier (what kill and clean check before acting)."""
+    task = {"id": 0, "type": "m:T", "typeid": task_id, "identifier": identifier}
+    document = {"version": 1, "xpm": "test", "objects": [task], "root": {"$": "config", "id": 0}}
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 @pytest.fixture

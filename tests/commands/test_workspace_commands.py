@@ -60,7 +60,8 @@ def test_orphans_lists_and_cleans_only_unreferenced_finished_jobs(maker: Maker, 
     assert everything.count("DONE        m.train/000000000000 (not orphan)") == 2 and len(everything) == 7
     sized = xpm_cli("orphans", "{ws}", "--size").stdout.splitlines()
     assert sized[2].startswith("DONE        m.train/000000000000 3.") and sized[2].endswith(" KiB")
-    assert sized[-1].startswith("4 orphan job(s), 3.") and sized[-1].endswith(" KiB.")
+    # 3,000 bytes of big.bin, and each job's params.json (it records the identifier), state and logs
+    assert sized[-1].startswith("4 orphan job(s), 4.") and sized[-1].endswith(" KiB.")
 
     result = xpm_cli("orphans", "{ws}", "--clean")
     assert result.exit_code == 0

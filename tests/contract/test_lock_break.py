@@ -107,6 +107,22 @@ def test_a_live_lock_renamed_by_mistake_is_put_back(workspace: Workspace):
     holder.release()
 
 
+def test_a_released_lock_leaves_a_tombstone_that_stops_a_late_breaker(workspace: Workspace):
+    """A process read the owner of a lock, then that owner released it and ended: to the late
+    process it looks stale, but breaking it would take the next holder's lock. The release's
+    tombstone stops it."""
+    first = FolderLock(workspace, REL, 1)
+    first.acquire()
+    seen = read_owner(workspace, REL)
+    first.release()
+    assert seen is not None and read_owner(workspace, tombstone(REL, seen)) == seen
+    second = FolderLock(workspace, REL, 1)
+    second.acquire()
+    assert not FolderLock(workspace, REL, 1)._break(seen)
+    assert read_owner(workspace, REL) not in (None, seen)
+    second.release()
+
+
 def test_old_tombstones_are_swept_by_the_next_break(workspace: Workspace, monkeypatch: pytest.MonkeyPatch):
     import xpm.locks as locks
 
@@ -118,3 +134,4 @@ def test_old_tombstones_are_swept_by_the_next_break(workspace: Workspace, monkey
     make_stale(workspace, newer)
     assert FolderLock(workspace, REL, 1)._break(newer)
     assert not workspace.exists(tombstone(REL, old))
+    assert workspace.exists(tombstone(REL, newer))

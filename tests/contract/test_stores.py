@@ -131,3 +131,23 @@ def test_job_dirs_and_the_way_back(tmp_path: Path):
     remote = JobDirs(None, "/cluster/ws")
     assert remote("m.train", A) == PurePosixPath("/cluster/ws/jobs/m.train") / A
     assert remote.path(layout.experiment_dir("xp")) == PurePosixPath("/cluster/ws/experiments/xp")
+
+
+def test_links_are_seen_as_links_and_refused_as_job_folders(workspace: Workspace, tmp_path: Path):
+    """A job folder that is a symbolic link is not a job folder (the SSH server of the tests is
+    this machine: the link is made on its disk)."""
+    store = make_jobs(workspace, A)
+    assert store.folder_problem("m.train", A) is not None  # params.json records no identifier here
+    if workspace.local_path("") is not None:
+        root = Path(workspace.local_path("") or "")
+    elif getattr(workspace, "fs", None) is not None and type(workspace.fs).__name__ == "SSHFileSystem":
+        root = Path(workspace.root)  # type: ignore[attr-defined]
+    else:
+        assert not workspace.is_link(layout.job_dir("m.train", A))  # memory: no links
+        return
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / layout.task_dir("m.train") / B).symlink_to(outside, target_is_directory=True)
+    assert workspace.is_link(layout.job_dir("m.train", B)) and workspace.isdir(layout.job_dir("m.train", B))
+    assert not workspace.is_link(layout.job_dir("m.train", A))
+    assert "is a symbolic link" in (store.folder_problem("m.train", B) or "")

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from xpm import codec, layout
 from xpm.errors import XpmError
+from xpm.locks import remove_tombstone, tombstones
 from xpm.schema import (
     FAILURE_REASONS,
     JOB_STATES,
@@ -168,12 +169,44 @@ class JobStore:
         """After locking a job whose folder was deleted meanwhile: removes what the lock
         recreated (the lock file and empty folders), nothing else."""
         ws = self.workspace
+        lock = layout.job_lock(task_id, identifier)
         try:
-            ws.remove(layout.job_lock(task_id, identifier), missing_ok=True)
+            # The lock-folder protocol (SSH workspaces) leaves tombstones beside the lock.
+            for tomb in tombstones(ws, lock):
+                remove_tombstone(ws, tomb)
+            ws.remove(lock, missing_ok=True)
             for rel in (layout.job_meta(task_id, identifier), layout.job_dir(task_id, identifier)):
                 ws.rmdir(rel, missing_ok=True)
         except (OSError, XpmError):
             pass  # not empty (someone writes there now), or locked again: leave it
+
+    def folder_problem(self, task_id: str, identifier: str) -> str | None:
+        """Why ``jobs/<task_id>/<identifier>`` is not a job folder of this workspace that a command
+        may write in or delete (None: it is one).
+
+        A derived file (the job index, a run's log) names jobs; its word is never enough to
+        write or delete: the folder must be a real folder under ``jobs/`` (no symbolic link on
+        the way, nor for its lock), with a ``params.json`` that records its identifier.
+        """
+        if not (layout.is_task_id(task_id) and layout.is_identifier(identifier)):
+            return "not a job id"
+        ws = self.workspace
+        folder = layout.job_dir(task_id, identifier)
+        for rel in (layout.JOBS, layout.task_dir(task_id), folder, layout.job_meta(task_id, identifier),
+                    layout.job_lock(task_id, identifier), layout.job_params(task_id, identifier)):
+            if ws.is_link(rel):
+                return f"{ws.describe(rel)} is a symbolic link"
+        params_rel = layout.job_params(task_id, identifier)
+        data = ws.read_optional(params_rel)
+        if data is None:
+            return f"no {layout.PARAMS_FILE} in {ws.describe(folder)}"
+        try:
+            recorded = codec.params_identifier(codec.decode_params(data, ws.describe(params_rel)))
+        except XpmError as exc:
+            return str(exc)
+        if recorded != identifier:
+            return f"{ws.describe(params_rel)} is that of another job ({recorded})"
+        return None
 
     def rotate_logs(self, task_id: str, identifier: str) -> None:
         """Before a new attempt (under the job lock): keeps the logs of the earlier one as
