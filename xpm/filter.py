@@ -13,6 +13,13 @@ time, so the error reported is always the leftmost one.
 from __future__ import annotations
 
 import re
+
+try:
+    from re import _constants as constants  # Python 3.11+: the parser of re
+    from re import _parser as parser
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as constants  # type: ignore[no-redef]
+    import sre_parse as parser  # type: ignore[no-redef]
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, NoReturn
 
@@ -34,6 +41,8 @@ EXPECT_VARIABLE = "@state or @name"
 EXPECT_OPERATOR = "an operator (=, !=, ~, in or not in)"
 EXPECT_IN = "'in' (after 'not')"
 EXPECT_VALUE = "a value (a quoted string, a number or a word)"
+EXPECT_SAFE_REGEX = "a regular expression without a repetition inside a repetition (it may take exponential time)"
+EXPECT_SHORT_NUMBER = "a number of at most 4300 digits"
 EXPECT_LIST = "a list ('[')"
 EXPECT_LIST_NEXT = "',' or ']'"
 EXPECT_CONTINUE = "'and', 'or' or end of expression"
@@ -186,7 +195,12 @@ def _tokens(text: str) -> Iterator[Token]:
             elif _WORD.fullmatch(run):
                 yield Token(WORD, run, run, start + 1)
             elif _NUMBER.fullmatch(run):
-                yield Token(NUMBER, run, _to_number(run), start + 1)
+                try:
+                    number = _to_number(run)
+                except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+                    found = repr(run[:20] + "...")
+                    raise FilterError(text, start + 1, EXPECT_SHORT_NUMBER, found) from None
+                yield Token(NUMBER, run, number, start + 1)
             else:
                 yield Token(BAD, run, None, start + 1)
 
@@ -416,6 +430,8 @@ class _Reader:
             regex = re.compile(literal.text, flags)
         except (re.error, OverflowError, RecursionError) as error:
             self.fail(EXPECT_REGEX, _as_token(literal), str(error))
+        if _nested_repetition(literal.text):
+            self.fail(EXPECT_SAFE_REGEX, _as_token(literal))
         if var.value == "@state":
             # Seven states: decide now which ones the regular expression selects.
             return _state_in(frozenset(s for s in JOB_STATES if regex.match(s)))
@@ -424,6 +440,37 @@ class _Reader:
             return lambda state, name, tags: match(name) is not None
         self.tag_names.add(var.text)
         return _tag_regex(var.text, match)
+
+
+def _nested_repetition(pattern: str) -> bool:
+    """Whether matching ``pattern`` may take exponential time: a repetition of something that itself
+    repeats without bound, as ``(a+)+``. Python's ``re`` backtracks: such a pattern
+    against a long tag that almost matches runs for minutes. Read with the parser of ``re``."""
+    repeats = (constants.MAX_REPEAT, constants.MIN_REPEAT, getattr(constants, "POSSESSIVE_REPEAT", None))
+
+    def walk(items: Any, outer: bool) -> bool:
+        for op, value in items:
+            if op in repeats:
+                _, high, inner = value
+                if outer and high == constants.MAXREPEAT:
+                    return True
+                found = walk(inner, outer or high > 1)
+            elif op is constants.SUBPATTERN:
+                found = walk(value[-1], outer)
+            elif op is constants.BRANCH:
+                found = any(walk(branch, outer) for branch in value[1])
+            elif op in (constants.ASSERT, constants.ASSERT_NOT):
+                found = walk(value[1], outer)
+            else:
+                found = False
+            if found:
+                return True
+        return False
+
+    try:
+        return walk(parser.parse(pattern), False)
+    except Exception:  # noqa: BLE001 - re.compile accepted it: a parser detail we do not know, not a risk found
+        return False
 
 
 def _as_token(literal: Literal) -> Token:

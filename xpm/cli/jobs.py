@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import click
@@ -84,7 +85,8 @@ class Selection:
 
 @jobs.command("list")
 @selection_options
-@click.option("-c", "--count", type=click.IntRange(min=0), metavar="N", help="Show only the N most recent jobs.")
+@click.option("-c", "--count", type=click.IntRange(min=0, max=sys.maxsize), metavar="N",
+              help="Show only the N most recent jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (full identifiers, states, tags).")
 def list_jobs(count: int | None, as_json: bool, **options: Any) -> None:
     """List jobs, most recent first: state, task-id/identifier, tags.

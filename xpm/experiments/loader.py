@@ -103,6 +103,10 @@ def apply_options(merged: MergedConfig, file: str | None = None, module: str | N
         merged.set(("file",), file, "--file")
 
 
+#: A dotted module name: what importlib can import (anything else is refused with its key)
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
 def find_target(merged: MergedConfig, file: str | None = None, module: str | None = None) -> Target:
     """Decides which file or module defines ``run`` (nothing is imported).
 
@@ -116,7 +120,11 @@ def find_target(merged: MergedConfig, file: str | None = None, module: str | Non
             a string, or the file does not exist.
     """
     if module is not None:
-        return Target(module=module, search_from=Path.cwd(), key="--module-name")
+        if not _MODULE_NAME.fullmatch(module.strip()):
+            raise ExperimentConfigError(
+                f"expected a module name (a.b.c), got {show_value(module)}", key="--module-name"
+            )
+        return Target(module=module.strip(), search_from=Path.cwd(), key="--module-name")
     if file is not None:
         path = _python_file(Path.cwd(), file) or _python_file(merged.main.absolute().parent, file)
         if path is None:
@@ -128,8 +136,8 @@ def find_target(merged: MergedConfig, file: str | None = None, module: str | Non
     if given_module is not None:
         if "file" in data:
             raise merged.fail(["module"], "give either file (a Python file) or module (a module name), not both")
-        if not isinstance(given_module, str) or not given_module.strip():
-            raise merged.fail(["module"], f"expected a module name, got {show_value(given_module)}")
+        if not isinstance(given_module, str) or not _MODULE_NAME.fullmatch(given_module.strip()):
+            raise merged.fail(["module"], f"expected a module name (a.b.c), got {show_value(given_module)}")
         return Target(module=given_module.strip(), search_from=merged.base_dir("module"), key="module")
 
     given_file = data.get("file", ConfigurationBase.file)

@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from xpm.errors import FileProblem
-from xpm.settings import yaml_problem
+from xpm.settings import load_yaml, yaml_problem
 
 __all__ = [
     "ExperimentConfigError",
@@ -219,7 +219,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ExperimentConfigError(f"cannot read the file ({reason})", path=path) from exc
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ExperimentConfigError(yaml_problem(exc, text), path=path) from exc
     if data is None:
