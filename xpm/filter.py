@@ -13,18 +13,18 @@ time, so the error reported is always the leftmost one.
 from __future__ import annotations
 
 import re
-
-try:
-    from re import _constants as constants  # Python 3.11+: the parser of re
-    from re import _parser as parser
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_constants as constants  # type: ignore[no-redef]
-    import sre_parse as parser  # type: ignore[no-redef]
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, NoReturn
 
 from xpm.errors import XpmError
 from xpm.schema import JOB_STATES
+
+try:  # the parser of re (Python 3.11+), to look for exponential backtracking ([sem.regex-safe])
+    from re import _constants as constants  # type: ignore[attr-defined]
+    from re import _parser as parser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as constants  # type: ignore[no-redef]
+    import sre_parse as parser  # type: ignore[no-redef]
 
 __all__ = ["Filter", "FilterError", "parse"]
 

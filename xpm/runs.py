@@ -25,7 +25,7 @@ from xpm.launchers import Launcher
 from xpm.launchers.local import LocalLauncher
 from xpm.locks import LockTimeout
 from xpm.runmode import RunMode
-from xpm.scheduler.core import Scheduler
+from xpm.scheduler.core import Scheduler, SchedulerStopped
 from xpm.scheduler.job import Job, run_prepares
 from xpm.schema import RECORD_VERSION, JobSubmitted, RunRecord
 from xpm.settings import WorkspaceSettings, load_settings, resolve_workspace
@@ -406,21 +406,34 @@ class Experiment:
         if self.run_mode is not RunMode.NORMAL:
             return
         failed: list[Job] = []
+        stopped: SchedulerStopped | None = None
         try:
             if exc_type is None:
-                failed = self.wait()
-            else:
+                try:
+                    failed = self.wait()
+                except SchedulerStopped as error:
+                    stopped = error
+            if exc_type is not None or stopped is not None:
                 pending = [job for job in self.jobs.values() if not job.finished]
                 if pending:
                     print(f"xpm: leaving {len(pending)} job(s) running; run the experiment again to follow them",
                           file=sys.stderr)
             self.scheduler.stop()
-            status = state.RUN_DONE if exc_type is None and not failed else state.RUN_FAILED
+            ok = exc_type is None and stopped is None and not failed
             assert self.run_id is not None
-            self._write_run(self.run_id, status, ended=True)
+            try:
+                self._write_run(self.run_id, state.RUN_DONE if ok else state.RUN_FAILED, ended=True)
+            except OSError as error:
+                if ok or stopped is None:
+                    raise
+                # The cause (a full disk...) is what the user must hear of, once; the run
+                # record says "running" until the next run of the experiment.
+                logger.debug("run record not written: %s", error)
             self._refresh_index_snapshot()
         finally:
             self._release_lock()
+        if stopped is not None:
+            raise stopped
         if failed:
             raise FailedExperiment(self.id, failed)
 

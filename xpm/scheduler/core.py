@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from xpm import state
+from xpm.errors import XpmError
 from xpm.launchers import LaunchRequest, end_reason, process_alive
 from xpm.process import ProcessRef
 from xpm.scheduler.job import Job, run_prepares
@@ -36,6 +37,19 @@ POLL_INTERVAL = 0.5
 UNLIMITED = 1 << 30
 #: How long ready jobs gather before a launcher that starts jobs together takes them (seconds)
 GATHER_DELAY = 0.2
+
+
+class SchedulerStopped(XpmError):
+    """The scheduler stopped before every job ended: a job's record could not be read or written."""
+
+    def __init__(self, cause: BaseException):
+        self.cause = cause
+        if isinstance(cause, OSError) and cause.strerror:
+            where = f" ({cause.filename})" if cause.filename else ""
+            what = f"the workspace cannot be written: {cause.strerror}{where}"
+        else:
+            what = f"the scheduler failed ({type(cause).__name__}: {cause})"
+        super().__init__(f"{what}; the experiment stops, and its running jobs go on (run it again to follow them)")
 
 
 class Scheduler:
@@ -75,6 +89,8 @@ class Scheduler:
         self._running: dict[int, int] = {}
         self._prepared: set[str] = set()  # identifiers of the Prepare configurations run
         self._stopping = False
+        #: why the scheduler stopped before every job ended (see :meth:`wait_all`)
+        self.failure: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._last_poll = 0.0
 
@@ -159,8 +175,16 @@ class Scheduler:
                     self._last_poll = now
                     self._poll_attached()
                 all_blocked = self._start_ready()
-            except Exception:  # noqa: BLE001 - the scheduler must survive a bad job
-                logger.exception("scheduler error")
+            except Exception as exc:  # noqa: BLE001 - whatever it is, the experiment must not wait forever
+                # A job's record could not be read or written (a full disk, a lost mount...):
+                # going on would leave that job unsettled, and wait_all waiting forever. The
+                # experiment stops here; the jobs already launched go on (a later run follows them).
+                logger.debug("the scheduler stops", exc_info=True)
+                with self._cond:
+                    self.failure = exc
+                    self._stopping = True
+                    self._cond.notify_all()
+                return
 
     def _until_startable(self) -> float:
         """Seconds until a ready job may start: 0 now, else until ready jobs have gathered
@@ -482,9 +506,15 @@ class Scheduler:
     # --- for the experiment ---------------------------------------------------------
 
     def wait_all(self, report: Callable[[], None] | None = None, interval: float = 0.5) -> None:
-        """Blocks until every job ended, calling ``report`` at most every ``interval`` seconds."""
+        """Blocks until every job ended, calling ``report`` at most every ``interval`` seconds.
+
+        Raises:
+            SchedulerStopped: the scheduler could not go on (its jobs are left as they are).
+        """
         while True:
             with self._cond:
+                if self.failure is not None:
+                    raise SchedulerStopped(self.failure)
                 if all(job.finished for job in self.jobs.values()):
                     return
                 self._cond.wait(interval)
@@ -492,4 +522,4 @@ class Scheduler:
                 report()
 
 
-__all__ = ["Scheduler", "POLL_INTERVAL"]
+__all__ = ["Scheduler", "SchedulerStopped", "POLL_INTERVAL"]
