@@ -84,7 +84,7 @@ for _ in $(seq 300); do
 done
 if [ "$(sinfo -h -n "$node" -o %T 2>/dev/null || true)" != idle ]; then
     echo "slurm: node $node is not idle" >&2
-    tail -20 "$state/slurmctld.log" "$state/slurmd.log" >&2 || true
+    tail -n 20 "$state/slurmctld.log" "$state/slurmd.log" >&2 || true
     exit 1
 fi
 echo "XPM_TEST_SLURM=1"
