@@ -5,6 +5,7 @@ Both read the files directly and never delete a job folder.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from xpm import codec, layout, state
 from xpm.errors import XpmError
 from xpm.ids import identifier as compute_identifier
 from xpm.locks import is_stale, read_owner
-from xpm.schema import JobStateRecord, JobSubmitted, ParamsFile
+from xpm.schema import RECORD_VERSION, JobStateChanged, JobStateRecord, JobSubmitted, ParamsFile, RunRecord
 from xpm.serialize import loads
 from xpm.store.index import IndexedJob, JobIndex
+from xpm.store.jobs import JobStore, decode_state
 from xpm.store.log import EventLog, LogRead
 from xpm.store.refs import RefStore
 from xpm.store.runs import RunStore
@@ -65,10 +67,14 @@ def _job_entry(
     """The state of one job folder, from its state record (a job with none is unscheduled)."""
     rel = layout.job_state(task_id, identifier)
     known, reason, updated = state.UNSCHEDULED, None, ws.mtime(layout.job_dir(task_id, identifier)) or 0.0
+    if ws.isdir(rel):
+        if problems is not None:
+            problems.append(Problem(ws.describe(rel), "a folder, not a state record (experiments sync repairs it)"))
+        return IndexedJob(task_id, identifier, known, reason, tags, updated)
     data = ws.read_optional(rel)
     if data is not None:
         try:
-            record = codec.decode_record(data, JobStateRecord, ws.describe(rel))
+            record = decode_state(data, ws.describe(rel))
             known, reason, updated = record.state, record.failure_reason, record.updated_at
             if problems is not None and (record.task_id, record.identifier) != (task_id, identifier):
                 problems.append(Problem(ws.describe(rel), "names another job"))
@@ -96,6 +102,15 @@ def sync(ws: Workspace) -> SyncReport:
         job folder; current-run refs pointing at a missing run.
     """
     report = SyncReport()
+    for rel in (layout.JOB_INDEX, layout.JOB_INDEX_SNAPSHOT):
+        if ws.isdir(rel):
+            aside = _move_aside(ws, rel)
+            report.fixed.append(f"{rel}: a folder where the index belongs (moved to {aside}, index rebuilt)")
+    for task_id, identifier in ws.iter_job_dirs():
+        if layout.is_task_id(task_id) and layout.is_identifier(identifier):
+            fixed = _repair_state(ws, task_id, identifier)
+            if fixed:
+                report.fixed.append(fixed)
     index = JobIndex(ws)
     indexed = index.load(full=True)
     disk = _disk_jobs(ws)
@@ -118,15 +133,67 @@ def sync(ws: Workspace) -> SyncReport:
     refs = RefStore(ws)
     for name in refs.names(layout.EXPERIMENTS):
         experiment_id = name.split("/")[1]
-        run_id = refs.value(name)
+        runs = sorted(run for xp, run in RunStore(ws).run_folders() if xp == experiment_id)
+        try:
+            run_id = refs.value(name)
+        except XpmError:
+            # A damaged ref: it only says which run is the latest, which the run folders tell.
+            if runs:
+                refs.set(name, runs[-1])
+                report.fixed.append(f"refs/{name}: unreadable (now {runs[-1]})")
+            else:
+                aside = _move_aside(ws, layout.ref(name))
+                report.fixed.append(f"refs/{name}: unreadable, and no run left (moved to {aside})")
+            continue
         if run_id is not None and not ws.isdir(layout.run_dir(experiment_id, run_id)):
-            runs = sorted(run for xp, run in RunStore(ws).run_folders() if xp == experiment_id)
             if runs:
                 if refs.set_if_equals(name, run_id, runs[-1]):
                     report.fixed.append(f"refs/{name}: pointed at missing run {run_id} (now {runs[-1]})")
             elif refs.remove_if_equals(name, run_id):
                 report.fixed.append(f"refs/{name}: pointed at missing run {run_id} (removed: no run left)")
     return report
+
+
+def _move_aside(ws: Workspace, rel: str) -> str:
+    """Renames a damaged file or folder beside itself (``<name>.damaged-<time>``): repairs delete nothing."""
+    aside = f"{rel}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+    n = 0
+    while ws.exists(aside + (f".{n}" if n else "")):
+        n += 1
+    aside += f".{n}" if n else ""
+    ws.rename(rel, aside)
+    return aside
+
+
+def _repair_state(ws: Workspace, task_id: str, identifier: str) -> str | None:
+    """Rebuilds the state record of a job from its event log, when the record is damaged (or a
+    folder) and the log says the job ended; what was fixed, or None.
+
+    A job whose record is damaged and whose log does not say it ended is left as it is: only
+    its own process knows (``workspace check`` reports it).
+    """
+    store = JobStore(ws)
+    rel = layout.job_state(task_id, identifier)
+    with store.lock(task_id, identifier):
+        if not ws.exists(rel):
+            return None
+        if not ws.isdir(rel):
+            try:
+                decode_state(ws.read_bytes(rel), ws.describe(rel))
+                return None
+            except XpmError:
+                pass
+        ended = [e for e in store.events(task_id, identifier).read().events if isinstance(e, JobStateChanged)]
+        if not ended or ended[-1].state not in state.FINAL:
+            return None
+        last = ended[-1]
+        aside = _move_aside(ws, rel)
+        record = JobStateRecord(
+            version=RECORD_VERSION, task_id=task_id, identifier=identifier, state=last.state,
+            failure_reason=last.failure_reason, updated_at=last.ts,
+        )
+        ws.write_atomic(rel, codec.encode(record))
+    return f"{task_id}/{identifier}: damaged state record (moved to {aside}), rebuilt from its events: {last.state}"
 
 
 def check(ws: Workspace, *, recompute: bool = True) -> list[Problem]:
@@ -166,9 +233,45 @@ def check(ws: Workspace, *, recompute: bool = True) -> list[Problem]:
         disk[key] = _job_entry(ws, task_id, identifier, tags.get(key, {}), problems)
         problems.extend(_check_log(ws, layout.job_events(task_id, identifier)))
     problems.extend(run_problems)
-    problems.extend(_check_log(ws, layout.JOB_INDEX))
+    if not ws.isdir(layout.JOB_INDEX):
+        problems.extend(_check_log(ws, layout.JOB_INDEX))
     problems.extend(_check_index(ws, disk))
     problems.extend(_check_locks(ws))
+    problems.extend(_check_runs_and_refs(ws))
+    for task_id in ws.listdir(layout.JOBS):
+        if not ws.isdir(layout.task_dir(task_id)):
+            problems.append(Problem(ws.describe(layout.task_dir(task_id)), "a file where a task's folder belongs"))
+    return problems
+
+
+def _check_runs_and_refs(ws: Workspace) -> list[Problem]:
+    """Run folders without their log or with a damaged record; refs that are damaged or point nowhere."""
+    problems = []
+    runs = RunStore(ws)
+    for experiment_id, run_id in runs.run_folders():
+        rel = layout.run_record(experiment_id, run_id)
+        data = ws.read_optional(rel)
+        if data is None:
+            continue  # an experiment that stopped before writing it: nothing damaged
+        if not ws.exists(layout.run_jobs(experiment_id, run_id)):
+            # Created empty with the record (spec/workspace.md): it was lost.
+            problems.append(Problem(ws.describe(layout.run_jobs(experiment_id, run_id)),
+                                    "missing: the jobs this run submitted are unknown"))
+        try:
+            codec.decode_record(data, RunRecord, ws.describe(rel))
+        except XpmError as exc:
+            problems.append(Problem(ws.describe(rel), f"unreadable ({exc})"))
+    refs = RefStore(ws)
+    for name in refs.names(layout.EXPERIMENTS):
+        try:
+            target = refs.value(name)
+        except XpmError as exc:
+            problems.append(Problem(ws.describe(layout.ref(name)), f"unreadable ({exc}; experiments sync rewrites it)"))
+            continue
+        experiment_id = name.split("/")[1]
+        if target is not None and not ws.isdir(layout.run_dir(experiment_id, target)):
+            problems.append(Problem(ws.describe(layout.ref(name)),
+                                    f"points at the missing run {target} (experiments sync repairs it)"))
     return problems
 
 
@@ -198,6 +301,10 @@ def _log_problems(ws: Workspace, rel: str, read: LogRead) -> list[Problem]:
 
 
 def _check_index(ws: Workspace, disk: dict[tuple[str, str], IndexedJob]) -> list[Problem]:
+    damaged = [rel for rel in (layout.JOB_INDEX, layout.JOB_INDEX_SNAPSHOT) if ws.isdir(rel)]
+    if damaged:
+        return [Problem(ws.describe(rel), "a folder where the index belongs (experiments sync repairs it)")
+                for rel in damaged]
     if not ws.exists(layout.JOB_INDEX):
         if any(True for _ in ws.iter_job_dirs()):
             return [Problem(ws.describe(layout.JOB_INDEX), "missing (run experiments sync)")]

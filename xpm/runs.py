@@ -211,7 +211,15 @@ class Experiment:
         name = planned.name
         job = self.jobs.get(name)
         if job is None:
-            job = self._new_job(name, planned, launcher or self.launcher)
+            try:
+                job = self._new_job(name, planned, launcher or self.launcher)
+            except OSError as exc:
+                # A full disk, or a record's path taken by a folder...: one line, not a traceback.
+                detail = f"{exc.strerror} ({exc.filename})" if exc.strerror and exc.filename else str(exc)
+                raise XpmError(
+                    f"{planned.name}: the workspace cannot record the job: {detail} "
+                    "(`experiments sync` repairs what was damaged)"
+                ) from exc
         else:
             job.max_retries = max(job.max_retries, retries)
             logger.info("%s was already submitted: same job", planned.name)

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from xpm import codec, layout
-from xpm.errors import XpmError
+from xpm.errors import SerializationError, XpmError
 from xpm.locks import remove_tombstone, tombstones
 from xpm.schema import (
     FAILURE_REASONS,
@@ -57,6 +57,21 @@ def parse_job_id(text: str) -> tuple[str, str]:
     if not layout.is_identifier(identifier):
         raise InvalidJobId(text, "the identifier must be 64 lowercase hexadecimal characters")
     return task_id, identifier
+
+
+def decode_state(data: bytes, source: str) -> JobStateRecord:
+    """A job's state record from its bytes, its state and failure reason checked.
+
+    Raises:
+        SerializationError: the record is damaged, or names a state or reason this xpm does not know
+            (a job in a state nobody can decide on must not be taken for one never run).
+    """
+    record = codec.decode_record(data, JobStateRecord, source)
+    if record.state not in JOB_STATES:
+        raise SerializationError(f"unknown job state {record.state!r}", source)
+    if record.failure_reason is not None and record.failure_reason not in FAILURE_REASONS:
+        raise SerializationError(f"unknown failure reason {record.failure_reason!r}", source)
+    return record
 
 
 class UnknownJob(XpmError):
@@ -259,7 +274,7 @@ class JobStore:
         data = self.workspace.read_optional(rel)
         if data is None:
             return None
-        return codec.decode_record(data, JobStateRecord, self.workspace.describe(rel))
+        return decode_state(data, self.workspace.describe(rel))
 
     def record_state(
         self,

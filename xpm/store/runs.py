@@ -63,8 +63,12 @@ class RunStore:
         return run_id
 
     def write_record(self, record: RunRecord) -> None:
-        """Writes (or rewrites) a run's record."""
-        self.workspace.write_atomic(layout.run_record(record.experiment_id, record.run_id), codec.encode(record))
+        """Writes (or rewrites) a run's record; the first write also creates the run's (empty) job log,
+        so that a run with a record and no log is known to have lost it."""
+        rel = layout.run_record(record.experiment_id, record.run_id)
+        if not self.workspace.exists(rel):
+            self.jobs_log(record.experiment_id, record.run_id).append()
+        self.workspace.write_atomic(rel, codec.encode(record))
 
     def write_environment(self, experiment_id: str, run_id: str, environment: EnvironmentRecord) -> None:
         """Writes the environment a run ran in (Python, packages, git state)."""
@@ -107,7 +111,10 @@ class RunStore:
     def current(self, experiment_id: str) -> str | None:
         """The current run of an experiment (its ref, or else its latest run folder)."""
         ws = self.workspace
-        run_id = RefStore(ws).value(layout.current_run_ref(experiment_id))
+        try:
+            run_id = RefStore(ws).value(layout.current_run_ref(experiment_id))
+        except XpmError:
+            run_id = None  # a damaged ref: the latest run folder says (experiments sync rewrites the ref)
         if run_id is not None and ws.isdir(layout.run_dir(experiment_id, run_id)):
             return run_id
         runs = self.run_ids(experiment_id)
