@@ -202,3 +202,23 @@ with experiment({str(ws)!r}, "outage", launcher=slurm) as xp:
     assert script.returncode == 0, err
     assert "Slurm does not answer" in err  # said once
     assert err.count("Slurm does not answer") == 1
+
+
+def test_the_monitor_says_when_slurm_does_not_answer(tmp_path: Path, monkeypatch):
+    from xpm.monitor.model import MonitorModel
+    from xpm.workspace import Workspace
+
+    fake = fake_commands(tmp_path / "bin", "1|RUNNING\n")
+    model = MonitorModel(Workspace.open(tmp_path / "ws", create=True))
+    model.refresh()
+    assert model.problems == []
+    set_mode(fake, "squeue", "fail")
+    assert StatusTracker(str(fake), interval=60).state("1") is None
+    model.refresh()
+    assert [p for p in model.problems if p.startswith("Slurm does not answer (")] and TIMED_OUT in model.problems[0]
+    set_mode(fake, "squeue", "ok")
+    later = time.time() + 3  # the first back-off (2 s) is over: Slurm is asked again, and answers
+    monkeypatch.setattr(slurm_status.time, "time", lambda: later)
+    assert StatusTracker(str(fake), interval=60).state("1") == "RUNNING"
+    model.refresh()
+    assert model.problems == []

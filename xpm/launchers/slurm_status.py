@@ -141,6 +141,35 @@ def run_command(binpath: str | None, args: list[str], *, check: bool = True) -> 
     return done.stdout
 
 
+def cache_folder() -> str:
+    """The folder of this host's shared answers (one cache file per Slurm installation)."""
+    # TMPDIR read now (tempfile caches it): tests and users may change it.
+    base = os.environ.get("TMPDIR") or tempfile.gettempdir()
+    return os.path.join(base, f"xpm-slurm-{os.getuid()}")
+
+
+#: How long a failed query is worth telling the monitors about (a cache no process updates any more
+#: keeps its last failure)
+RECENT_FAILURE = 600.0
+
+
+def recent_failures() -> list[tuple[int, float, str]]:
+    """The Slurm installations of this host that do not answer now: ``(failed queries, since when,
+    the last message)`` each, from the shared caches (what the monitors show)."""
+    found = []
+    folder = cache_folder()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    for name in names:
+        if name.startswith("status-") and name.endswith(".json"):
+            cached = _read_cache(os.path.join(folder, name))
+            if cached is not None and cached.failures and time.time() - cached.failed_at < RECENT_FAILURE:
+                found.append((cached.failures, cached.failed_at, cached.message))
+    return found
+
+
 class StatusTracker:
     """The states of the user's Slurm jobs on this host, refreshed at most once per interval.
 
@@ -153,9 +182,7 @@ class StatusTracker:
         self.binpath = binpath
         self.interval = interval
         self.user = getpass.getuser()
-        # TMPDIR read now (tempfile caches it): tests and users may change it.
-        base = os.environ.get("TMPDIR") or tempfile.gettempdir()
-        folder = os.path.join(base, f"xpm-slurm-{os.getuid()}")
+        folder = cache_folder()
         os.makedirs(folder, mode=0o700, exist_ok=True)
         key = hashlib.sha1(f"{binpath}".encode()).hexdigest()[:12]
         self.cache_path = f"{folder}/status-{key}.json"
@@ -318,18 +345,7 @@ class StatusTracker:
         return found
 
     def _read_cache(self) -> _Cached | None:
-        try:
-            with open(self.cache_path) as f:
-                data = json.load(f)
-            return _Cached(
-                float(data["asked"]),
-                {str(k): str(v) for k, v in data["states"].items()},
-                int(data.get("failures", 0)),
-                float(data.get("failed_at", 0.0)),
-                str(data.get("message", "")),
-            )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
+        return _read_cache(self.cache_path)
 
     def _write_cache(
         self, asked: float, states: dict[str, str], *, failures: int = 0, failed_at: float = 0.0, message: str = ""
@@ -338,6 +354,21 @@ class StatusTracker:
         if failures:
             data.update(failures=failures, failed_at=failed_at, message=message)
         write_local_atomic(self.cache_path, json.dumps(data).encode())
+
+
+def _read_cache(path: str) -> _Cached | None:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        return _Cached(
+            float(data["asked"]),
+            {str(k): str(v) for k, v in data["states"].items()},
+            int(data.get("failures", 0)),
+            float(data.get("failed_at", 0.0)),
+            str(data.get("message", "")),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 class _Cached(NamedTuple):

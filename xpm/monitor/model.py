@@ -16,11 +16,13 @@ of the jobs that changed.
 from __future__ import annotations
 
 import bisect
+import time
 from typing import Any, Callable
 
 from xpm import codec, control, layout, query, state
 from xpm.errors import XpmError
 from xpm.filter import Filter, FilterError, parse
+from xpm.launchers.slurm_status import recent_failures
 from xpm.monitor.files import LogFollower, one_line, params_lines
 from xpm.monitor.rows import ExperimentRow, JobDetail, JobRow, _Events, _Run
 from xpm.schema import JobSubmitted
@@ -101,6 +103,7 @@ class MonitorModel:
         with no_gc():
             self._guard("job index", lambda: self._refresh_index(changed))
             self._guard("experiments", lambda: self._refresh_runs(changed))
+            self._guard("slurm", self._refresh_slurm)
         if self.experiment is not None and self.experiment not in self._runs:
             self._problem("experiment", f"no experiment {self.experiment!r} in the workspace")
         else:
@@ -126,6 +129,16 @@ class MonitorModel:
     def problems(self) -> list[str]:
         """What could not be read (damaged or missing files), one short line each."""
         return list(self._problems.values())
+
+    def _refresh_slurm(self) -> None:
+        """Says when Slurm does not answer this host's experiments (their jobs keep their last state)."""
+        failing = recent_failures()
+        text = None
+        if failing:
+            failures, since, message = max(failing, key=lambda f: f[1])
+            text = (f"Slurm does not answer ({message}): {failures} failed queries, the last at "
+                    f"{time.strftime('%H:%M:%S', time.localtime(since))}; its jobs keep their last known state")
+        self._problem("slurm", text)
 
     def _problem(self, source: str, text: str | None) -> None:
         if text is None:
