@@ -26,17 +26,23 @@ def indexed(maker: Maker, identifier: str, state: str, **fields) -> tuple[str, s
     return "m.train", identifier
 
 
+def linked_elsewhere(maker: Maker, outside: Path, state: str) -> tuple[str, str]:
+    """An indexed job whose folder is a symbolic link to ``outside`` (made empty)."""
+    outside.mkdir(parents=True, exist_ok=True)
+    linked = indexed(maker, "a" * 64, state)
+    (maker.root / "jobs" / "m.train").mkdir(parents=True, exist_ok=True)
+    maker.path(linked).symlink_to(outside, target_is_directory=True)
+    return linked
+
+
 def snapshot(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
 def test_clean_leaves_alone_a_linked_a_foreign_and_a_hand_made_folder(maker: Maker, xpm_cli, tmp_path: Path):
     outside = tmp_path / "outside" / "results"
-    outside.mkdir(parents=True)
+    linked = linked_elsewhere(maker, outside, "done")
     (outside / "model.pt").write_bytes(b"weights")
-    linked = indexed(maker, "a" * 64, "done")
-    (maker.root / "jobs" / "m.train").mkdir(parents=True, exist_ok=True)
-    maker.path(linked).symlink_to(outside, target_is_directory=True)
     hand_made = indexed(maker, "b" * 64, "done")
     maker.path(hand_made).mkdir()
     foreign = indexed(maker, "c" * 64, "error")
@@ -61,10 +67,7 @@ def test_clean_leaves_alone_a_linked_a_foreign_and_a_hand_made_folder(maker: Mak
 
 def test_kill_writes_nothing_through_a_link(maker: Maker, xpm_cli, tmp_path: Path):
     outside = tmp_path / "outside"
-    outside.mkdir()
-    linked = indexed(maker, "a" * 64, "running")
-    (maker.root / "jobs" / "m.train").mkdir(parents=True, exist_ok=True)
-    maker.path(linked).symlink_to(outside, target_is_directory=True)
+    linked_elsewhere(maker, outside, "running")
     result = xpm_cli("jobs", "kill", "--workdir", "{ws}", "--perform")
     assert result.exit_code == 1 and "not a job folder, left alone" in result.stdout
     assert snapshot(outside) == []
@@ -85,10 +88,7 @@ def test_a_lock_file_that_is_a_link_is_never_opened(maker: Maker, xpm_cli, tmp_p
 
 def test_orphans_clean_leaves_a_linked_folder_alone(maker: Maker, xpm_cli, tmp_path: Path):
     outside = tmp_path / "outside"
-    outside.mkdir()
-    linked = indexed(maker, "a" * 64, "done")
-    (maker.root / "jobs" / "m.train").mkdir(parents=True, exist_ok=True)
-    maker.path(linked).symlink_to(outside, target_is_directory=True)
+    linked = linked_elsewhere(maker, outside, "done")
     running = maker.job("m.eval", 5, "running", process=local(dead_pid()))
     result = xpm_cli("orphans", "{ws}", "--clean")
     assert "not a job folder, left alone" in result.stdout
