@@ -73,18 +73,19 @@ def kill(
         late.handler.kill(late.process)
 
 
-def _refused(store: JobStore, key: JobKey) -> Outcome | None:
-    """The outcome of an action on a folder that is not a job folder of the workspace (it is left
-    alone: nothing is written in it, nothing deleted), or None when it is one."""
+def _not_actionable(store: JobStore, key: JobKey) -> Outcome | None:
+    """The outcome of an action on a job whose folder is gone, or is not a job folder of the
+    workspace (left alone: nothing is written in it, nothing deleted); None to go on."""
+    folder = layout.job_dir(*key)
+    if not store.workspace.isdir(folder) and not store.workspace.is_link(folder):
+        return _already_deleted(store, key)
     problem = store.folder_problem(*key)
     return None if problem is None else Outcome(key, "failed", f"not a job folder, left alone: {problem}")
 
 
 def _cancel(store: JobStore, key: JobKey, stopping: list[_Stopping]) -> Outcome:
     """Records a job as cancelled and sends SIGTERM to its process (added to ``stopping``)."""
-    if not store.workspace.isdir(layout.job_dir(*key)) and not store.workspace.is_link(layout.job_dir(*key)):
-        return _already_deleted(store, key)
-    refused = _refused(store, key)
+    refused = _not_actionable(store, key)
     if refused is not None:
         return refused
     with store.lock(*key):
@@ -137,9 +138,7 @@ def clean_all(store: JobStore, keys: Iterable[JobKey], report: Callable[[Outcome
 def clean(store: JobStore, key: JobKey) -> Outcome:
     """Deletes a finished job's folder (and forgets it in the index); refuses any other job."""
     ws = store.workspace
-    if not ws.isdir(layout.job_dir(*key)) and not ws.is_link(layout.job_dir(*key)):
-        return _already_deleted(store, key)
-    refused = _refused(store, key)
+    refused = _not_actionable(store, key)
     if refused is not None:
         return refused
     with store.lock(*key):

@@ -25,6 +25,7 @@ __all__ = [
     "FormatVersionError",
     "GracefulTimeout",
     "TaskCancelled",
+    "os_error_text",
 ]
 
 
@@ -165,3 +166,10 @@ class TaskCancelled(Exception):
     Catch it to clean up, then re-raise it: the job ends in error with the reason
     ``cancelled``.
     """
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OS error in the words users act on: ``No space left on device (/ws/jobs/...)``."""
+    if exc.strerror:
+        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+    return str(exc)

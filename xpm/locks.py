@@ -87,10 +87,14 @@ def read_owner(ws: LockSpace, rel: str) -> LockOwner | None:
         return None
 
 
+#: What a tombstone's name adds to its lock's
+_TOMBSTONE = ".broken-"
+
+
 def tombstone(rel: str, owner: LockOwner) -> str:
     """Where the lock ``rel`` of a stale ``owner`` goes when it is broken: a name of that owner,
     so that two processes breaking the same stale lock cannot both succeed."""
-    return f"{rel}.broken-{owner.host}-{owner.pid}-{owner.acquired_at!r}"
+    return f"{rel}{_TOMBSTONE}{owner.host}-{owner.pid}-{owner.acquired_at!r}"
 
 
 def this_owner() -> LockOwner:
@@ -252,11 +256,9 @@ class FolderLock(Lock):
         """Dates a tombstone just made (its age counts from now), and sweeps the old ones."""
         ws = self.workspace
         ws.write_atomic(f"{tomb}/{RETIRED_FILE}", codec.encode(this_owner()))
-        parent, prefix = ws.parent(self.rel), self.rel.rpartition("/")[2] + ".broken-"
         now = time.time()
-        for name in ws.listdir(parent):
-            path = f"{parent}/{name}" if parent else name
-            if not name.startswith(prefix) or path == tomb:
+        for path in tombstones(ws, self.rel):
+            if path == tomb:
                 continue
             # No date: its retirer died before writing it; the owner's time is older still.
             when = ws.mtime(f"{path}/{RETIRED_FILE}") or ws.mtime(f"{path}/{OWNER_FILE}") or 0.0
@@ -280,7 +282,7 @@ class FolderLock(Lock):
 
 def tombstones(ws: LockSpace, rel: str) -> list[str]:
     """The tombstones of the lock ``rel`` (see :func:`tombstone`)."""
-    parent, prefix = ws.parent(rel), rel.rpartition("/")[2] + ".broken-"
+    parent, prefix = ws.parent(rel), rel.rpartition("/")[2] + _TOMBSTONE
     return [f"{parent}/{name}" if parent else name for name in ws.listdir(parent) if name.startswith(prefix)]
 
 

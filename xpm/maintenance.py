@@ -62,12 +62,20 @@ def _tags_from_runs(
 
 
 def _job_entry(
-    ws: Workspace, task_id: str, identifier: str, tags: dict[str, Any], problems: list[Problem] | None
+    ws: Workspace,
+    task_id: str,
+    identifier: str,
+    tags: dict[str, Any],
+    problems: list[Problem] | None,
+    damaged: set[tuple[str, str]] | None = None,
 ) -> IndexedJob:
-    """The state of one job folder, from its state record (a job with none is unscheduled)."""
+    """The state of one job folder, from its state record (a job with none is unscheduled);
+    a job whose record is damaged goes to ``damaged`` (for sync to repair)."""
     rel = layout.job_state(task_id, identifier)
     known, reason, updated = state.UNSCHEDULED, None, ws.mtime(layout.job_dir(task_id, identifier)) or 0.0
     if ws.isdir(rel):
+        if damaged is not None:
+            damaged.add((task_id, identifier))
         if problems is not None:
             problems.append(Problem(ws.describe(rel), "a folder, not a state record (experiments sync repairs it)"))
         return IndexedJob(task_id, identifier, known, reason, tags, updated)
@@ -79,16 +87,18 @@ def _job_entry(
             if problems is not None and (record.task_id, record.identifier) != (task_id, identifier):
                 problems.append(Problem(ws.describe(rel), "names another job"))
         except XpmError as exc:
+            if damaged is not None:
+                damaged.add((task_id, identifier))
             if problems is not None:
                 problems.append(Problem(ws.describe(rel), f"unreadable ({exc})"))
     return IndexedJob(task_id, identifier, known, reason, tags, updated)
 
 
-def _disk_jobs(ws: Workspace) -> dict[tuple[str, str], IndexedJob]:
-    """The state of every job folder, from its files."""
+def _disk_jobs(ws: Workspace, damaged: set[tuple[str, str]] | None = None) -> dict[tuple[str, str], IndexedJob]:
+    """The state of every job folder, from its files (the jobs whose record is damaged go to ``damaged``)."""
     tags = _tags_from_runs(ws)
     return {
-        (t, i): _job_entry(ws, t, i, tags.get((t, i), {}), None)
+        (t, i): _job_entry(ws, t, i, tags.get((t, i), {}), None, damaged)
         for t, i in ws.iter_job_dirs()
         if layout.is_task_id(t) and layout.is_identifier(i)
     }
@@ -106,14 +116,16 @@ def sync(ws: Workspace) -> SyncReport:
         if ws.isdir(rel):
             aside = _move_aside(ws, rel)
             report.fixed.append(f"{rel}: a folder where the index belongs (moved to {aside}, index rebuilt)")
-    for task_id, identifier in ws.iter_job_dirs():
-        if layout.is_task_id(task_id) and layout.is_identifier(identifier):
-            fixed = _repair_state(ws, task_id, identifier)
-            if fixed:
-                report.fixed.append(fixed)
     index = JobIndex(ws)
     indexed = index.load(full=True)
-    disk = _disk_jobs(ws)
+    damaged: set[tuple[str, str]] = set()
+    disk = _disk_jobs(ws, damaged)
+    # Only the damaged records are looked at again, under their job's lock.
+    for key in sorted(damaged):
+        fixed = _repair_state(ws, *key)
+        if fixed:
+            report.fixed.append(fixed)
+            disk[key] = _job_entry(ws, *key, disk[key].tags, None)
     report.jobs = len(disk)
     for key, job in sorted(disk.items()):
         known = indexed.jobs.get(key)
@@ -131,12 +143,19 @@ def sync(ws: Workspace) -> SyncReport:
     if report.fixed or indexed.lines != len(disk):
         index.rewrite(disk.values())
     refs = RefStore(ws)
+    folders: list[tuple[str, str]] | None = None
     for name in refs.names(layout.EXPERIMENTS):
         experiment_id = name.split("/")[1]
-        runs = sorted(run for xp, run in RunStore(ws).run_folders() if xp == experiment_id)
         try:
-            run_id = refs.value(name)
+            run_id, unreadable = refs.value(name), False
         except XpmError:
+            run_id, unreadable = None, True
+        if not unreadable and (run_id is None or ws.isdir(layout.run_dir(experiment_id, run_id))):
+            continue  # gone meanwhile, or pointing at its run
+        if folders is None:  # listed once, and only when a ref needs repairing
+            folders = RunStore(ws).run_folders()
+        runs = sorted(run for xp, run in folders if xp == experiment_id)
+        if run_id is None:
             # A damaged ref: it only says which run is the latest, which the run folders tell.
             if runs:
                 refs.set(name, runs[-1])
@@ -144,13 +163,11 @@ def sync(ws: Workspace) -> SyncReport:
             else:
                 aside = _move_aside(ws, layout.ref(name))
                 report.fixed.append(f"refs/{name}: unreadable, and no run left (moved to {aside})")
-            continue
-        if run_id is not None and not ws.isdir(layout.run_dir(experiment_id, run_id)):
-            if runs:
-                if refs.set_if_equals(name, run_id, runs[-1]):
-                    report.fixed.append(f"refs/{name}: pointed at missing run {run_id} (now {runs[-1]})")
-            elif refs.remove_if_equals(name, run_id):
-                report.fixed.append(f"refs/{name}: pointed at missing run {run_id} (removed: no run left)")
+        elif runs:
+            if refs.set_if_equals(name, run_id, runs[-1]):
+                report.fixed.append(f"refs/{name}: pointed at missing run {run_id} (now {runs[-1]})")
+        elif refs.remove_if_equals(name, run_id):
+            report.fixed.append(f"refs/{name}: pointed at missing run {run_id} (removed: no run left)")
     return report
 
 

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from xpm import context, layout, state
 from xpm.environment import collect
-from xpm.errors import ConfigError, XpmError
+from xpm.errors import ConfigError, XpmError, os_error_text
 from xpm.launchers import Launcher
 from xpm.launchers.local import LocalLauncher
 from xpm.locks import LockTimeout
@@ -215,9 +215,8 @@ class Experiment:
                 job = self._new_job(name, planned, launcher or self.launcher)
             except OSError as exc:
                 # A full disk, or a record's path taken by a folder...: one line, not a traceback.
-                detail = f"{exc.strerror} ({exc.filename})" if exc.strerror and exc.filename else str(exc)
                 raise XpmError(
-                    f"{planned.name}: the workspace cannot record the job: {detail} "
+                    f"{planned.name}: the workspace cannot record the job: {os_error_text(exc)} "
                     "(`experiments sync` repairs what was damaged)"
                 ) from exc
         else:

@@ -19,11 +19,12 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from xpm import context, layout, process, state
 from xpm.config.base import _instance
 from xpm.errors import GracefulTimeout, TaskCancelled, XpmError
+from xpm.schema import JobStateRecord
 from xpm.serialize import loads
 from xpm.store.jobs import JobStore
 from xpm.workspace import LocalWorkspace
@@ -49,7 +50,7 @@ def instances(task: Any) -> tuple[Any, list[Any]]:
     return _instance(task, memo), inits
 
 
-def _time_left() -> Any:
+def _time_left() -> Callable[[], float | None] | None:
     """How this job asks for its time limit: Slurm jobs ask Slurm; other jobs have none."""
     jobid = os.environ.get(process.SLURM_JOB_VARIABLE)
     if not jobid:
@@ -87,12 +88,15 @@ def run(jobdir: Path) -> int:
     root, task_id, identifier = layout.split_job_dir(str(jobdir))
     store = JobStore(LocalWorkspace(root))
     pid = os.getpid()
+
+    def mine(record: JobStateRecord | None) -> bool:
+        """Whether the record names this process (or its Slurm job) as the one that runs the job."""
+        return record is not None and process.is_this_process(record.process, pid)
+
     started = store.transition(
         task_id,
         identifier,
-        lambda record: state.may_start(
-            record, mine=record is not None and process.is_this_process(record.process, pid), alive=process.alive_here
-        ),
+        lambda record: state.may_start(record, mine=mine(record), alive=process.alive_here),
         state.RUNNING,
         process=process.this_process(),
         started_at=time.time(),
@@ -138,9 +142,7 @@ def run(jobdir: Path) -> int:
     store.transition(
         task_id,
         identifier,
-        lambda record: state.runs_it(
-            record, mine=record is not None and process.is_this_process(record.process, pid)
-        ),
+        lambda record: state.runs_it(record, mine=mine(record)),
         ended,
         reason,
         ended_at=time.time(),

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from xpm import state
-from xpm.errors import XpmError
+from xpm.errors import XpmError, os_error_text
 from xpm.launchers import LaunchRequest, end_reason, process_alive
 from xpm.process import ProcessRef
 from xpm.scheduler.job import Job, run_prepares
@@ -44,9 +44,8 @@ class SchedulerStopped(XpmError):
 
     def __init__(self, cause: BaseException):
         self.cause = cause
-        if isinstance(cause, OSError) and cause.strerror:
-            where = f" ({cause.filename})" if cause.filename else ""
-            what = f"the workspace cannot be written: {cause.strerror}{where}"
+        if isinstance(cause, OSError):
+            what = f"the workspace cannot be written: {os_error_text(cause)}"
         else:
             what = f"the scheduler failed ({type(cause).__name__}: {cause})"
         super().__init__(f"{what}; the experiment stops, and its running jobs go on (run it again to follow them)")

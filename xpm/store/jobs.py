@@ -207,11 +207,11 @@ class JobStore:
             return "not a job id"
         ws = self.workspace
         folder = layout.job_dir(task_id, identifier)
+        params_rel = layout.job_params(task_id, identifier)
         for rel in (layout.JOBS, layout.task_dir(task_id), folder, layout.job_meta(task_id, identifier),
-                    layout.job_lock(task_id, identifier), layout.job_params(task_id, identifier)):
+                    layout.job_lock(task_id, identifier), params_rel):
             if ws.is_link(rel):
                 return f"{ws.describe(rel)} is a symbolic link"
-        params_rel = layout.job_params(task_id, identifier)
         data = ws.read_optional(params_rel)
         if data is None:
             return f"no {layout.PARAMS_FILE} in {ws.describe(folder)}"
