@@ -101,10 +101,13 @@ class ConfigInfo:
         if tagged:
             value = value.value
         if value is None:
-            if not vtype.accepts_none:
+            if not (arg.optional or vtype.accepts_none):
                 raise ValidationError(xpmtype.name, name, vtype.describe(), value)
-        elif type(value) is not vtype.exact:
-            value = vtype.validate(value, _Where(xpmtype.name, name))
+        else:
+            if type(value) is not vtype.exact:
+                value = vtype.validate(value, _Where(xpmtype.name, name))
+            if arg.checkers:
+                _check(arg, value, xpmtype.name)
         if tagged or name in self.own_tags:
             # A tagged parameter stays tagged when it is set again: the tag
             # always shows the value.
@@ -260,6 +263,13 @@ def _has_attribute(config: ConfigMixin, name: str) -> bool:
     return hasattr(type(config), name) or name in config.__dict__
 
 
+def _check(arg: Any, value: Any, cls: str) -> None:
+    """Asks the checkers of an argument (``Annotated[str, Choices([...])]``) about a value."""
+    for checker in arg.checkers:
+        if not checker.check(value):
+            raise ValidationError(cls, arg.name, str(checker), value)
+
+
 class ConfigMixin:
     """Base of every configuration object; see the module documentation."""
 
@@ -275,7 +285,7 @@ class ConfigMixin:
         # Only called when normal lookup fails: a parameter with no value yet.
         info = self.__dict__.get("__xpm__")
         if info is not None and name in info.xpmtype.arguments:
-            if info.xpmtype.arguments[name].vtype.accepts_none:
+            if info.xpmtype.arguments[name].optional:
                 return None  # an optional parameter without a value is None
             raise AttributeError(f"{info.xpmtype.name}.{name} has no value yet")
         raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
@@ -596,7 +606,7 @@ def _instance(value: Any, memo: dict[int, Any]) -> Any:
                         "folder yet (submit its task first)"
                     )
                 object.__setattr__(obj, name, _instance(v, memo))
-            elif info.xpmtype.arguments[name].vtype.accepts_none:
+            elif info.xpmtype.arguments[name].optional:
                 object.__setattr__(obj, name, None)
         if isinstance(value, Task):
             object.__setattr__(obj, "__tags__", info.tags())

@@ -14,7 +14,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 from xpm.config.fields import _MISSING, Field, PathGenerator
-from xpm.config.types import ArgKind, ValueType, _Where, compile_type, split_annotation
+from xpm.config.types import ArgKind, ArgSpec, ValueType, _Where, compile_type, split_annotation
 from xpm.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -36,6 +36,10 @@ class Argument:
         "ignore_default",
         "owner",
         "default_encoding",
+        "checkers",
+        "is_data",
+        "groups",
+        "optional",
         "_help",
     )
 
@@ -48,6 +52,9 @@ class Argument:
         default_factory: Callable[[], Any] | None,
         ignore_default: bool,
         owner: type,
+        spec: ArgSpec | None = None,
+        groups: frozenset[Any] = frozenset(),
+        none_default: bool = False,
     ):
         self.name = name
         self.kind = kind
@@ -58,7 +65,15 @@ class Argument:
         self.owner = owner
         #: the canonical encoding of the default (set by xpm.ids on first use)
         self.default_encoding: bytes | None = None
-        self._help: str | None = None
+        #: objects whose ``check(value)`` must accept each value (``Choices``...)
+        self.checkers: tuple[Any, ...] = tuple(spec.checkers) if spec is not None else ()
+        #: a path whose content ``save`` copies (``DataPath``)
+        self.is_data = spec is not None and spec.is_data
+        #: the parameter groups of the argument (partial identifiers)
+        self.groups = groups
+        #: whether None is a valid value (an optional type, or ``field(default=None)``)
+        self.optional = vtype.optional or none_default
+        self._help: str | None = spec.help if spec is not None else None
 
     @property
     def is_meta(self) -> bool:
@@ -74,7 +89,7 @@ class Argument:
 
     @property
     def required(self) -> bool:
-        return self.default is _MISSING and self.default_factory is None and not self.vtype.optional
+        return self.default is _MISSING and self.default_factory is None and not self.optional
 
     @property
     def hashed(self) -> bool:
@@ -208,8 +223,8 @@ class ClassInfo:
                     continue
                 if name.startswith("__"):
                     raise ConfigError(f"{klass.__qualname__}.{name}: parameter names cannot start with '__'")
-                kind, inner = split
-                arg = _make_argument(klass, info._raw, name, kind, inner)
+                spec, inner = split
+                arg = _make_argument(klass, info._raw, name, spec, inner)
                 previous = arguments.get(name)
                 if previous is not None and previous.owner is not klass:
                     raw = info._raw.get(name)
@@ -240,13 +255,18 @@ class ClassInfo:
         )
 
 
-def _make_argument(klass: type, raw: dict[str, Any], name: str, kind: ArgKind, inner: Any) -> Argument:
+def _make_argument(klass: type, raw: dict[str, Any], name: str, spec: ArgSpec, inner: Any) -> Argument:
+    kind = spec.kind
     owner = f"{klass.__qualname__}.{name}"
     vtype = compile_type(inner, owner)
     declared = raw.get(name, _MISSING)
-    default, factory, ignore_default = _MISSING, None, False
+    default, factory, ignore_default = _MISSING, spec.generator, False
+    groups: frozenset[Any] = frozenset()
+    none_default = False
     if isinstance(declared, Field):
-        default, factory, ignore_default = declared.default, declared.default_factory, declared.ignore_default
+        none_default = declared.optional
+        default, factory, ignore_default = declared.default, declared.default_factory or factory, declared.ignore_default
+        groups = declared.groups
     elif declared is not _MISSING and declared is not None:
         default, ignore_default = declared, True
         if kind is ArgKind.PARAM and klass.__module__ not in _BARE_DEFAULT_WARNED:
@@ -267,7 +287,7 @@ def _make_argument(klass: type, raw: dict[str, Any], name: str, kind: ArgKind, i
         raise ConfigError(f"{owner}: a Constant needs a default value")
     if default is not _MISSING:
         default = vtype.validate(default, _Where(klass.__qualname__, name + " (default)"))
-    return Argument(name, kind, vtype, default, factory, ignore_default, klass)
+    return Argument(name, kind, vtype, default, factory, ignore_default, klass, spec, groups, none_default)
 
 
 def _own_annotations(klass: type) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 _MISSING: Any = type("MISSING", (), {"__repr__": lambda self: "MISSING"})()
 
@@ -11,7 +11,7 @@ _MISSING: Any = type("MISSING", (), {"__repr__": lambda self: "MISSING"})()
 class Field:
     """What ``field(...)`` returns: the default of a parameter and how it is hashed."""
 
-    __slots__ = ("default", "default_factory", "ignore_default", "overrides", "ignore_generated")
+    __slots__ = ("default", "default_factory", "ignore_default", "overrides", "ignore_generated", "groups", "optional")
 
     def __init__(
         self,
@@ -20,6 +20,7 @@ class Field:
         ignore_default: Any = False,
         overrides: bool = False,
         ignore_generated: bool = False,
+        groups: Iterable[Any] = (),
     ):
         if ignore_default is not False and ignore_default is not True:
             # Legacy form: field(ignore_default=v) == field(default=v, ignore_default=True)
@@ -28,12 +29,16 @@ class Field:
             default, ignore_default = ignore_default, True
         if default is not _MISSING and default_factory is not None:
             raise ValueError("field(): default and default_factory cannot both be given")
-        # A None default means "no default" (the parameter is then optional).
+        # A None default means "no default, and the parameter is optional": left
+        # unset, it reads as None and stays out of the identifier.
+        self.optional = default is None
         self.default = _MISSING if default is None else default
         self.default_factory = default_factory
         self.ignore_default = bool(ignore_default)
         self.overrides = overrides
         self.ignore_generated = ignore_generated
+        #: the parameter groups (``param_group``) this parameter belongs to, for partial identifiers
+        self.groups = frozenset(groups)
 
 
 def field(
@@ -43,6 +48,7 @@ def field(
     ignore_default: Any = False,
     overrides: bool = False,
     ignore_generated: bool = False,
+    groups: Iterable[Any] = (),
 ) -> Any:
     """Declares the default of a parameter.
 
@@ -58,8 +64,10 @@ def field(
             ``default=value, ignore_default=True``.
         overrides: redefine a parameter of a parent class without a warning.
         ignore_generated: accepted for compatibility; xpm never hashes generated paths.
+        groups: the parameter groups (:func:`xpm.config.partial.param_group`) of
+            this parameter; a partial identifier leaves some groups out.
     """
-    return Field(default, default_factory, ignore_default, overrides, ignore_generated)
+    return Field(default, default_factory, ignore_default, overrides, ignore_generated, groups)
 
 
 class TaggedValue:

@@ -340,14 +340,49 @@ def compile_type(tp: Any, owner: str) -> ValueType:
     raise ConfigError(f"{owner}: the type {tp!r} is not supported for a parameter")
 
 
-def split_annotation(annotation: Any) -> tuple[ArgKind, Any] | None:
-    """Returns (kind, inner type) for ``Param[T]``-style annotations, else None."""
+class ArgSpec:
+    """What the ``Annotated`` metadata of a declaration say about the argument.
+
+    Filled by :class:`TypeAnnotation` objects (checkers, path generators, help
+    texts, data paths); read when the argument is made.
+    """
+
+    __slots__ = ("kind", "checkers", "generator", "help", "is_data")
+
+    def __init__(self) -> None:
+        self.kind = ArgKind.PARAM
+        #: objects with a ``check(value) -> bool`` method, asked at each assignment
+        self.checkers: list[Any] = []
+        #: a default factory given by the annotation (``pathgenerator``)
+        self.generator: Any = None
+        self.help: str | None = None
+        #: a path whose content ``save`` copies (``DataPath``)
+        self.is_data = False
+
+
+class TypeAnnotation:
+    """Base of the objects written in ``Annotated[T, ...]`` that change an argument.
+
+    Any such object in the metadata makes the attribute an argument (a ``Param``
+    unless a kind says otherwise), as ``Param`` itself does.
+    """
+
+    def annotate(self, spec: ArgSpec) -> None:
+        """Records what this annotation says in ``spec``."""
+
+
+def split_annotation(annotation: Any) -> tuple[ArgSpec, Any] | None:
+    """Returns (spec, inner type) for ``Param[T]``-style annotations, else None."""
     if typing.get_origin(annotation) is not Annotated:
         return None
-    kind = None
+    spec: ArgSpec | None = None
     for extra in annotation.__metadata__:
         if isinstance(extra, ArgKind):
-            kind = extra
-    if kind is None:
+            spec = spec or ArgSpec()
+            spec.kind = extra
+        elif isinstance(extra, TypeAnnotation):
+            spec = spec or ArgSpec()
+            extra.annotate(spec)
+    if spec is None:
         return None
-    return kind, annotation.__origin__
+    return spec, annotation.__origin__
