@@ -28,15 +28,19 @@ from typing import Any
 
 from blake3 import blake3
 
-from xpm.config.base import ConfigInfo, ConfigMixin
+from xpm.config.base import ConfigInfo, ConfigMixin, InstanceConfig
 from xpm.config.classinfo import Argument, ClassInfo
 from xpm.config.fields import _MISSING
 from xpm.errors import IdentifierError
 
-__all__ = ["identifier", "digest", "DOMAIN"]
+__all__ = ["identifier", "digest", "partial_identifier", "raw_identifier", "DOMAIN"]
 
 #: Prefix of every configuration preimage; changes if the encoding ever changes.
 DOMAIN = b"xpm/identifier/v1\x00"
+#: Prefix of the preimage of a partial identifier (before the partial's name and a configuration preimage)
+PARTIAL_DOMAIN = b"xpm/partial/v1\x00"
+#: Prefix of the digest of a second (third...) distinct instance of an InstanceConfig in one tree
+INSTANCE_DOMAIN = b"xpm/instance/v1\x00"
 
 #: 'F' ‖ binary64 in one call (the tag is passed as a 1-byte bytes). Callers add 0.0
 #: to the float first, which turns -0.0 into 0.0 and leaves every other float as it is.
@@ -111,23 +115,37 @@ class _Plan:
     required, does None enter) are sets of names, asked only when they apply.
     """
 
-    __slots__ = ("head", "count_at", "output_head", "fields", "required", "none_enters")
+    __slots__ = (
+        "head",
+        "count_at",
+        "output_head",
+        "fields",
+        "required",
+        "none_enters",
+        "may_hold_meta",
+        "convert",
+        "instance",
+    )
 
-    def __init__(self, xpmtype: ClassInfo):
+    def __init__(self, xpmtype: ClassInfo, prefix: bytes = b"", excluded: frozenset[str] = frozenset()):
         typeid = b"S" + _str_body(xpmtype.identifier)
         #: DOMAIN ‖ type id ‖ producer 0x00 ‖ u64(0): the start of every preimage but a task
-        #: output's, with room for the count of fields
-        self.head = DOMAIN + typeid + b"\x00" + _U64[0]
+        #: output's, with room for the count of fields (after ``prefix``, for partial identifiers)
+        self.head = prefix + DOMAIN + typeid + b"\x00" + _U64[0]
         #: where the count of fields is in the head
         self.count_at = len(self.head) - 8
         #: the same before the producing task's digest (a task output)
-        self.output_head = DOMAIN + typeid + b"\x01"
+        self.output_head = prefix + DOMAIN + typeid + b"\x01"
+        #: a deprecated class whose identifier is that of ``__convert__()``'s result
+        self.convert = xpmtype.deprecated and hasattr(xpmtype.cls, "__convert__")
+        #: an InstanceConfig: distinct objects with the same values are told apart
+        self.instance = issubclass(xpmtype.cls, InstanceConfig)
         fields = []
         # Python sorts str by code point, which is also the order of their
         # UTF-8 bytes: the spec's order.
         for name in sorted(xpmtype.arguments):
             arg = xpmtype.arguments[name]
-            if not arg.hashed:
+            if not arg.hashed or name in excluded:
                 continue
             compare = arg.ignore_default and arg.has_default and not arg.is_constant
             fields.append((name, b"S" + _str_body(name), arg if compare else None))
@@ -136,6 +154,8 @@ class _Plan:
         self.required = frozenset(name for name, _, _ in fields if xpmtype.arguments[name].required)
         #: the arguments that enter when None (those with a default)
         self.none_enters = frozenset(name for name, _, _ in fields if xpmtype.arguments[name].has_default)
+        #: the containers that may hold configurations marked meta (``setmeta``), dropped from them
+        self.may_hold_meta = frozenset(name for name, _, _ in fields if xpmtype.arguments[name].vtype.holds_configs)
 
 
 class _Encoder:
@@ -158,24 +178,33 @@ class _Encoder:
     thrown away with the error.
     """
 
-    __slots__ = ("positions", "low", "hasher")
+    __slots__ = ("positions", "low", "hasher", "instances", "convert")
 
-    def __init__(self, hasher: Any) -> None:
+    def __init__(self, hasher: Any, convert: bool = True) -> None:
         self.positions: dict[int, int | bytes] = {}
         self.low = _NO_REFERENCE
         #: a reset blake3 hasher, or None to call ``blake3(preimage)`` for each configuration
         self.hasher = hasher
+        #: the InstanceConfig objects met, by base digest, in the order met
+        self.instances: dict[bytes, list[int]] | None = None
+        #: whether deprecated classes enter as what ``__convert__()`` returns
+        self.convert = convert
 
-    def config_digest(self, info: ConfigInfo, depth: int) -> bytes:
+    def config_digest(self, info: ConfigInfo, depth: int, plan: _Plan | None = None) -> bytes:
         """The digest of ``info`` encoded at ``depth``; lowers ``self.low`` by its back-references.
 
         The caller has checked that ``info`` has no cached digest and is not in
-        ``positions`` (neither on the current path nor already encoded).
+        ``positions`` (neither on the current path nor already encoded). ``plan``
+        replaces the class's plan (a partial identifier's); such a digest is never cached.
         """
         xpmtype = info.xpmtype
-        plan: _Plan | None = xpmtype.id_plan
+        own_plan = plan is None
         if plan is None:
-            plan = xpmtype.id_plan = _Plan(xpmtype)
+            plan = xpmtype.id_plan
+            if plan is None:
+                plan = xpmtype.id_plan = _Plan(xpmtype)
+        if plan.convert and self.convert:
+            return self.converted_digest(info, depth)
         positions = self.positions
         key = id(info)
         positions[key] = depth
@@ -250,6 +279,8 @@ class _Encoder:
                     out += b"N"
                 elif isinstance(value, ConfigMixin):
                     sub = value.__xpm__
+                    if sub.meta:
+                        continue  # marked with setmeta(): out of the identifier
                     d = sub.digest
                     if d is None:
                         found = positions.get(id(sub))
@@ -269,6 +300,8 @@ class _Encoder:
                     out += b"C"
                     out += d
                 else:
+                    if name in plan.may_hold_meta:
+                        value = _without_meta(value)
                     out += encoded_name
                     self.value(value, out, depth)
                 count += 1
@@ -296,6 +329,8 @@ class _Encoder:
             result = hasher.digest()
             hasher.reset()
 
+        if plan.instance:
+            result = self.instance_digest(result, key)
         lowest = self.low
         if lowest < saved_low:
             self.low = lowest
@@ -307,11 +342,43 @@ class _Encoder:
         # this computation, and across computations once sealed.
         if lowest > depth:
             positions[key] = result
-            if info.sealed:
+            if info.sealed and own_plan and not plan.instance and self.convert:
                 info.digest = result
         else:
             del positions[key]
         return result
+
+    def converted_digest(self, info: ConfigInfo, depth: int) -> bytes:
+        """The digest of a deprecated configuration: that of what its ``__convert__()`` returns."""
+        converted = info.config.__convert__()  # type: ignore[attr-defined]
+        if not isinstance(converted, ConfigMixin):
+            raise IdentifierError(
+                f"__convert__() of the deprecated {info.xpmtype.name} must return a configuration, "
+                f"got {type(converted).__name__}"
+            )
+        result = self.config_digest(converted.__xpm__, depth)
+        if info.sealed and self.convert:
+            info.digest = result
+        return result
+
+    def instance_digest(self, base: bytes, key: int) -> bytes:
+        """The digest of an InstanceConfig object ``key`` whose values give ``base``.
+
+        The first object with these values in this computation keeps ``base``; the
+        n-th other one (n ≥ 1) gets ``BLAKE3(INSTANCE_DOMAIN ‖ base ‖ u64(n))``.
+        """
+        instances = self.instances
+        if instances is None:
+            instances = self.instances = {}
+        order = instances.setdefault(base, [])
+        if key not in order:
+            order.append(key)
+        position = order.index(key)
+        if not position:
+            return base
+        # The digests of the configurations above depend on the whole tree now: none is reused.
+        self.low = 0
+        return blake3(INSTANCE_DOMAIN + base + _u64(position)).digest()
 
     def linked_digest(self, info: ConfigInfo, depth: int, cycle: str, owner: str) -> bytes:
         """The digest of a producing task or of an init task (of the class ``owner``), at ``depth``.
@@ -446,6 +513,70 @@ class _Encoder:
         out += _u64(len(encoded))
         for item in encoded:
             out += item
+
+
+def _is_meta(value: Any) -> bool:
+    return isinstance(value, ConfigMixin) and value.__xpm__.meta
+
+
+def _without_meta(value: Any) -> Any:
+    """A list, set or dict without its configurations marked meta (the value itself when it has none)."""
+    t = type(value)
+    if t is list or t is tuple:
+        if any(_is_meta(v) for v in value):
+            return t(v for v in value if not _is_meta(v))
+    elif t is set or t is frozenset:
+        if any(_is_meta(v) for v in value):
+            return t(v for v in value if not _is_meta(v))
+    elif t is dict:
+        if any(_is_meta(v) for v in value.values()):
+            return {k: v for k, v in value.items() if not _is_meta(v)}
+    return value
+
+
+def partial_identifier(config: Any, name: str, excluded: frozenset[str]) -> str:
+    """The partial identifier of ``config`` named ``name``, leaving out the parameters ``excluded``.
+
+    Tasks that differ only in excluded parameters share it (and the folder named
+    by it, ``partials/<type id>/<name>/<partial identifier>/``).
+    """
+    if not isinstance(config, ConfigMixin):
+        raise IdentifierError(f"partial_identifier() takes a configuration, got {type(config).__name__}")
+    plan = _Plan(config.__xpm__.xpmtype, PARTIAL_DOMAIN + b"S" + _str_body(name), excluded)
+    return _Encoder(None).config_digest(config.__xpm__, 0, plan).hex()
+
+
+def raw_identifier(config: Any) -> str:
+    """The identifier ``config`` had before its classes were deprecated (no ``__convert__``).
+
+    Job folders made under that identifier are found again through it.
+    """
+    if not isinstance(config, ConfigMixin):
+        raise IdentifierError(f"raw_identifier() takes a configuration, got {type(config).__name__}")
+    # Cached digests are those with conversion: set aside while this one is computed.
+    cached = [info for info in _tree(config.__xpm__, set()) if info.digest is not None]
+    saved = [info.digest for info in cached]
+    for info in cached:
+        info.digest = None
+    try:
+        return _Encoder(None, convert=False).config_digest(config.__xpm__, 0).hex()
+    finally:
+        for info, d in zip(cached, saved):
+            info.digest = d
+
+
+def _tree(info: ConfigInfo, seen: set[int]) -> list[ConfigInfo]:
+    """``info`` and every configuration below it (parameters, producing task, init tasks)."""
+    if id(info) in seen:
+        return []
+    seen.add(id(info))
+    found = [info]
+    below = [c.__xpm__ for c in info.child_configs()] + [t.__xpm__ for t in info.init_tasks]
+    if info.task is not None:
+        below.append(info.task.__xpm__)
+    for sub in below:
+        found.extend(_tree(sub, seen))
+    return found
 
 
 def _first(pair: tuple[bytes, Any]) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 #: Version of the on-disk layout described in spec/workspace.md
 LAYOUT_VERSION = 1
@@ -30,6 +31,8 @@ INDEX = "index"
 TOKENS = "tokens"
 #: Files launchers keep for several jobs at once (Slurm job arrays)
 LAUNCHERS = "launchers"
+#: folders shared by the jobs with the same partial identifier
+PARTIALS = "partials"
 #: Folder of xpm's own files inside a job folder
 JOB_META = ".xpm"
 
@@ -61,6 +64,16 @@ def task_dir(task_id: str) -> str:
 def job_dir(task_id: str, identifier: str) -> str:
     """A job folder: its task's folder, then the identifier (one path component)."""
     return f"{task_dir(task_id)}/{identifier}"
+
+
+def partial_dir(task_id: str, name: str, partial_id: str) -> str:
+    """The folder of a partial identifier, relative to the workspace."""
+    return f"{PARTIALS}/{task_id}/{name}/{partial_id}"
+
+
+def workspace_of_job(jobpath: Any) -> Any:
+    """The workspace folder of a job folder ``<workspace>/jobs/<task id>/<identifier>`` (a Path)."""
+    return jobpath.parent.parent.parent
 
 
 def job_params(task_id: str, identifier: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import typing
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
@@ -44,6 +45,9 @@ class ConfigInfo:
         "created_at",
         "job",
         "dependencies",
+        "typevars",
+        "meta",
+        "compose_tail",
     )
 
     def __init__(self, config: ConfigMixin, xpmtype: ClassInfo, created_at: str | None):
@@ -63,6 +67,12 @@ class ConfigInfo:
         #: extra dependencies of a task (for instance tokens), added before it is submitted
         #: (a tuple, replaced when some are added: most configurations have none)
         self.dependencies: tuple[Any, ...] = ()
+        #: the types the type variables of a generic class are bound to here (None: none yet)
+        self.typevars: dict[Any, type] | None = None
+        #: set by ``setmeta``: as a parameter value, this configuration stays out of identifiers
+        self.meta = False
+        #: the innermost configuration of an ``outer @ inner`` chain built on this one
+        self.compose_tail: ConfigMixin | None = None
 
     @property
     def init_tasks(self) -> tuple[ConfigMixin, ...]:
@@ -91,6 +101,10 @@ class ConfigInfo:
         xpmtype = self.xpmtype
         arg = xpmtype.arguments.get(name)
         if arg is None:
+            retired = getattr(xpmtype.cls, name, None)
+            if getattr(retired, "__xpm_deprecated__", False):
+                retired.__set__(self.config, value)  # type: ignore[union-attr]
+                return
             raise UnknownParameterError(xpmtype.name, name, list(xpmtype.arguments))
         if self.sealed:
             raise SealedError(xpmtype.name, name, "the configuration is sealed; change a copy made with copyconfig()")
@@ -108,11 +122,51 @@ class ConfigInfo:
                 value = vtype.validate(value, _Where(xpmtype.name, name))
             if arg.checkers:
                 _check(arg, value, xpmtype.name)
+            if arg.typevar is not None:
+                bound = value.__xpm__.xpmtype.cls if isinstance(value, ConfigMixin) else type(value)
+                self.bind(arg.typevar, bound, name)
+            if isinstance(value, ConfigMixin) and (self.typevars or value.__xpm__.typevars):
+                # Bindings are shared down and up a tree: `x: Param[Holder[T]]` and
+                # `y: Param[T]` must agree on T.
+                sub = value.__xpm__
+                for typevar, bound in list((sub.typevars or {}).items()):
+                    self.bind(typevar, bound, name)
+                for typevar, bound in list((self.typevars or {}).items()):
+                    sub.bind(typevar, bound, name)
         if tagged or name in self.own_tags:
             # A tagged parameter stays tagged when it is set again: the tag
             # always shows the value.
             self.own_tags[name] = value
         self.config.__dict__[name] = value
+
+    def bind(self, typevar: Any, bound: type, name: str) -> None:
+        """Binds a type variable of a generic class to ``bound`` (or a common base of both).
+
+        Raises:
+            ValidationError: the bound of the type variable is broken, or it is
+                already bound to an unrelated type.
+        """
+        where = self.xpmtype.name
+        limit = getattr(typevar, "__bound__", None)
+        if isinstance(limit, typing.ForwardRef):
+            # TypeVar("T", bound="Base"): the name is looked up in the class's module
+            module = sys.modules.get(self.xpmtype.cls.__module__)
+            limit = getattr(module, limit.__forward_arg__, None)
+        if isinstance(limit, type) and not issubclass(bound, limit):
+            raise ValidationError(where, name, f"{typevar} (bound to {limit.__qualname__})", bound,
+                                  f"{bound.__qualname__} is not a subclass of {limit.__qualname__}")
+        typevars = self.typevars
+        if typevars is None:
+            self.typevars = {typevar: bound}
+            return
+        current = typevars.get(typevar)
+        if current is None or issubclass(bound, current):
+            typevars.setdefault(typevar, bound)
+        elif issubclass(current, bound):
+            typevars[typevar] = bound  # widened to the more general type
+        else:
+            raise ValidationError(where, name, f"{typevar} (bound to {current.__qualname__} here)", bound,
+                                  f"{typevar} is already {current.__qualname__}, not {bound.__qualname__}")
 
     def seal(self) -> None:
         """Checks required parameters, runs ``__validate__`` and freezes the tree."""
@@ -214,13 +268,26 @@ def _generate_paths(info: ConfigInfo, root: ConfigMixin, jobpath: Path, seen: se
     for name in info.xpmtype.generator_arguments:
         value = d.get(name)
         if isinstance(value, PathGenerator):
-            d[name] = value.resolve(jobpath)
+            d[name] = value.resolve(jobpath) if value.partial is None else _partial_path(info, name, value, jobpath)
     for sub in info.child_configs():
         sub_info = sub.__xpm__
         producer = sub_info.task
         if isinstance(sub, Task) or (producer is not None and producer is not root):
             continue
         _generate_paths(sub_info, root, jobpath, seen)
+
+
+def _partial_path(info: ConfigInfo, name: str, generator: PathGenerator, jobpath: Path) -> Path:
+    """Where a generated path of a partial goes: ``partials/<type id>/<partial>/<partial id>/<path>``."""
+    from xpm import layout
+    from xpm.ids import partial_identifier
+
+    partial = generator.partial
+    xpmtype = info.xpmtype
+    pname = partial.name or name
+    excluded = frozenset(a.name for a in xpmtype.arguments.values() if partial.is_excluded(a.groups))
+    pid = partial_identifier(info.config, pname, excluded)
+    return layout.workspace_of_job(jobpath) / layout.partial_dir(xpmtype.identifier, pname, pid) / generator.path
 
 
 def iter_configs(value: Any) -> Iterator[ConfigMixin]:
@@ -263,6 +330,19 @@ def _has_attribute(config: ConfigMixin, name: str) -> bool:
     return hasattr(type(config), name) or name in config.__dict__
 
 
+def _warn_near_miss(xpmtype: ClassInfo, name: str) -> None:
+    """Warns when a plain attribute is probably a misspelt parameter."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(xpmtype.arguments), n=1)
+    if close:
+        warnings.warn(
+            f"{xpmtype.name}.{name} is not a parameter (did you mean {close[0]!r}?): set as a plain attribute, "
+            "outside the identifier",
+            stacklevel=3,
+        )
+
+
 def _check(arg: Any, value: Any, cls: str) -> None:
     """Asks the checkers of an argument (``Annotated[str, Choices([...])]``) about a value."""
     for checker in arg.checkers:
@@ -276,10 +356,14 @@ class ConfigMixin:
     __xpm__: ConfigInfo
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_"):
+        info = self.__xpm__
+        if name.startswith("_") or name not in info.xpmtype.arguments:
+            # Not a parameter: a plain attribute of this object, never in the identifier.
+            if not name.startswith("_") and not hasattr(type(self), name):
+                _warn_near_miss(info.xpmtype, name)
             object.__setattr__(self, name, value)
         else:
-            self.__xpm__.set(name, value)
+            info.set(name, value)
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: a parameter with no value yet.
@@ -296,17 +380,70 @@ class ConfigMixin:
         return f"{info.xpmtype.name}.C({args})"
 
     def tag(self, name: str, value: Any) -> ConfigMixin:
-        """Sets the parameter ``name`` to ``value`` and tags it."""
-        self.__xpm__.set(name, TaggedValue(value))
+        """Tags ``name=value``: sets the parameter ``name`` and tags it, or, when
+        ``name`` is not a parameter, adds a free tag (it never enters the identifier)."""
+        info = self.__xpm__
+        if name in info.xpmtype.arguments:
+            info.set(name, TaggedValue(value))
+        else:
+            info.own_tags[name] = value
+        return self
+
+    def seal(self) -> ConfigMixin:
+        """Checks and freezes this configuration and its tree; returns it.
+
+        Once sealed, a configuration cannot change; it is hashable by its identifier.
+        """
+        self.__xpm__.seal()
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ConfigMixin):
+            return NotImplemented
+        if type(self) is not type(other):
+            return False
+        mine, theirs = self.__xpm__, other.__xpm__
+        if mine.sealed and theirs.sealed:
+            return config_digest(self) == config_digest(other)
+        return mine.values == theirs.values
+
+    def __hash__(self) -> int:
+        info = self.__xpm__
+        if not info.sealed:
+            raise TypeError(
+                f"unhashable: {info.xpmtype.name} is not sealed (seal it, or build the set with sealed_set())"
+            )
+        return hash(config_digest(self))
+
+    def __matmul__(self, inner: Any) -> ConfigMixin:
+        """Composition: ``Outer.C() @ Inner.C(x=1)`` sets the one parameter of ``Outer``
+        that takes an ``Inner``; ``a @ b @ c`` nests ``c`` in ``b`` and ``b`` in ``a``
+        and gives ``a``."""
+        if not isinstance(inner, ConfigMixin):
+            return NotImplemented
+        info = self.__xpm__
+        target = info.compose_tail if info.compose_tail is not None else self
+        _compose(target, inner)
+        info.compose_tail = inner
         return self
 
     def tags(self) -> dict[str, Any]:
         """The tags of this configuration, gathered from its sub-configurations too."""
         return self.__xpm__.tags()
 
-    def instance(self) -> Any:
-        """Builds an object of the user class (recursively) and calls ``__post_init__``."""
-        return _instance(self, {})
+    def instance(self, context: Any = None, *, objects: dict[int, Any] | None = None, keep: bool = True) -> Any:
+        """Builds an object of the user class (or of its value class), recursively,
+        and calls ``__post_init__``.
+
+        Args:
+            context: a ``DirectoryContext``: generated paths are made in its folder.
+            objects: the objects already built, by ``id()`` of their configuration
+                (shared between calls so that a shared sub-configuration is built once).
+            keep: record the configuration on the object (``obj.xpmconfig``).
+        """
+        if context is not None:
+            self.__xpm__.generate_paths(Path(context.path))
+        return _instance(self, {} if objects is None else objects, keep)
 
     def copy(self) -> ConfigMixin:
         """An unsealed copy of this configuration (see :func:`copyconfig`)."""
@@ -406,14 +543,80 @@ class Config:
             d[arg.name] = arg.default_value()
         for name, value in kwargs.items():
             info.set(name, value)
+        if xpmtype.replace:
+            return obj.__convert__()  # type: ignore[attr-defined,no-any-return]
         return obj  # type: ignore[return-value]
 
     def __new__(cls, **kwargs: Any) -> Any:
         # `Cls(...)` is the older spelling of `Cls.C(...)`.
         return cls.C(**kwargs)
 
-    def __init__(self, **kwargs: Any) -> None:
-        pass
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # On a configuration (made by __new__ from `Cls(**values)`) there is nothing
+        # to do; on an object built by instance(), the other bases of a value class
+        # (a torch Module, say) are initialised.
+        if not isinstance(self, ConfigMixin):
+            super().__init__(*args, **kwargs)
+
+    def __validate__(self) -> None:
+        """Checks across parameters, run when the configuration is sealed (override it)."""
+
+    def __post_init__(self) -> None:
+        """Called on objects built by ``instance()`` once their values are set (override it)."""
+
+    @property
+    def xpmconfig(self) -> Any:
+        """The configuration an object was built from by ``instance()`` (the configuration itself on one)."""
+        if isinstance(self, ConfigMixin):
+            return self
+        try:
+            return self.__dict__["__config__"]
+        except KeyError:
+            raise ConfigError(f"{type(self).__qualname__} was not built with instance(keep=True)") from None
+
+    @classmethod
+    def value_class(cls) -> Callable[[type], type]:
+        """Decorator registering the class whose objects ``instance()`` builds for this configuration.
+
+        The value class derives from the configuration class (and from the value
+        classes of its parents); it is where heavy bases go (``torch.nn.Module``)
+        so that configuring never imports them.
+        """
+
+        def register(value_cls: type) -> type:
+            if not issubclass(value_cls, cls):
+                raise ConfigError(f"value class {value_cls.__qualname__} must derive from {cls.__qualname__}")
+            for base in cls.__mro__[1:]:
+                info = base.__dict__.get("__xpmtype__")
+                if info is not None and info.value_class is not base and not issubclass(value_cls, info.value_class):
+                    raise ConfigError(
+                        f"value class {value_cls.__qualname__} must derive from {info.value_class.__qualname__}, "
+                        f"the value class of {base.__qualname__}"
+                    )
+            cls.__xpmtype__.value_class = value_cls
+            return value_cls
+
+        return register
+
+
+class _ClassProperty:
+    """A read-only property of a class (``Model.XPMValue``)."""
+
+    def __init__(self, getter: Callable[[type], Any]):
+        self.getter = getter
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        return self.getter(owner)
+
+
+Config.XPMValue = _ClassProperty(lambda cls: cls.__xpmtype__.value_class)  # type: ignore[attr-defined]
+Config.XPMConfig = _ClassProperty(lambda cls: cls.__xpmtype__.config_class)  # type: ignore[attr-defined]
+
+
+class InstanceConfig(Config):
+    """A configuration whose object identity counts: two distinct objects with the
+    same values, used in one tree, give a different identifier than one object used
+    twice (for instance two layers that share weights or not)."""
 
 
 class Task(Config):
@@ -587,40 +790,89 @@ def tagspath(config: Config) -> str:
     return "_".join(parts)
 
 
-def _instance(value: Any, memo: dict[int, Any]) -> Any:
+def _compose(outer: ConfigMixin, inner: ConfigMixin) -> None:
+    """Sets ``inner`` as the one parameter of ``outer`` whose type takes it."""
+    from xpm.config.types import ConfigType
+
+    xpmtype = outer.__xpm__.xpmtype
+    names = [
+        a.name
+        for a in xpmtype.arguments.values()
+        if isinstance(a.vtype, ConfigType) and isinstance(inner, a.vtype.cls) and not a.is_constant
+    ]
+    kind = inner.__xpm__.xpmtype.name
+    if len(names) != 1:
+        detail = "no parameter takes" if not names else f"parameters {', '.join(names)} all take"
+        raise ConfigError(f"{xpmtype.name} @ {kind}: {detail} a {kind}")
+    outer.__xpm__.set(names[0], inner)
+
+
+def _instance(value: Any, memo: dict[int, Any], keep: bool = True) -> Any:
     if isinstance(value, ConfigMixin):
         found = memo.get(id(value))
         if found is not None:
             return found
         info = value.__xpm__
         info.seal()
-        obj = object.__new__(info.xpmtype.cls)
+        xpmtype = info.xpmtype
+        cls = xpmtype.value_class
+        obj = object.__new__(cls)
         memo[id(value)] = obj
+        if _has_own_init(cls):
+            # A class with its own __init__ (a value class deriving from a torch
+            # Module, say) is initialised first, without arguments; values come after.
+            obj.__init__()
+        # A class with its own __setattr__ (torch modules) registers what it is given.
+        put = setattr if cls.__setattr__ is not object.__setattr__ else object.__setattr__
         d = value.__dict__
-        for name in info.xpmtype.arguments:
+        for name, arg in xpmtype.arguments.items():
             if name in d:
                 v = d[name]
                 if isinstance(v, PathGenerator):
                     raise ConfigError(
-                        f"{info.xpmtype.name}.{name} is a generated path, and the configuration has no job "
+                        f"{xpmtype.name}.{name} is a generated path, and the configuration has no job "
                         "folder yet (submit its task first)"
                     )
-                object.__setattr__(obj, name, _instance(v, memo))
-            elif info.xpmtype.arguments[name].optional:
-                object.__setattr__(obj, name, None)
+                put(obj, name, _instance(v, memo, keep))
+            elif arg.optional:
+                put(obj, name, None)
         if isinstance(value, Task):
             object.__setattr__(obj, "__tags__", info.tags())
+        if keep:
+            object.__setattr__(obj, "__config__", value)
         post_init: Callable[[], None] | None = getattr(obj, "__post_init__", None)
         if post_init is not None:
             post_init()
         return obj
     if isinstance(value, list):
-        return [_instance(v, memo) for v in value]
+        return [_instance(v, memo, keep) for v in value]
     if isinstance(value, tuple):
-        return tuple(_instance(v, memo) for v in value)
+        return tuple(_instance(v, memo, keep) for v in value)
     if isinstance(value, dict):
-        return {k: _instance(v, memo) for k, v in value.items()}
+        return {k: _instance(v, memo, keep) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
-        return type(value)(_instance(v, memo) for v in value)
+        return type(value)(_instance(v, memo, keep) for v in value)
     return value
+
+
+def _has_own_init(cls: type) -> bool:
+    """Whether a class or one of its bases, other than Config, defines ``__init__``."""
+    return any("__init__" in k.__dict__ for k in cls.__mro__ if k is not Config and k is not object)
+
+
+def setmeta(config: C, flag: bool = True) -> C:
+    """Marks a configuration as meta (or not): as a parameter value, it then stays
+    out of the identifier of the configuration that holds it."""
+    if not isinstance(config, ConfigMixin):
+        raise ConfigError(f"setmeta() takes a configuration, got {type(config).__name__}")
+    config.__xpm__.meta = bool(flag)
+    return config
+
+
+def sealed_set(*elements: Any) -> set[Any]:
+    """A set of configurations (sealed first, so that they hash by identifier) and other values."""
+    for element in elements:
+        if isinstance(element, ConfigMixin):
+            element.__xpm__.seal()
+    return set(elements)
 

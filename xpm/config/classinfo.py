@@ -14,8 +14,8 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 from xpm.config.fields import _MISSING, Field, PathGenerator
-from xpm.config.types import ArgKind, ArgSpec, ValueType, _Where, compile_type, split_annotation
-from xpm.errors import ConfigError
+from xpm.config.types import ArgKind, ArgSpec, TypeVarType, ValueType, _Where, compile_type, split_annotation
+from xpm.errors import ConfigError, ValidationError
 
 if TYPE_CHECKING:
     from xpm.config.base import ConfigMixin
@@ -40,6 +40,7 @@ class Argument:
         "is_data",
         "groups",
         "optional",
+        "typevar",
         "_help",
     )
 
@@ -73,6 +74,8 @@ class Argument:
         self.groups = groups
         #: whether None is a valid value (an optional type, or ``field(default=None)``)
         self.optional = vtype.optional or none_default
+        #: the type variable a value binds (``x: Param[T]`` in a generic class), or None
+        self.typevar = _typevar_of(vtype)
         self._help: str | None = spec.help if spec is not None else None
 
     @property
@@ -119,6 +122,15 @@ class Argument:
         return f"Argument({self.name!r}, {self.kind.value}, {self.vtype.describe()})"
 
 
+def _typevar_of(vtype: ValueType) -> Any:
+    if isinstance(vtype, TypeVarType):
+        return vtype.typevar
+    options = getattr(vtype, "options", None)
+    if options is not None and len(options) == 1 and isinstance(options[0], TypeVarType):
+        return options[0].typevar
+    return None
+
+
 #: The name under which a job process imports the experiment's main script, so that
 #: its ``if __name__ == "__main__":`` block does not run again inside the job.
 MAIN_ALIAS = "__xpm_main__"
@@ -151,11 +163,25 @@ class ClassInfo:
         self.seal_arguments: tuple[Argument, ...] = ()
         own_id = cls.__dict__.get("__xpmid__")
         self.explicit_id = own_id is not None
-        self.identifier: str = (own_id or f"{module_name(cls)}.{cls.__qualname__}").lower()
+        # str(): __xpmid__ may be an Identifier (the type-name builder) as well as a str
+        self.identifier: str = str(own_id or f"{module_name(cls)}.{cls.__qualname__}").lower()
         #: filled by xpm.ids the first time an identifier of this class is computed
         self.id_plan: Any = None
         #: filled by xpm.serialize: where the class is imported from, and the main script's file
         self.record_names: tuple[str, str | None] | None = None
+        #: the class whose objects ``instance()`` builds (``@Cls.value_class()``)
+        self.value_class: type = cls
+        #: set by ``@deprecate``: the identifier is that of ``__convert__()``'s result
+        self.deprecated = False
+        #: ``@deprecate(New, replace=True)``: ``Cls.C(...)`` gives the converted configuration
+        self.replace = False
+        #: named partial identifiers declared on the class (``checkpoints = partial(...)``), by name
+        self.partials: dict[str, Any] = {}
+        for name, value in cls.__dict__.items():
+            if getattr(value, "__xpm_partial__", False):
+                if value.name is None:
+                    value.name = name
+                self.partials[name] = value
 
     @property
     def name(self) -> str:
@@ -187,7 +213,9 @@ class ClassInfo:
         if self._config_class is None:
             from xpm.config.base import ConfigMixin
 
-            if "<locals>" in self.cls.__qualname__ and not self.explicit_id:
+            if "<locals>" in self.cls.__qualname__ and not self.explicit_id and "pytest" not in sys.modules:
+                # Under pytest, a class defined in a test function is named by the
+                # test's module and function, stable for the test's purposes.
                 raise ConfigError(
                     f"{self.cls.__qualname__} is defined inside a function, so its type id would "
                     "not be stable; define it at module level or give it an __xpmid__"
@@ -258,14 +286,15 @@ class ClassInfo:
 def _make_argument(klass: type, raw: dict[str, Any], name: str, spec: ArgSpec, inner: Any) -> Argument:
     kind = spec.kind
     owner = f"{klass.__qualname__}.{name}"
-    vtype = compile_type(inner, owner)
+    vtype = compile_type(inner, owner, lambda text: _evaluate(text, klass))
     declared = raw.get(name, _MISSING)
     default, factory, ignore_default = _MISSING, spec.generator, False
     groups: frozenset[Any] = frozenset()
     none_default = False
     if isinstance(declared, Field):
         none_default = declared.optional
-        default, factory, ignore_default = declared.default, declared.default_factory or factory, declared.ignore_default
+        default, ignore_default = declared.default, declared.ignore_default
+        factory = declared.default_factory or factory
         groups = declared.groups
     elif declared is not _MISSING and declared is not None:
         default, ignore_default = declared, True
@@ -287,6 +316,9 @@ def _make_argument(klass: type, raw: dict[str, Any], name: str, spec: ArgSpec, i
         raise ConfigError(f"{owner}: a Constant needs a default value")
     if default is not _MISSING:
         default = vtype.validate(default, _Where(klass.__qualname__, name + " (default)"))
+        for checker in spec.checkers:
+            if not checker.check(default):
+                raise ValidationError(klass.__qualname__, name + " (default)", str(checker), default)
     return Argument(name, kind, vtype, default, factory, ignore_default, klass, spec, groups, none_default)
 
 
@@ -304,4 +336,7 @@ def _evaluate(annotation: Any, klass: type) -> Any:
         return annotation
     module = sys.modules.get(klass.__module__)
     globalns = dict(vars(module)) if module else {}
-    return eval(annotation, globalns, dict(vars(klass)))  # noqa: S307 - annotations are code
+    # The class itself is not yet bound in its module while its body is resolved:
+    # a class may name itself (`parent: Param[Optional["Node"]]`).
+    localns = {klass.__name__: klass, **vars(klass)}
+    return eval(annotation, globalns, localns)  # noqa: S307 - annotations are code

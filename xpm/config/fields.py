@@ -101,10 +101,13 @@ class PathGenerator:
     never enter an identifier.
     """
 
-    __slots__ = ("path",)
+    __slots__ = ("path", "partial")
 
-    def __init__(self, path: str | Path = ""):
+    def __init__(self, path: str | Path = "", *, partial: Any = None):
         self.path = Path(path)
+        #: a ``Partial``: the path goes in the folder shared by the tasks with the same
+        #: partial identifier (``partials/...``) instead of the job folder
+        self.partial = partial
 
     def resolve(self, jobpath: Path) -> Path:
         """The path inside the job folder ``jobpath``."""
@@ -119,7 +122,7 @@ class PathGenerator:
         return f"PathGenerator({str(self.path)!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, PathGenerator) and other.path == self.path
+        return isinstance(other, PathGenerator) and other.path == self.path and other.partial is self.partial
 
     def __hash__(self) -> int:
         return hash(self.path)

@@ -10,10 +10,11 @@ an identifier).
 from __future__ import annotations
 
 import enum
+import re
 import types
 import typing
 from pathlib import Path, PurePath
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Callable, TypeVar
 
 from xpm.config.fields import PathGenerator
 from xpm.errors import ConfigError, ValidationError
@@ -99,37 +100,123 @@ class AnyType(ValueType):
         return "any value"
 
 
+class TypeVarType(AnyType):
+    """A parameter typed by a ``TypeVar`` of a generic configuration class.
+
+    Any value is accepted, but each configuration binds the type variable to the
+    type of the values it holds (see ``ConfigInfo.bind``).
+    """
+
+    def __init__(self, typevar: Any):
+        self.typevar = typevar
+
+    def describe(self) -> str:
+        return f"{self.typevar} (a type variable)"
+
+
 class _Scalar(ValueType):
+    """``str`` (strict) and the base of the lax number and bool types."""
+
     def __init__(self, pytype: type, name: str):
         self.pytype = pytype
         self.name = name
         self.exact = pytype
 
     def validate(self, value: Any, where: _Where) -> Any:
-        # bool is a subclass of int, but True is not a valid int parameter
-        if type(value) is bool and self.pytype is not bool:
-            raise where.fail(self, value)
-        if isinstance(value, self.pytype):
+        if type(value) is self.pytype or (type(value) is not bool and isinstance(value, self.pytype)):
             return value
-        raise where.fail(self, value)
+        converted = self.convert(value)
+        if converted is None:
+            raise where.fail(self, value)
+        return converted
+
+    def convert(self, value: Any) -> Any:
+        """The value of another type this type accepts, converted (None: not accepted)."""
+        return None
 
     def describe(self) -> str:
         return self.name
 
 
+#: Texts a bool parameter accepts, lower-cased, as experimaestro's validation does
+_BOOL_TEXTS = {
+    "0": False, "off": False, "f": False, "false": False, "n": False, "no": False,
+    "1": True, "on": True, "t": True, "true": True, "y": True, "yes": True,
+}  # fmt: skip
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return value if isinstance(value, str) else None
+
+
+class IntType(_Scalar):
+    """``int``, lax as in experimaestro: a bool, an integral float, a numeric text become an int.
+
+    Values that convert enter the identifier as the int, so ``n=1``, ``n=1.0`` and
+    ``n="1"`` name the same job there and here.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(int, "int")
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, float):
+            return int(value) if value.is_integer() else None
+        text = _text(value)
+        if text is None:
+            return None
+        text = text.strip()
+        if re.fullmatch(r"[+-]?\d+", text):
+            return int(text)
+        whole = re.fullmatch(r"([+-]?\d+)\.0*", text)
+        return int(whole.group(1)) if whole else None
+
+
 class FloatType(_Scalar):
+    """``float``: an int (or bool, or numeric text) is accepted and stored as a float,
+    so that ``lr=1`` and ``lr=1.0`` give the same identifier."""
+
     def __init__(self) -> None:
         super().__init__(float, "float")
 
     def validate(self, value: Any, where: _Where) -> Any:
-        # An int is accepted for a float and stored as a float, so that lr=1 and
-        # lr=1.0 give the same identifier.
         if type(value) is not bool and isinstance(value, int):
             try:
                 return float(value)
             except OverflowError:
                 raise where.fail(self, value, "too large for a float") from None
         return super().validate(value, where)
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, bool):
+            return float(value)
+        text = _text(value)
+        if text is None:
+            return None
+        try:
+            return float(text.strip())
+        except ValueError:
+            return None
+
+
+class BoolType(_Scalar):
+    """``bool``: also 0 and 1 (as ints or floats) and texts such as "yes", "off", "true"."""
+
+    def __init__(self) -> None:
+        super().__init__(bool, "bool")
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        text = _text(value)
+        return None if text is None else _BOOL_TEXTS.get(text.lower())
 
 
 class PathType(ValueType):
@@ -268,38 +355,79 @@ class UnionType(ValueType):
 
 
 class ConfigType(ValueType):
-    """A nested configuration: any configuration of the declared class or a subclass."""
+    """A nested configuration: any configuration of the declared class or a subclass.
+
+    For a generic class given with arguments (``Holder[Model]``), a value whose
+    class fixes those arguments (``class ModelHolder(Holder[Model])``) must fix
+    them to compatible types; type variables bind per configuration instead.
+    """
 
     holds_configs = True
 
-    def __init__(self, cls: type):
+    def __init__(self, cls: type, args: tuple[Any, ...] = ()):
         self.cls = cls
+        self.args = args
 
     def validate(self, value: Any, where: _Where) -> Any:
         from xpm.config.base import ConfigMixin
 
         if isinstance(value, ConfigMixin) and isinstance(value, self.cls):
+            if self.args:
+                problem = _generic_mismatch(type(value), self.cls, self.args)
+                if problem:
+                    raise where.fail(self, value, problem)
             return value
         raise where.fail(self, value)
 
     def describe(self) -> str:
+        if self.args:
+            names = ", ".join(getattr(a, "__qualname__", str(a)) for a in self.args)
+            return f"{self.cls.__qualname__}[{names}] (a configuration)"
         return f"{self.cls.__qualname__} (a configuration)"
 
 
+def _generic_mismatch(cls: type, origin: type, expected: tuple[Any, ...]) -> str:
+    """Why ``cls`` does not fix the arguments of the generic ``origin`` as ``expected`` ("" when it does)."""
+    for klass in cls.__mro__:
+        for base in getattr(klass, "__orig_bases__", ()):
+            if typing.get_origin(base) is not origin:
+                continue
+            for want, got in zip(expected, typing.get_args(base)):
+                if isinstance(want, TypeVar) or isinstance(got, TypeVar):
+                    continue
+                if isinstance(want, type) and isinstance(got, type) and not issubclass(got, want):
+                    return f"{cls.__qualname__} fixes {got.__qualname__} where {want.__qualname__} is expected"
+            return ""
+    return ""
+
+
 _SCALARS: dict[Any, ValueType] = {
-    int: _Scalar(int, "int"),
+    int: IntType(),
     str: _Scalar(str, "str"),
-    bool: _Scalar(bool, "bool"),
+    bool: BoolType(),
     float: FloatType(),
 }
 
 
-def compile_type(tp: Any, owner: str) -> ValueType:
+def compile_type(tp: Any, owner: str, resolve: Callable[[str], Any] | None = None) -> ValueType:
     """Turns a Python type annotation into a :class:`ValueType`.
+
+    ``resolve`` turns a forward reference (``Param["Model"]``,
+    ``Optional["Model"]``) into the class it names; it raises ``NameError`` while
+    the name is not defined yet.
 
     Raises:
         ConfigError: the type is not supported; the message names ``owner``.
     """
+    if isinstance(tp, (str, typing.ForwardRef)):
+        text = tp if isinstance(tp, str) else tp.__forward_arg__
+        if resolve is None:
+            raise NameError(f"{owner}: cannot resolve the forward reference {text!r}")
+        try:
+            target = resolve(text)
+        except NameError as exc:
+            raise NameError(f"{owner}: cannot resolve {text!r}: {exc}") from None
+        return compile_type(target, owner, resolve)
     if tp is Any or tp is object:
         return AnyType()
     if tp in _SCALARS:
@@ -309,25 +437,25 @@ def compile_type(tp: Any, owner: str) -> ValueType:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is Annotated:
-        return compile_type(args[0], owner)
+        return compile_type(args[0], owner, resolve)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
-        compiled = [compile_type(a, owner) for a in options]
+        compiled = [compile_type(a, owner, resolve) for a in options]
         return UnionType(compiled, optional=len(options) < len(args))
     if tp in (list, typing.List) or origin is list:
-        return ListType(compile_type(args[0], owner) if args else AnyType())
+        return ListType(compile_type(args[0], owner, resolve) if args else AnyType())
     if tp in (set, frozenset) or origin in (set, frozenset):
-        return SetType(compile_type(args[0], owner) if args else AnyType())
+        return SetType(compile_type(args[0], owner, resolve) if args else AnyType())
     if tp in (dict, typing.Dict) or origin is dict:
         if args:
-            return DictType(compile_type(args[0], owner), compile_type(args[1], owner))
+            return DictType(compile_type(args[0], owner, resolve), compile_type(args[1], owner, resolve))
         return DictType(AnyType(), AnyType())
     if tp is tuple or origin is tuple:
         if not args:
             return TupleType([AnyType()], variadic=True)
         if len(args) == 2 and args[1] is Ellipsis:
-            return TupleType([compile_type(args[0], owner)], variadic=True)
-        return TupleType([compile_type(a, owner) for a in args], variadic=False)
+            return TupleType([compile_type(args[0], owner, resolve)], variadic=True)
+        return TupleType([compile_type(a, owner, resolve) for a in args], variadic=False)
     if isinstance(tp, type):
         if issubclass(tp, enum.Enum):
             return EnumType(tp)
@@ -336,7 +464,12 @@ def compile_type(tp: Any, owner: str) -> ValueType:
         if issubclass(tp, Config):
             return ConfigType(tp)
     if isinstance(tp, TypeVar):
-        return AnyType()
+        return TypeVarType(tp)
+    if isinstance(origin, type):
+        from xpm.config.base import Config
+
+        if issubclass(origin, Config):
+            return ConfigType(origin, args)
     raise ConfigError(f"{owner}: the type {tp!r} is not supported for a parameter")
 
 
@@ -369,6 +502,16 @@ class TypeAnnotation:
 
     def annotate(self, spec: ArgSpec) -> None:
         """Records what this annotation says in ``spec``."""
+
+
+class pathgenerator(TypeAnnotation):  # noqa: N801 - the name users write
+    """``Annotated[Path, pathgenerator("model.pt")]``: a path generated in the job folder."""
+
+    def __init__(self, path: str | Path):
+        self.path = path
+
+    def annotate(self, spec: ArgSpec) -> None:
+        spec.generator = PathGenerator(self.path)
 
 
 def split_annotation(annotation: Any) -> tuple[ArgSpec, Any] | None:
