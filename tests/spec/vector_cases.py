@@ -22,10 +22,12 @@ import enum
 import json
 import warnings
 from pathlib import Path, PurePath
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
 from xpm import Config, Constant, LightweightTask, Meta, Option, Param, PathGenerator, Task, field
-from xpm.config.base import ConfigMixin
+from xpm.config.base import ConfigMixin, InstanceConfig, setmeta
+from xpm.config.deprecate import deprecate
+from xpm.config.partial import param_group
 
 # ---------------------------------------------------------------------------
 # Classes
@@ -1011,6 +1013,194 @@ different("cycle_parent", "cycle_parent_from_child")
 different("cycle_self", "cycle_self_in_list")
 
 
+# --- generic classes, setmeta, InstanceConfig, deprecated classes, partial identifiers ---------
+
+T = TypeVar("T")
+
+
+class GenericHolder(Config, Generic[T]):
+    __xpmid__ = "vec.holder"
+    x: Param[T]
+
+
+class HolderAny(Config):
+    """The same type id with an Any parameter: a type variable encodes like Any."""
+
+    __xpmid__ = "vec.holder"
+    x: Param[Any]
+
+
+@case("generic_typevar_int", "A generic class whose x: Param[T] is given 1: encoded like any other int.")
+def _generic_typevar_int():
+    return GenericHolder.C(x=1)
+
+
+@case("generic_as_any", "The same type id with x: Param[Any] given 1.")
+def _generic_as_any():
+    return HolderAny.C(x=1)
+
+
+equal("generic_typevar_int", "generic_as_any")
+
+
+class MetaPair(Config):
+    __xpmid__ = "vec.metapair"
+    first: Param[Model]
+    second: Param[Model | None] = field(default=None)
+    more: Param[list[Model]] = field(default_factory=list)
+
+
+@case("pair_first_only", "vec.pair with only its first model.")
+def _pair_first_only():
+    return MetaPair.C(first=Model.C(hidden=1))
+
+
+@case("pair_second_meta", "The second model is marked meta (setmeta): left out like an unset optional.")
+def _pair_second_meta():
+    return MetaPair.C(first=Model.C(hidden=1), second=setmeta(Model.C(hidden=2), True))
+
+
+@case("pair_list_with_meta", "A list holding a model marked meta: the item is dropped from the list.")
+def _pair_list_with_meta():
+    return MetaPair.C(first=Model.C(hidden=1), more=[Model.C(hidden=3), setmeta(Model.C(hidden=4), True)])
+
+
+@case("pair_list_without_meta", "The same list without the marked model.")
+def _pair_list_without_meta():
+    return MetaPair.C(first=Model.C(hidden=1), more=[Model.C(hidden=3)])
+
+
+@case("pair_second_unmarked", "setmeta(..., False) on the second model: it enters.")
+def _pair_second_unmarked():
+    return MetaPair.C(first=Model.C(hidden=1), second=setmeta(Model.C(hidden=2), False))
+
+
+equal("pair_first_only", "pair_second_meta")
+equal("pair_list_with_meta", "pair_list_without_meta")
+different("pair_first_only", "pair_second_unmarked")
+
+
+class Layer(InstanceConfig):
+    __xpmid__ = "vec.layer"
+    size: Param[int] = field(default=100)
+
+
+class TwoLayers(Config):
+    __xpmid__ = "vec.twolayers"
+    a: Param[Layer]
+    b: Param[Layer]
+
+
+@case("instance_shared", "One InstanceConfig object used twice: both fields have its plain digest.")
+def _instance_shared():
+    layer = Layer.C()
+    return TwoLayers.C(a=layer, b=layer)
+
+
+@case("instance_separate", "Two InstanceConfig objects with the same values: the second is told apart.")
+def _instance_separate():
+    return TwoLayers.C(a=Layer.C(), b=Layer.C())
+
+
+@case("instance_different_values", "Two InstanceConfig objects with different values: plain digests.")
+def _instance_different_values():
+    return TwoLayers.C(a=Layer.C(size=1), b=Layer.C(size=2))
+
+
+different("instance_shared", "instance_separate", "instance_different_values")
+
+
+class NewStyle(Config):
+    __xpmid__ = "vec.newstyle"
+    values: Param[list[int]]
+
+
+class OldStyle(Config):
+    __xpmid__ = "vec.oldstyle"
+    value: Param[int]
+
+    def __convert__(self):
+        return NewStyle.C(values=[self.value])
+
+
+deprecate(NewStyle)(OldStyle)
+
+
+class UsesStyle(Config):
+    __xpmid__ = "vec.usesstyle"
+    style: Param[Config]
+
+
+@case("deprecated_converted", "A deprecated class inside another: it enters as its conversion.")
+def _deprecated_converted():
+    return UsesStyle.C(style=OldStyle.C(value=3))
+
+
+@case("deprecated_target", "The same with the new class given directly.")
+def _deprecated_target():
+    return UsesStyle.C(style=NewStyle.C(values=[3]))
+
+
+equal("deprecated_converted", "deprecated_target")
+
+
+iterations = param_group("iterations")
+
+
+class Learner(Config):
+    __xpmid__ = "vec.learner"
+    max_iter: Param[int] = field(groups=[iterations])
+    lr: Param[float]
+
+
+class PartialOf:
+    """A vector of a partial identifier: ``config`` without the ``excluded`` parameters, named ``name``."""
+
+    def __init__(self, config: ConfigMixin, name: str, excluded: list[str]):
+        self.config = config
+        self.name = name
+        self.excluded = excluded
+
+
+@case("partial_iter10", "The partial identifier 'checkpoints' of a learner, max_iter left out (10).")
+def _partial_iter10():
+    return PartialOf(Learner.C(max_iter=10, lr=0.1), "checkpoints", ["max_iter"])
+
+
+@case("partial_iter20", "The same with max_iter=20: the same partial identifier.")
+def _partial_iter20():
+    return PartialOf(Learner.C(max_iter=20, lr=0.1), "checkpoints", ["max_iter"])
+
+
+@case("partial_other_lr", "lr=0.2: another partial identifier.")
+def _partial_other_lr():
+    return PartialOf(Learner.C(max_iter=10, lr=0.2), "checkpoints", ["max_iter"])
+
+
+@case("partial_other_name", "Another partial name with the same parameters: another identifier.")
+def _partial_other_name():
+    return PartialOf(Learner.C(max_iter=10, lr=0.1), "logs", ["max_iter"])
+
+
+@case("learner_iter10", "The full identifier of the first learner.")
+def _learner_iter10():
+    return Learner.C(max_iter=10, lr=0.1)
+
+
+equal("partial_iter10", "partial_iter20")
+different("partial_iter10", "partial_other_lr", "partial_other_name", "learner_iter10")
+
+
+def identify(built: Any) -> str:
+    """The identifier of what a case builds (a configuration, or a :class:`PartialOf`)."""
+    import xpm
+    from xpm.ids import partial_identifier
+
+    if isinstance(built, PartialOf):
+        return partial_identifier(built.config, built.name, frozenset(built.excluded))
+    return xpm.identifier(built)
+
+
 # ---------------------------------------------------------------------------
 # Neutral descriptions
 # ---------------------------------------------------------------------------
@@ -1022,8 +1212,14 @@ def type_id(cls: type) -> str:
     return (own if own is not None else f"{cls.__module__}.{cls.__qualname__}").lower()
 
 
-def describe(config: ConfigMixin) -> dict[str, Any]:
+def describe(config: ConfigMixin | PartialOf) -> dict[str, Any]:
     """The language-neutral description of a configuration (vectors file format)."""
+    if isinstance(config, PartialOf):
+        _OBJECT_NUMBERS.clear()
+        result = _describe_config(config.config, [])
+        result["partial"] = {"name": config.name, "excluded": sorted(config.excluded)}
+        return result
+    _OBJECT_NUMBERS.clear()
     return _describe_config(config, [])
 
 
@@ -1043,7 +1239,7 @@ def _describe_config(config: ConfigMixin, path: list[int]) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "kind": kind,
             "path": bool(arg.vtype.has_path),
-            "optional": bool(arg.vtype.optional),
+            "optional": bool(arg.optional),
             "ignore_default": bool(arg.ignore_default),
         }
         if arg.has_default:
@@ -1058,7 +1254,18 @@ def _describe_config(config: ConfigMixin, path: list[int]) -> dict[str, Any]:
     }
     if info.task is not None and info.task is not config:
         result["task"] = _describe_config(info.task, path)
+    if info.meta:
+        result["meta"] = True
+    if isinstance(config, InstanceConfig):
+        # distinct objects get distinct numbers, in the order the description meets them
+        result["instance"] = _OBJECT_NUMBERS.setdefault(id(info), len(_OBJECT_NUMBERS))
+    if xpmtype.deprecated:
+        result["converted"] = _describe_config(config.__convert__(), path[:-1])
     return result
+
+
+#: in the description being made, the numbers given to InstanceConfig objects (by id of their info)
+_OBJECT_NUMBERS: dict[int, int] = {}
 
 
 def describe_value(value: Any, path: list[int]) -> dict[str, Any]:
