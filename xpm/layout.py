@@ -33,6 +33,8 @@ TOKENS = "tokens"
 LAUNCHERS = "launchers"
 #: folders shared by the jobs with the same partial identifier
 PARTIALS = "partials"
+#: files cached by configuration methods (``@cache``)
+CONFIG_CACHE = "config"
 #: Folder of xpm's own files inside a job folder
 JOB_META = ".xpm"
 
@@ -69,6 +71,11 @@ def job_dir(task_id: str, identifier: str) -> str:
 def partial_dir(task_id: str, name: str, partial_id: str) -> str:
     """The folder of a partial identifier, relative to the workspace."""
     return f"{PARTIALS}/{task_id}/{name}/{partial_id}"
+
+
+def config_cache_dir(task_id: str, identifier: str) -> str:
+    """The folder of the files ``@cache`` methods keep for a configuration, relative to the workspace."""
+    return f"{CONFIG_CACHE}/{task_id}/{identifier}"
 
 
 def workspace_of_job(jobpath: Any) -> Any:

@@ -230,14 +230,32 @@ class ConfigInfo:
         _gather_tags(self, result, set())
         return result
 
-    def generate_paths(self, jobpath: Path) -> None:
+    def generate_paths(self, jobpath: Path | Callable[[], Path]) -> None:
         """Replaces the ``PathGenerator`` values of this tree by paths inside ``jobpath``.
 
         Sub-configurations produced by other tasks keep their own paths. Seals
         the tree first: generators are the values of sealed configurations.
+        ``jobpath`` may be a function, called only if a path is generated (an
+        ``EmptyContext`` has no folder to give).
         """
         self.seal()
-        _generate_paths(self, self.config, jobpath, set())
+        folder = _Folder(jobpath)
+        _generate_paths(self, self.config, folder, set())
+
+
+class _Folder:
+    """The job folder given to :meth:`ConfigInfo.generate_paths`, asked for once, when first needed."""
+
+    __slots__ = ("source", "path")
+
+    def __init__(self, source: Path | Callable[[], Path]):
+        self.source = source
+        self.path: Path | None = None
+
+    def get(self) -> Path:
+        if self.path is None:
+            self.path = Path(self.source()) if callable(self.source) else self.source
+        return self.path
 
 
 # The walks below are module functions rather than closures: a closure that calls
@@ -259,7 +277,7 @@ def _gather_tags(info: ConfigInfo, result: dict[str, Any], seen: set[int]) -> No
         result[key] = value
 
 
-def _generate_paths(info: ConfigInfo, root: ConfigMixin, jobpath: Path, seen: set[int]) -> None:
+def _generate_paths(info: ConfigInfo, root: ConfigMixin, folder: _Folder, seen: set[int]) -> None:
     """Resolves the ``PathGenerator`` values under ``info`` (see :meth:`ConfigInfo.generate_paths`)."""
     if id(info) in seen:
         return
@@ -268,13 +286,14 @@ def _generate_paths(info: ConfigInfo, root: ConfigMixin, jobpath: Path, seen: se
     for name in info.xpmtype.generator_arguments:
         value = d.get(name)
         if isinstance(value, PathGenerator):
+            jobpath = folder.get()
             d[name] = value.resolve(jobpath) if value.partial is None else _partial_path(info, name, value, jobpath)
     for sub in info.child_configs():
         sub_info = sub.__xpm__
         producer = sub_info.task
         if isinstance(sub, Task) or (producer is not None and producer is not root):
             continue
-        _generate_paths(sub_info, root, jobpath, seen)
+        _generate_paths(sub_info, root, folder, seen)
 
 
 def _partial_path(info: ConfigInfo, name: str, generator: PathGenerator, jobpath: Path) -> Path:
@@ -442,7 +461,7 @@ class ConfigMixin:
             keep: record the configuration on the object (``obj.xpmconfig``).
         """
         if context is not None:
-            self.__xpm__.generate_paths(Path(context.path))
+            self.__xpm__.generate_paths(lambda: Path(context.path))
         return _instance(self, {} if objects is None else objects, keep)
 
     def copy(self) -> ConfigMixin:

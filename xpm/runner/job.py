@@ -21,7 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from xpm import context, layout, process, state
+from xpm import context, layout, process, state, taskglobals
 from xpm.config.base import _instance
 from xpm.errors import GracefulTimeout, TaskCancelled, XpmError
 from xpm.schema import JobStateRecord
@@ -113,11 +113,15 @@ def run(jobdir: Path) -> int:
             _time_left(),
         )
     )
+    # What the task reads with taskglobals.Env.instance() (the task itself once it is built).
+    env = taskglobals.Env.instance()
+    env.wspath, env.taskpath, env.launcher_info = Path(root), jobdir, taskglobals.LauncherInformation()
     signal.signal(signal.SIGTERM, _on_sigterm)
     ended, reason, code = state.DONE, None, EXIT_DONE
     try:
         task = _load(jobdir)
         obj, inits = instances(task)
+        env.current_task = obj
         for init in inits:
             init.execute()
         obj.execute()
