@@ -88,6 +88,8 @@ FLOORS: dict[str, float] = {
     "xpm.__main__": 10,
     "xpm.cli": 10,
     "xpm.cli.": 10,
+    "xpm.compat": 10,
+    "xpm.compat.": 10,
     "xpm.monitor": 10,
     "xpm.monitor.": 10,
 }

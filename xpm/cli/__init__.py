@@ -80,5 +80,8 @@ def version() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``experimaestro`` and ``xpm`` commands."""
     from xpm.cli import commands  # noqa: F401 - registers the commands
+    from xpm.compat import install_from_environment
+
+    install_from_environment()  # XPM_EXPERIMAESTRO=1: experiments import experimaestro (docs/compatibility.md)
 
     cli.main(args=argv, prog_name="experimaestro" if sys.argv[0].endswith("experimaestro") else "xpm")

@@ -57,7 +57,8 @@ EXIT_UNKNOWN = 255
 #: forked child keeps the values its server started with, so jobs whose values
 #: differ get a server of their own.
 _STARTUP_PREFIXES = ("PYTHON", "LD_", "LC_", "MALLOC_")
-_STARTUP_NAMES = frozenset({"LANG", "LANGUAGE", "TZ", "HOME", "GLIBC_TUNABLES"})
+#: XPM_EXPERIMAESTRO turns the drop-in `import experimaestro` on at start-up (xpm/compat).
+_STARTUP_NAMES = frozenset({"LANG", "LANGUAGE", "TZ", "HOME", "GLIBC_TUNABLES", "XPM_EXPERIMAESTRO"})
 
 #: At most this many servers per experiment process: beyond, an idle one ends (or Popen is used)
 MAX_SERVERS = 4

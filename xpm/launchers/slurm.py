@@ -204,6 +204,10 @@ class SlurmLauncher(Launcher):
         name = layout.job_basename(request.task_id)
         env = dict(self.launcherenv)
         env.update(request.env)
+        if os.environ.get("XPM_EXPERIMAESTRO") == "1":
+            # The drop-in `import experimaestro` (xpm/compat), written out: clusters
+            # may run sbatch without passing the submitting environment on.
+            env.setdefault("XPM_EXPERIMAESTRO", "1")
         paths = list(request.python_path)
         lines = [
             "#!/bin/sh",

@@ -1,0 +1,387 @@
+"""The names of experimaestro's modules and what each one is in xpm (data only).
+
+:data:`MODULES` maps each module of experimaestro that code written for it imports
+(``experimaestro``, ``experimaestro.core.objects``...) to the names that module
+exports for users. Each name maps either to a target, ``"module:attribute"`` (an
+xpm object, or a standard library one such as ``"typing:Annotated"``), or to a
+:class:`NotProvided` saying in one sentence why xpm does not provide it.
+:data:`MISSING_MODULES` lists whole modules xpm does not provide, with the reason.
+
+The drop-in (:mod:`xpm.compat.finder`) serves these modules; ``docs/compatibility.md``
+describes the names and their behaviour for users. Names are grouped by the
+experimaestro module that defines them, and a module that re-exports names (the
+package ``experimaestro`` itself, ``experimaestro.launcherfinder``...) picks them from
+those groups, so that a name has one target wherever it is imported from.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Union
+
+__all__ = ["API_VERSION", "NotProvided", "Target", "MODULES", "MISSING_MODULES", "ROOT"]
+
+#: The experimaestro version whose API the drop-in implements (its ``__version__``)
+API_VERSION = "2.7.0"
+
+#: The top-level name the drop-in answers for
+ROOT = "experimaestro"
+
+
+class NotProvided(NamedTuple):
+    """A name xpm deliberately does not provide; ``reason`` is one short sentence."""
+
+    reason: str
+
+
+#: What a name is: ``"module:attribute"``, or why it is not provided
+Target = Union[str, NotProvided]
+
+ISSUE_16 = NotProvided("comes with issue 16 (tasks and experiments)")
+SCHEDULER = NotProvided("the scheduler is internal to an experiment: use experiment(...) and task.submit()")
+WORKSPACE = NotProvided("xpm's Workspace is another object: an experiment gives its folder as xp.workdir")
+MONITOR = NotProvided("the monitor (experimaestro experiments monitor) has no actions or interactions")
+
+
+def _only(group: dict[str, Target], *names: str) -> dict[str, Target]:
+    """The entries of ``group`` for ``names`` (for modules that re-export some names of another)."""
+    return {name: group[name] for name in names}
+
+
+# --- experimaestro.annotations -------------------------------------------------------------------
+
+_ANNOTATIONS: dict[str, Target] = {
+    "cache": "xpm.config.annotations:cache",
+    "Array": "xpm.config.annotations:Array",
+    "TagDict": "xpm.config.annotations:TagDict",
+    "tag": "xpm.config.fields:tag",
+    "tags": "xpm.config.annotations:tags",
+    "tagspath": "xpm.config.base:tagspath",
+    "stop_tags": "xpm.config.base:stop_tags",
+    "STDOUT": "xpm.config.annotations:STDOUT",
+    "STDERR": "xpm.config.annotations:STDERR",
+    "deprecate": "xpm.config.deprecate:deprecate",
+    "initializer": "xpm.config.annotations:initializer",
+    "config_only": "xpm.config.annotations:config_only",
+}
+
+# --- experimaestro.core.* -------------------------------------------------------------------------
+
+_ARGUMENTS: dict[str, Target] = {
+    "Param": "xpm.config.types:Param",
+    "Option": "xpm.config.types:Option",
+    "Meta": "xpm.config.types:Meta",
+    "Constant": "xpm.config.types:Constant",
+    "DataPath": "xpm.config.datapath:DataPath",
+    "OptionalDataPath": "xpm.config.datapath:OptionalDataPath",
+    "Annotated": "typing:Annotated",
+    "field": "xpm.config.fields:field",
+    "help": "xpm.config.annotations:help",
+}
+
+_TYPES: dict[str, Target] = {
+    "Identifier": "xpm.config.annotations:Identifier",
+    "SubmitHook": "xpm.config.hooks:SubmitHook",
+    # experimaestro's Any is its own marker for Param[Any]; xpm reads typing.Any.
+    "Any": "typing:Any",
+    "Type": NotProvided("the descriptions of value types are internal (xpm.config.types) and differ"),
+    "ObjectType": NotProvided("the descriptions of configuration classes are internal and differ"),
+}
+
+_OBJECTS: dict[str, Target] = {
+    "ConfigMixin": "xpm.config.base:ConfigMixin",
+    "Config": "xpm.config.base:Config",
+    "InstanceConfig": "xpm.config.base:InstanceConfig",
+    "Prepare": "xpm.config.base:Prepare",
+    "Task": "xpm.config.base:Task",
+    "ResumableTask": "xpm.config.base:ResumableTask",
+    "LightweightTask": "xpm.config.base:LightweightTask",
+    "copyconfig": "xpm.config.base:copyconfig",
+    "setmeta": "xpm.config.base:setmeta",
+    "sealed_set": "xpm.config.base:sealed_set",
+    # The type of the ``dep`` argument of task_outputs(self, dep): an annotation only.
+    "DependentMarker": "typing:Callable",
+    "ConfigInformation": NotProvided(
+        "the record of a configuration (config.__xpm__) is xpm's own and has another interface"
+    ),
+    "ConfigWalkContext": "xpm.config.contexts:ConfigWalkContext",
+    "ObjectStore": "xpm.serialize:ObjectStore",
+    "SealedError": "xpm.errors:SealedError",
+    "TaggedValue": "xpm.config.fields:TaggedValue",
+}
+
+_SERIALIZATION: dict[str, Target] = {
+    "load": "xpm.serialize:load",
+    "save": "xpm.serialize:save",
+    "from_task_dir": "xpm.serialize:from_task_dir",
+    "serialize": "xpm.serialize:serialize",
+    "deserialize": "xpm.serialize:deserialize",
+    "load_configs": "xpm.serialize:load_configs",
+    "state_dict": ISSUE_16,
+    "from_state_dict": ISSUE_16,
+    "load_xp_info": ISSUE_16,
+    "ExperimentInfo": ISSUE_16,
+}
+
+_CONTEXT: dict[str, Target] = {
+    "SerializationContext": "xpm.serialize:SerializationContext",
+    "SerializedPath": NotProvided("save() copies the data of DataPath parameters itself"),
+}
+
+_PARTIAL: dict[str, Target] = {
+    "partial": "xpm.config.partial:partial",
+    "param_group": "xpm.config.partial:param_group",
+    "ParameterGroup": "xpm.config.partial:ParameterGroup",
+    "Partial": "xpm.config.partial:Partial",
+}
+
+_SERIALIZERS: dict[str, Target] = {
+    "SerializationLWTask": "xpm.config.serializers:SerializationLWTask",
+    "PathSerializationLWTask": "xpm.config.serializers:PathSerializationLWTask",
+}
+
+_GENERATORS: dict[str, Target] = {
+    "PathGenerator": "xpm.config.fields:PathGenerator",
+    "pathgenerator": "xpm.config.types:pathgenerator",
+}
+
+# --- scheduler, launchers, launcher finder --------------------------------------------------------
+
+_JOBS: dict[str, Target] = {
+    "Job": "xpm.scheduler.job:Job",
+    "JobState": ISSUE_16,
+    "JobStateError": ISSUE_16,
+    "JobFailureStatus": ISSUE_16,
+}
+
+_EXPERIMENT: dict[str, Target] = {
+    "experiment": "xpm.runs:experiment",
+    "FailedExperiment": "xpm.runs:FailedExperiment",
+    "DirtyGitError": ISSUE_16,
+    "GracefulExperimentExit": ISSUE_16,
+}
+
+_SCHEDULER: dict[str, Target] = {
+    "Scheduler": SCHEDULER,
+    "Listener": ISSUE_16,
+    "Workspace": WORKSPACE,
+    "RunMode": "xpm.runmode:RunMode",
+    **_EXPERIMENT,
+    **_only(_JOBS, "Job", "JobState", "JobFailureStatus"),
+}
+
+_TRANSIENT: dict[str, Target] = {"TransientMode": ISSUE_16}
+
+_LAUNCHERS: dict[str, Target] = {
+    "Launcher": "xpm.launchers:Launcher",
+    "DynamicLauncher": NotProvided("launchers are chosen with find_launcher() and the user's launchers.py"),
+}
+
+_SPECS: dict[str, Target] = {
+    "HostRequirement": "xpm.launchers.requirements:HostRequirement",
+    "HostSimpleRequirement": "xpm.launchers.requirements:HostSimpleRequirement",
+    "HostSpecification": "xpm.launchers.requirements:HostSpecification",
+    "CPUSpecification": "xpm.launchers.requirements:CPUSpecification",
+    "AcceleratorSpecification": "xpm.launchers.requirements:AcceleratorSpecification",
+    "CudaSpecification": "xpm.launchers.requirements:CudaSpecification",
+    "MPSSpecification": "xpm.launchers.requirements:MPSSpecification",
+    "cpu": ISSUE_16,
+    "cuda_gpu": ISSUE_16,
+    "mps_gpu": ISSUE_16,
+    "gpu": ISSUE_16,
+    "duration": ISSUE_16,
+    "RequirementUnion": ISSUE_16,
+    "MatchRequirement": ISSUE_16,
+    "AcceleratorType": ISSUE_16,
+}
+
+_REGISTRY: dict[str, Target] = {
+    "find_launcher": "xpm.launchers.finder:find_launcher",
+    "LauncherNotFoundError": "xpm.launchers.finder:LauncherNotFoundError",
+    "LauncherRegistry": ISSUE_16,
+}
+
+_PARSER: dict[str, Target] = {"parse": "xpm.launchers.requirements:parse_requirement"}
+
+# --- the rest --------------------------------------------------------------------------------------
+
+_EXCEPTIONS: dict[str, Target] = {
+    "GracefulTimeout": "xpm.errors:GracefulTimeout",
+    "TaskCancelled": "xpm.errors:TaskCancelled",
+    # experimaestro's "already reported" error; xpm's command line shows any XpmError as one line.
+    "HandledException": "xpm.errors:XpmError",
+}
+
+_NOTIFICATIONS: dict[str, Target] = {
+    "progress": "xpm.notifications:progress",
+    "tqdm": "xpm.notifications:tqdm",
+}
+
+_CHECKERS: dict[str, Target] = {
+    "Checker": "xpm.config.checkers:Checker",
+    "Choices": "xpm.config.checkers:Choices",
+}
+
+_XPMUTILS: dict[str, Target] = {
+    "DirectoryContext": "xpm.config.contexts:DirectoryContext",
+    "EmptyContext": "xpm.config.contexts:EmptyContext",
+}
+
+_DOCUMENTATION: dict[str, Target] = {"documentation": "xpm.config.annotations:documentation"}
+
+_EXPERIMENTS_CONFIGURATION: dict[str, Target] = {
+    "configuration": "xpm.experiments:configuration",
+    "ConfigurationBase": "xpm.experiments:ConfigurationBase",
+    "DirtyGitAction": ISSUE_16,
+}
+
+_MOCKMODULE: dict[str, Target] = {
+    "mock_modules": ISSUE_16,
+    "FakeModuleFinder": ISSUE_16,
+    "noop_decorator": ISSUE_16,
+}
+
+_GRID: dict[str, Target] = {"GridSearch": ISSUE_16, "generate_grid": ISSUE_16}
+
+_ACTIONS: dict[str, Target] = {"Action": MONITOR, "Interaction": MONITOR, "CLIInteraction": MONITOR}
+
+#: Every module the drop-in serves: module name -> exported name -> target
+MODULES: dict[str, dict[str, Target]] = {
+    ROOT: {
+        **_ANNOTATIONS,
+        **_only(_TYPES, "Identifier", "Any", "SubmitHook"),
+        **_SERIALIZATION,
+        **_only(_CONTEXT, "SerializationContext"),
+        **_ARGUMENTS,
+        **_GENERATORS,
+        **_PARTIAL,
+        **_only(
+            _OBJECTS, "Config", "InstanceConfig", "copyconfig", "setmeta", "sealed_set", "DependentMarker",
+            "Prepare", "Task", "ResumableTask", "LightweightTask", "ObjectStore",
+        ),
+        **_SERIALIZERS,
+        **_only(_LAUNCHERS, "Launcher"),
+        **_only(_SCHEDULER, "Scheduler", "Workspace", "RunMode", "Job", *_EXPERIMENT),
+        **_only(_EXCEPTIONS, "GracefulTimeout", "TaskCancelled"),
+        **_TRANSIENT,
+        **_NOTIFICATIONS,
+        **_only(_CHECKERS, "Choices"),
+        **_only(_XPMUTILS, "DirectoryContext"),
+        **_DOCUMENTATION,
+        **_only(_REGISTRY, "LauncherRegistry"),
+        **_only(_EXPERIMENTS_CONFIGURATION, "DirtyGitAction"),
+        **_ACTIONS,
+        "set_launcher": ISSUE_16,
+        "Path": "pathlib:Path",
+    },
+    "experimaestro.annotations": _ANNOTATIONS,
+    "experimaestro.checkers": _CHECKERS,
+    "experimaestro.core": {},
+    "experimaestro.core.arguments": _ARGUMENTS,
+    "experimaestro.core.context": _CONTEXT,
+    "experimaestro.core.objects": _OBJECTS,
+    "experimaestro.core.objects.config": {
+        **_only(
+            _OBJECTS, "ConfigMixin", "Config", "InstanceConfig", "ConfigInformation", "Prepare", "Task",
+            "ResumableTask", "LightweightTask", "DependentMarker", "copyconfig", "setmeta", "sealed_set",
+        ),
+        "clone": NotProvided("an internal helper of experimaestro: use copyconfig()"),
+    },
+    "experimaestro.core.partial": _PARTIAL,
+    "experimaestro.core.serialization": _SERIALIZATION,
+    "experimaestro.core.serializers": _SERIALIZERS,
+    "experimaestro.core.types": _TYPES,
+    "experimaestro.exceptions": _EXCEPTIONS,
+    "experimaestro.experiments": {
+        **_EXPERIMENTS_CONFIGURATION,
+        "ExperimentHelper": "xpm.experiments:ExperimentHelper",
+        **_MOCKMODULE,
+        **_GRID,
+    },
+    "experimaestro.experiments.cli": {
+        "ExperimentHelper": "xpm.experiments:ExperimentHelper",
+        "experiments_cli": NotProvided("the command line runs experiments: experimaestro run-experiment"),
+    },
+    "experimaestro.experiments.configuration": _EXPERIMENTS_CONFIGURATION,
+    "experimaestro.experiments.grid": _GRID,
+    "experimaestro.experiments.mockmodule": _MOCKMODULE,
+    "experimaestro.generators": _GENERATORS,
+    "experimaestro.launcherfinder": {
+        **_only(
+            _SPECS, "cpu", "cuda_gpu", "mps_gpu", "gpu", "HostSpecification", "CPUSpecification",
+            "AcceleratorType", "AcceleratorSpecification", "CudaSpecification", "MPSSpecification",
+            "HostRequirement", "MatchRequirement",
+        ),
+        **_only(_REGISTRY, "find_launcher", "LauncherRegistry"),
+        **_PARSER,
+        "ConnectorConfiguration": ISSUE_16,
+        "TokenConfiguration": ISSUE_16,
+    },
+    "experimaestro.launcherfinder.parser": _PARSER,
+    "experimaestro.launcherfinder.registry": _REGISTRY,
+    "experimaestro.launcherfinder.specs": _SPECS,
+    "experimaestro.launchers": _LAUNCHERS,
+    "experimaestro.launchers.direct": {"DirectLauncher": "xpm.launchers.local:DirectLauncher"},
+    "experimaestro.launchers.slurm": {
+        "SlurmLauncher": "xpm.launchers.slurm:SlurmLauncher",
+        "SlurmOptions": "xpm.launchers.slurm_options:SlurmOptions",
+    },
+    "experimaestro.mkdocs": {
+        "Documentation": NotProvided("there is no plugin for documentation generators"),
+    },
+    "experimaestro.mkdocs.annotations": _DOCUMENTATION,
+    "experimaestro.mkdocs.metaloader": {
+        "Module": "xpm.docsloader:Module",
+        "DependencyInjectorFinder": "xpm.docsloader:DependencyInjectorFinder",
+        "DependencyInjectorLoader": "xpm.docsloader:DependencyInjectorLoader",
+    },
+    "experimaestro.notifications": _NOTIFICATIONS,
+    "experimaestro.scheduler": _SCHEDULER,
+    "experimaestro.scheduler.base": {**_only(_SCHEDULER, "Scheduler", "Listener"), **_JOBS},
+    "experimaestro.scheduler.experiment": _EXPERIMENT,
+    "experimaestro.scheduler.interfaces": {
+        **_only(_JOBS, "JobState", "JobStateError", "JobFailureStatus"),
+        "ExperimentStatus": ISSUE_16,
+    },
+    "experimaestro.scheduler.jobs": _JOBS,
+    "experimaestro.scheduler.transient": _TRANSIENT,
+    "experimaestro.scheduler.workspace": _only(_SCHEDULER, "Workspace", "RunMode"),
+    "experimaestro.settings": {
+        "Settings": "xpm.settings:Settings",
+        "WorkspaceSettings": "xpm.settings:WorkspaceSettings",
+        "HistorySettings": "xpm.settings:HistorySettings",
+        "find_workspace": "xpm.settings:resolve_workspace",
+        "get_settings": NotProvided("xpm.settings.load_settings(config_dir) reads the settings, from a folder"),
+        "get_workspace": NotProvided("xpm.settings.load_settings().workspace(id) gives a declared workspace"),
+    },
+    "experimaestro.taskglobals": {
+        "Env": "xpm.taskglobals:Env",
+        "LauncherInformation": "xpm.taskglobals:LauncherInformation",
+    },
+    "experimaestro.tokens": {
+        "CounterToken": "xpm.store.tokens:CounterToken",
+        "Token": NotProvided("there is one kind of token: CounterToken"),
+        "ProcessCounterToken": NotProvided("tokens are shared between processes: use CounterToken"),
+        "CounterConfiguration": ISSUE_16,
+    },
+    "experimaestro.utils": {
+        "cleanupdir": NotProvided("a helper of experimaestro's own: use shutil.rmtree and Path.mkdir"),
+    },
+    "experimaestro.xpmutils": _XPMUTILS,
+}
+
+#: Modules (and their submodules) that xpm does not provide at all, with the reason
+MISSING_MODULES: dict[str, str] = {
+    "experimaestro.carbon": "carbon emissions are not measured",
+    "experimaestro.cli": "the command line is xpm's own (experimaestro --help)",
+    "experimaestro.click": "the command line is xpm's own (experimaestro --help)",
+    "experimaestro.connectors": "jobs run on this host or through Slurm's commands, without connectors",
+    "experimaestro.huggingface": "there is no Hugging Face Hub integration",
+    "experimaestro.launchers.oar": "the launchers are local and Slurm only",
+    "experimaestro.mkdocs.base": "there is no plugin for documentation generators",
+    "experimaestro.rpyc": "the monitor reads the workspace files, without a server",
+    "experimaestro.scheduler.services": "experiments keep no services (servers)",
+    "experimaestro.sphinx": "there is no plugin for documentation generators",
+    "experimaestro.tools": "the maintenance tools are commands (experimaestro --help)",
+    "experimaestro.tui": "the monitor is xpm's own (experimaestro experiments monitor --console)",
+    "experimaestro.webui": "the monitor is xpm's own (experimaestro experiments monitor --console)",
+}
