@@ -14,6 +14,7 @@ from typing import Any, Callable, cast
 
 from xpm import layout
 from xpm.config.base import ConfigMixin, Prepare, ResumableTask
+from xpm.config.hooks import apply_submit_hooks
 from xpm.ids import digest
 from xpm.launchers import Launcher
 from xpm.scheduler.job import Job
@@ -51,9 +52,10 @@ class Plan:
         return f"{self.task_id}/{self.identifier}"
 
     def job(self, launcher: Launcher) -> Job:
+        """The job of this plan, once the task's submit hooks adjusted it (environment, launcher)."""
         folder = self.jobpath
         logs = _log_names(self.task_id)
-        return Job(
+        job = Job(
             self.task,
             self.task_id,
             self.identifier,
@@ -68,6 +70,8 @@ class Plan:
             stdout=folder / logs[0],
             stderr=folder / logs[1],
         )
+        apply_submit_hooks(self.task, job)
+        return job
 
     def describe(self, state: str) -> str:
         """What a dry run prints: state, job, tags, then one line per dependency."""

@@ -39,7 +39,6 @@ Target = Union[str, NotProvided]
 ISSUE_16 = NotProvided("comes with issue 16 (tasks and experiments)")
 SCHEDULER = NotProvided("the scheduler is internal to an experiment: use experiment(...) and task.submit()")
 WORKSPACE = NotProvided("xpm's Workspace is another object: an experiment gives its folder as xp.workdir")
-MONITOR = NotProvided("the monitor (experimaestro experiments monitor) has no actions or interactions")
 
 
 def _only(group: dict[str, Target], *names: str) -> dict[str, Target]:
@@ -83,8 +82,9 @@ _TYPES: dict[str, Target] = {
     "SubmitHook": "xpm.config.hooks:SubmitHook",
     # experimaestro's Any is its own marker for Param[Any]; xpm reads typing.Any.
     "Any": "typing:Any",
-    "Type": NotProvided("the descriptions of value types are internal (xpm.config.types) and differ"),
-    "ObjectType": NotProvided("the descriptions of configuration classes are internal and differ"),
+    # For type hints and re-exports: xpm's descriptions of value types and of classes have other methods.
+    "Type": "xpm.config.types:ValueType",
+    "ObjectType": "xpm.config.classinfo:ClassInfo",
 }
 
 _OBJECTS: dict[str, Target] = {
@@ -124,7 +124,7 @@ _SERIALIZATION: dict[str, Target] = {
 
 _CONTEXT: dict[str, Target] = {
     "SerializationContext": "xpm.serialize:SerializationContext",
-    "SerializedPath": NotProvided("save() copies the data of DataPath parameters itself"),
+    "SerializedPath": "xpm.config.datapath:SerializedPath",
 }
 
 _PARTIAL: dict[str, Target] = {
@@ -242,7 +242,12 @@ _MOCKMODULE: dict[str, Target] = {
 
 _GRID: dict[str, Target] = {"GridSearch": ISSUE_16, "generate_grid": ISSUE_16}
 
-_ACTIONS: dict[str, Target] = {"Action": MONITOR, "Interaction": MONITOR, "CLIInteraction": MONITOR}
+# Libraries define actions; xpm's monitors do not offer to run them (docs/compatibility.md).
+_ACTIONS: dict[str, Target] = {
+    "Action": "xpm.compat.shims:Action",
+    "Interaction": "xpm.compat.shims:Interaction",
+    "CLIInteraction": "xpm.compat.shims:CLIInteraction",
+}
 
 #: Every module the drop-in serves: module name -> exported name -> target
 MODULES: dict[str, dict[str, Target]] = {
@@ -364,8 +369,9 @@ MODULES: dict[str, dict[str, Target]] = {
         "CounterConfiguration": ISSUE_16,
     },
     "experimaestro.utils": {
-        "cleanupdir": NotProvided("a helper of experimaestro's own: use shutil.rmtree and Path.mkdir"),
+        "cleanupdir": "xpm.compat.shims:cleanupdir",
     },
+    "experimaestro.utils.settings": {"JsonSettings": "xpm.compat.shims:JsonSettings"},
     "experimaestro.xpmutils": _XPMUTILS,
 }
 

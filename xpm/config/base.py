@@ -287,7 +287,9 @@ def _generate_paths(info: ConfigInfo, root: ConfigMixin, folder: _Folder, seen: 
         value = d.get(name)
         if isinstance(value, PathGenerator):
             jobpath = folder.get()
-            d[name] = value.resolve(jobpath) if value.partial is None else _partial_path(info, name, value, jobpath)
+            if value.partial is not None:
+                jobpath = _partial_dir(info, name, value, jobpath)
+            d[name] = value.resolve(jobpath, info.config)
     for sub in info.child_configs():
         sub_info = sub.__xpm__
         producer = sub_info.task
@@ -296,8 +298,8 @@ def _generate_paths(info: ConfigInfo, root: ConfigMixin, folder: _Folder, seen: 
         _generate_paths(sub_info, root, folder, seen)
 
 
-def _partial_path(info: ConfigInfo, name: str, generator: PathGenerator, jobpath: Path) -> Path:
-    """Where a generated path of a partial goes: ``partials/<type id>/<partial>/<partial id>/<path>``."""
+def _partial_dir(info: ConfigInfo, name: str, generator: PathGenerator, jobpath: Path) -> Path:
+    """The folder of a generated path of a partial: ``partials/<type id>/<partial>/<partial id>``."""
     from xpm import layout
     from xpm.ids import partial_identifier
 
@@ -306,7 +308,7 @@ def _partial_path(info: ConfigInfo, name: str, generator: PathGenerator, jobpath
     pname = partial.name or name
     excluded = frozenset(a.name for a in xpmtype.arguments.values() if partial.is_excluded(a.groups))
     pid = partial_identifier(info.config, pname, excluded)
-    return layout.workspace_of_job(jobpath) / layout.partial_dir(xpmtype.identifier, pname, pid) / generator.path
+    return layout.workspace_of_job(jobpath) / layout.partial_dir(xpmtype.identifier, pname, pid)
 
 
 def iter_configs(value: Any) -> Iterator[ConfigMixin]:

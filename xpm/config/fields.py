@@ -103,14 +103,20 @@ class PathGenerator:
 
     __slots__ = ("path", "partial")
 
-    def __init__(self, path: str | Path = "", *, partial: Any = None):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | Callable[[Any, Any], Any] = "", *, partial: Any = None):
+        #: the path in the folder, or a function ``(context, config) -> path`` that makes it
+        #: (``context.path`` and ``context.currentpath()`` give the folder)
+        self.path: Any = path if callable(path) else Path(path)
         #: a ``Partial``: the path goes in the folder shared by the tasks with the same
         #: partial identifier (``partials/...``) instead of the job folder
         self.partial = partial
 
-    def resolve(self, jobpath: Path) -> Path:
-        """The path inside the job folder ``jobpath``."""
+    def resolve(self, jobpath: Path, config: Any = None) -> Path:
+        """The path inside the folder ``jobpath`` (the job's, or a partial's), for ``config``."""
+        if callable(self.path):
+            from xpm.config.contexts import DirectoryContext
+
+            return jobpath / Path(self.path(DirectoryContext(jobpath), config))
         return jobpath / self.path
 
     def __call__(self) -> PathGenerator:

@@ -353,7 +353,8 @@ class Scheduler:
             identifier=job.identifier,
             stdout=Path(job.stdout),
             stderr=Path(job.stderr),
-            env=self.env,
+            # The job's own variables (submit hooks) win over the experiment's.
+            env={**self.env, **job.environ} if job.environ else self.env,
             python_path=self.python_path,
             workdir=self.workspace.local_path(""),
         )

@@ -28,6 +28,8 @@ class Job:
         tokens: the token units the job holds while it runs.
         prepares: the ``Prepare`` configurations to run before the job starts.
         retry_count: how many times the job was run again after a timeout.
+        environ: environment variables of this job's process, over the experiment's
+            (set by submit hooks, :mod:`xpm.config.hooks`).
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class Job:
         self.state = state.UNSCHEDULED
         self.failure_reason: str | None = None
         self.retry_count = 0
+        self.environ: dict[str, str] = {}
         #: the dependencies not finished yet (kept by the scheduler)
         self.waiting_on: set[Job] = set()
         #: the jobs that wait for this one
