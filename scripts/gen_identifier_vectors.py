@@ -51,8 +51,9 @@ def load_cases() -> ModuleType:
 
 def identifier_and_preimage(config: Any, identify: Any) -> tuple[str, bytes]:
     """``identify(config)`` (xpm's identifier) and the bytes xpm hashed for the top-level configuration."""
-    import xpm.ids as ids
     from blake3 import blake3
+
+    import xpm.ids as ids
 
     hashed: list[bytes] = []
     original = ids.blake3

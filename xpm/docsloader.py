@@ -20,6 +20,7 @@ Only modules that cannot be found otherwise are faked: the finder comes last.
 
 from __future__ import annotations
 
+import abc
 import importlib.abc
 import importlib.machinery
 import re
@@ -52,18 +53,56 @@ class Module(types.ModuleType):
             return args[0]
         return Module(f"{self.__name__}()")
 
+    def __getitem__(self, key: Any) -> Module:
+        # `torch.Tensor[...]`, `Dataset[int]` in annotations and base classes
+        return self
+
+    def __or__(self, other: Any) -> Module:
+        # `Tensor | None` in an annotation evaluated at import
+        return self
+
+    __ror__ = __or__
+
     def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
         # A fake used as a base class stands for a placeholder class named after it (one per
         # fake, so that two classes derived from the same fake share their base).
         placeholder = self.__dict__.get("__placeholder__")
         if placeholder is None:
             module, _, name = self.__name__.rpartition(".")
-            placeholder = type(name, (), {"__module__": module or name})
+            # subscriptable (`class Sharded(IterableDataset)` then `Sharded[int]`), as generic bases are
+            attributes = {
+                "__module__": module or name,
+                "__class_getitem__": classmethod(_same_class),
+                "__xpm_fake__": self,
+            }
+            placeholder = _FakeBase(name, (), attributes)
             self.__dict__["__placeholder__"] = placeholder
         return (placeholder,)
 
     def __repr__(self) -> str:
         return f"<fake module {self.__name__!r}>"
+
+
+def _same_class(cls: type, key: Any) -> type:
+    return cls
+
+
+class _FakeBase(abc.ABCMeta):
+    """The class of placeholder base classes: a class attribute the fake would have
+    (``apply`` of a class derived from ``torch.autograd.Function``) is a fake too.
+
+    It derives from ``ABCMeta`` so that a class may derive from a fake and from an
+    abstract class at once.
+    """
+
+    def __getattr__(cls, key: str) -> Any:
+        if key.startswith("__") and key.endswith("__"):
+            raise AttributeError(key)
+        for klass in cls.__mro__:
+            fake = klass.__dict__.get("__xpm_fake__")
+            if fake is not None:
+                return getattr(fake, key)
+        raise AttributeError(key)
 
 
 class DependencyInjectorLoader(importlib.abc.Loader):

@@ -393,3 +393,31 @@ def test_near_miss_attribute_warns_once_per_assignment():
         cfg.hiddn = 3
     assert any("did you mean 'hidden'" in str(w.message) for w in caught)
     assert Optional is not None  # typing import kept for forward references above
+
+
+class Cutoff(Config):
+    __xpmid__ = "compat.cutoff"
+    name: Param[str]
+    at: Param[int] = field(default=0)
+
+    def __matmul__(self, cutoff: int) -> "Cutoff":
+        return Cutoff.C(name=self.name, at=cutoff)
+
+
+def test_a_class_with_its_own_matmul_keeps_it():
+    assert (Cutoff.C(name="AP") @ 10).at == 10
+    assert (Middle.C() @ Inner.C(x=3)).inner.x == 3
+
+
+def test_experiment_configurations_accept_mutable_defaults_without_sharing_them():
+    from xpm.experiments import ConfigurationBase, configuration
+
+    @configuration()
+    class Settings(ConfigurationBase):
+        patterns: list[str] = [r"\.bias$"]
+        table: dict[str, int] = {"a": 1}
+
+    one, two = Settings(id="x"), Settings(id="y")
+    assert one.patterns == [r"\.bias$"] and one.table == {"a": 1}
+    one.patterns.append("more")
+    assert two.patterns == [r"\.bias$"]

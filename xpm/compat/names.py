@@ -100,9 +100,8 @@ _OBJECTS: dict[str, Target] = {
     "sealed_set": "xpm.config.base:sealed_set",
     # The type of the ``dep`` argument of task_outputs(self, dep): an annotation only.
     "DependentMarker": "typing:Callable",
-    "ConfigInformation": NotProvided(
-        "the record of a configuration (config.__xpm__) is xpm's own and has another interface"
-    ),
+    # ConfigInformation.deserialize(...) as libraries call it; config.__xpm__ is xpm's ConfigInfo.
+    "ConfigInformation": "xpm.compat.shims:ConfigInformation",
     "ConfigWalkContext": "xpm.config.contexts:ConfigWalkContext",
     "ObjectStore": "xpm.serialize:ObjectStore",
     "SealedError": "xpm.errors:SealedError",
@@ -372,6 +371,7 @@ MODULES: dict[str, dict[str, Target]] = {
         "cleanupdir": "xpm.compat.shims:cleanupdir",
     },
     "experimaestro.utils.settings": {"JsonSettings": "xpm.compat.shims:JsonSettings"},
+    "experimaestro.huggingface": {"ExperimaestroHFHub": "xpm.compat.huggingface:ExperimaestroHFHub"},
     "experimaestro.xpmutils": _XPMUTILS,
 }
 
@@ -381,7 +381,6 @@ MISSING_MODULES: dict[str, str] = {
     "experimaestro.cli": "the command line is xpm's own (experimaestro --help)",
     "experimaestro.click": "the command line is xpm's own (experimaestro --help)",
     "experimaestro.connectors": "jobs run on this host or through Slurm's commands, without connectors",
-    "experimaestro.huggingface": "there is no Hugging Face Hub integration",
     "experimaestro.launchers.oar": "the launchers are local and Slurm only",
     "experimaestro.mkdocs.base": "there is no plugin for documentation generators",
     "experimaestro.rpyc": "the monitor reads the workspace files, without a server",

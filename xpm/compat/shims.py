@@ -120,3 +120,30 @@ class Action(Config):
 
     def execute(self, interaction: Interaction) -> None:
         raise NotImplementedError(f"{type(self).__qualname__}.execute() is not defined")
+
+
+class ConfigInformation:
+    """The loading entry point libraries call as ``ConfigInformation.deserialize(...)``.
+
+    The record of a configuration itself (``config.__xpm__``) is xpm's ``ConfigInfo``.
+    """
+
+    @staticmethod
+    def deserialize(
+        path: Any,
+        as_instance: bool = False,
+        return_tasks: bool = False,
+        partial_loading: bool | None = None,
+        definition_filename: str | None = None,
+    ) -> Any:
+        """What ``xpm.serialize.serialize`` saved: the configuration, ``(configuration,
+        init tasks)`` with ``return_tasks``, or the object with ``as_instance`` (init tasks run)."""
+        from xpm import serialize
+
+        if as_instance and return_tasks:
+            raise ValueError("deserialize(): as_instance and return_tasks cannot both be set")
+        name = definition_filename or serialize.SAVED_FILE
+        result = serialize.deserialize(path, as_instance, partial_loading, definition_filename=name)
+        if as_instance or return_tasks:
+            return result
+        return result[0]

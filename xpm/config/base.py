@@ -224,6 +224,18 @@ class ConfigInfo:
                 found.extend(iter_configs(value))
         return found
 
+    def xpmvalues(self) -> Iterator[tuple[Any, Any]]:
+        """``(argument, value)`` for each parameter that has a value, in declaration order."""
+        d = self.config.__dict__
+        for name, arg in self.xpmtype.arguments.items():
+            if name in d:
+                yield arg, d[name]
+
+    @property
+    def identifier(self) -> Identifier:
+        """The identifier of the configuration (``.all`` the digest, ``str()`` the hex form)."""
+        return Identifier(config_digest(self.config))
+
     def tags(self) -> dict[str, Any]:
         """Own tags, and those of sub-configurations not behind ``stop_tags``."""
         result: dict[str, Any] = {}
@@ -436,17 +448,21 @@ class ConfigMixin:
             )
         return hash(config_digest(self))
 
-    def __matmul__(self, inner: Any) -> ConfigMixin:
+    def __rmatmul__(self, outer: Any) -> ConfigMixin:
         """Composition: ``Outer.C() @ Inner.C(x=1)`` sets the one parameter of ``Outer``
         that takes an ``Inner``; ``a @ b @ c`` nests ``c`` in ``b`` and ``b`` in ``a``
-        and gives ``a``."""
-        if not isinstance(inner, ConfigMixin):
+        and gives ``a``.
+
+        Defined on the right operand, so that a class with its own ``__matmul__``
+        (``measure @ 10``) keeps it.
+        """
+        if not isinstance(outer, ConfigMixin):
             return NotImplemented
-        info = self.__xpm__
-        target = info.compose_tail if info.compose_tail is not None else self
-        _compose(target, inner)
-        info.compose_tail = inner
-        return self
+        info = outer.__xpm__
+        target = info.compose_tail if info.compose_tail is not None else outer
+        _compose(target, self)
+        info.compose_tail = self
+        return outer
 
     def tags(self) -> dict[str, Any]:
         """The tags of this configuration, gathered from its sub-configurations too."""
@@ -501,6 +517,11 @@ class Identifier:
 
     def __init__(self, digest: bytes):
         self.all = digest
+
+    @property
+    def main(self) -> bytes:
+        """The digest (experimaestro's name for it)."""
+        return self.all
 
     def __str__(self) -> str:
         return self.all.hex()

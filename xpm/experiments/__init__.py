@@ -59,9 +59,21 @@ def configuration(cls: Any = None, /, **kwargs: Any) -> Any:
     """
 
     def wrap(klass: T) -> T:
+        _mutable_defaults_to_factories(klass)
         return cast(T, dataclasses.dataclass(klass, kw_only=True, **kwargs))
 
     return wrap if cls is None else wrap(cls)
+
+
+def _mutable_defaults_to_factories(klass: Any) -> None:
+    """``x: list[str] = ["a"]`` is accepted (as experimaestro's configurations accept it):
+    each configuration gets its own copy of the default, never a shared list."""
+    import copy
+
+    for name in klass.__dict__.get("__annotations__", {}):
+        value = klass.__dict__.get(name)
+        if isinstance(value, (list, dict, set)):
+            setattr(klass, name, dataclasses.field(default_factory=lambda v=value: copy.deepcopy(v)))
 
 
 @configuration
