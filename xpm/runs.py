@@ -207,7 +207,7 @@ class Experiment:
         if init_tasks is not None:
             info.init_tasks = list(init_tasks)
         retries = max_retries if max_retries is not None else (self.settings.max_retries if self.settings else 3)
-        planned = plan(task, self.job_dirs, max_retries=retries)
+        planned = plan(task, self.job_dirs, max_retries=retries, exists=self._job_exists)
         name = planned.name
         job = self.jobs.get(name)
         if job is None:
@@ -262,6 +262,10 @@ class Experiment:
         # (an event is most of the memory of a job).
         job._finished = _ENDED
         return job
+
+    def _job_exists(self, task_id: str, identifier: str) -> bool:
+        """Whether the job folder exists (with its params.json) in the workspace."""
+        return self.store is not None and self.store.workspace.exists(layout.job_params(task_id, identifier))
 
     def _disk_state(self, job: Job) -> str:
         if self.store is None:

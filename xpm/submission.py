@@ -8,18 +8,22 @@ the experiment process before the job starts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Callable, cast
 
 from xpm import layout
 from xpm.config.base import ConfigMixin, Prepare, ResumableTask
+from xpm.config.deprecate import any_deprecated
 from xpm.config.hooks import apply_submit_hooks
-from xpm.ids import digest
+from xpm.ids import digest, raw_identifier
 from xpm.launchers import Launcher
 from xpm.scheduler.job import Job
 from xpm.serialize import dumps
 from xpm.store.tokens import TokenDependency
+
+logger = logging.getLogger("xpm.submission")
 
 #: The names of the stdout and stderr files of each task's jobs (one string each, shared)
 _LOG_NAMES: dict[str, tuple[str, str]] = {}
@@ -82,11 +86,20 @@ class Plan:
         return "\n".join([line, *deps])
 
 
-def plan(task: Any, job_path: Callable[[str, str], PurePath], *, max_retries: int) -> Plan:
+def plan(
+    task: Any,
+    job_path: Callable[[str, str], PurePath],
+    *,
+    max_retries: int,
+    exists: Callable[[str, str], bool] | None = None,
+) -> Plan:
     """Seals a task, computes its identifier and job folder, and finds its dependencies.
 
     ``job_path(task_id, identifier)`` gives the job folder: the workspace's
     :class:`~xpm.store.jobs.JobDirs` (or any such function: a plan needs no experiment).
+    ``exists(task_id, identifier)`` says whether a job folder exists: when the
+    task holds deprecated classes and its job folder is still under the identifier
+    from before the deprecation (``xpm.ids.raw_identifier``), that folder is the job's.
 
     The task's generated paths (``PathGenerator``) are resolved inside its job
     folder, and its parameters are encoded as they go to ``params.json``.
@@ -95,6 +108,8 @@ def plan(task: Any, job_path: Callable[[str, str], PurePath], *, max_retries: in
     info.seal()
     task_id = info.xpmtype.identifier
     identifier = digest(task).hex()
+    if exists is not None and any_deprecated():
+        identifier = _former_folder(task, task_id, identifier, exists)
     jobpath = job_path(task_id, identifier)
     # A remote workspace gives a PurePosixPath: generated paths and params.json
     # take it as a Path (as they always did).
@@ -117,6 +132,16 @@ def plan(task: Any, job_path: Callable[[str, str], PurePath], *, max_retries: in
         params=dumps(task, jobpath=local),
         max_retries=max_retries,
     )
+
+
+def _former_folder(task: Any, task_id: str, identifier: str, exists: Callable[[str, str], bool]) -> str:
+    """The identifier naming the task's job folder: the one from before a deprecation when only that
+    folder exists (nothing is moved or renamed: the job is found where it ran)."""
+    former = raw_identifier(task)
+    if former != identifier and not exists(task_id, identifier) and exists(task_id, former):
+        logger.info("%s/%s: found under its former identifier %s (deprecated classes)", task_id, identifier, former)
+        return former
+    return identifier
 
 
 def _walk(task: Any) -> tuple[list[Job], list[Any]]:

@@ -167,3 +167,24 @@ def test_a_deprecated_class_without_conversion_is_refused():
         class Lonely(Config):
             __xpmid__ = "dep.lonely"
             y: Param[int]
+
+
+def test_a_partial_naming_a_group_no_parameter_has_is_refused():
+    with pytest.raises(ConfigError, match=r"Bad.shared: the partial names the group 'optim', which no parameter"):
+
+        class Bad(Task):
+            __xpmid__ = "partial.bad"
+            shared = partial(exclude_groups=[optim])
+            max_iter: Param[int] = field(groups=[iterations])
+
+        Bad.C(max_iter=1)
+
+
+def test_groups_must_be_parameter_groups():
+    with pytest.raises(ConfigError, match=r"Wrong.max_iter: field\(groups=...\) takes parameter groups"):
+
+        class Wrong(Task):
+            __xpmid__ = "partial.wrong"
+            max_iter: Param[int] = field(groups=["iterations"])
+
+        Wrong.C(max_iter=1)

@@ -264,6 +264,7 @@ class ClassInfo:
                         )
                 arguments[name] = arg
         self._arguments = arguments
+        self._check_partials(arguments)
         self._defaults = [a for a in arguments.values() if a.has_default]
         # A default factory's result is not validated (a Meta factory runs at
         # sealing): it may be anything, so its parameter is always looked at
@@ -282,6 +283,27 @@ class ClassInfo:
             a for a in arguments.values() if not a.has_default and (a.default_factory is not None or a.required)
         )
 
+    def _check_partials(self, arguments: dict[str, Argument]) -> None:
+        """A partial may name only groups that parameters of the class belong to."""
+        if not self.partials:
+            return
+        known = {group for arg in arguments.values() for group in arg.groups}
+        for name, partial in self.partials.items():
+            for group in sorted(partial.exclude_groups | partial.include_groups, key=lambda g: g.name):
+                if group not in known:
+                    names = ", ".join(sorted(g.name for g in known)) or "none"
+                    raise ConfigError(
+                        f"{self.cls.__qualname__}.{name}: the partial names the group {group.name!r}, which no "
+                        f"parameter of the class belongs to (groups: {names})"
+                    )
+
+
+def _check_groups(owner: str, groups: frozenset[Any]) -> None:
+    """``field(groups=...)`` takes parameter groups: a string there is a mistake worth one clear line."""
+    for group in groups:
+        if type(group).__name__ != "ParameterGroup":
+            raise ConfigError(f"{owner}: field(groups=...) takes parameter groups (param_group(...)), got {group!r}")
+
 
 def _make_argument(klass: type, raw: dict[str, Any], name: str, spec: ArgSpec, inner: Any) -> Argument:
     kind = spec.kind
@@ -296,6 +318,7 @@ def _make_argument(klass: type, raw: dict[str, Any], name: str, spec: ArgSpec, i
         default, ignore_default = declared.default, declared.ignore_default
         factory = declared.default_factory or factory
         groups = declared.groups
+        _check_groups(owner, groups)
     elif declared is not _MISSING and declared is not None:
         default, ignore_default = declared, True
         if kind is ArgKind.PARAM and klass.__module__ not in _BARE_DEFAULT_WARNED:

@@ -52,6 +52,15 @@ def deprecate(target: Any = None, *, replace: bool = False) -> Any:
     raise ConfigError(f"@deprecate cannot be applied to {target!r}")
 
 
+#: The classes deprecated in this process: planning looks for former job folders only when some are
+_DEPRECATED: list[type] = []
+
+
+def any_deprecated() -> bool:
+    """Whether some configuration class of this process is deprecated."""
+    return bool(_DEPRECATED)
+
+
 def _deprecate(cls: type, new: type | None, *, replace: bool) -> type:
     if not (isinstance(cls, type) and issubclass(cls, Config)):
         raise ConfigError(f"@deprecate applies to configuration classes, not {cls!r}")
@@ -64,6 +73,7 @@ def _deprecate(cls: type, new: type | None, *, replace: bool) -> type:
         cls.__convert__ = _same_values(new)  # type: ignore[attr-defined]
     info = cls.__xpmtype__  # type: ignore[attr-defined]
     info.deprecated = True
+    _DEPRECATED.append(cls)
     info.id_plan = None
     info.replace = replace
     return cls
