@@ -59,6 +59,8 @@ FLOORS: dict[str, float] = {
     "xpm.config": 3.3,
     "xpm.ids": 3.4,
     "xpm.serialize": 3.4,
+    "xpm.statedict": 3.4,
+    "xpm.runinfo": 3.4,
     "xpm.paramdiff": 3.4,
     # 4: the filesystem
     "xpm.locks": 4,

@@ -105,6 +105,10 @@ __all__ = [
     "deserialize",
     "load_configs",
     "serialize",
+    "ExperimentInfo",
+    "from_state_dict",
+    "load_xp_info",
+    "state_dict",
 ]
 
 _LAZY = {
@@ -150,6 +154,10 @@ _LAZY = {
     "deserialize": "xpm.serialize",
     "load_configs": "xpm.serialize",
     "serialize": "xpm.serialize",
+    "state_dict": "xpm.statedict",
+    "from_state_dict": "xpm.statedict",
+    "load_xp_info": "xpm.runinfo",
+    "ExperimentInfo": "xpm.runinfo",
     "CounterToken": "xpm.store.tokens",
     "LocalLauncher": "xpm.launchers.local",
     "DirectLauncher": "xpm.launchers.local",

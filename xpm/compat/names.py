@@ -115,10 +115,10 @@ _SERIALIZATION: dict[str, Target] = {
     "serialize": "xpm.serialize:serialize",
     "deserialize": "xpm.serialize:deserialize",
     "load_configs": "xpm.serialize:load_configs",
-    "state_dict": ISSUE_16,
-    "from_state_dict": ISSUE_16,
-    "load_xp_info": ISSUE_16,
-    "ExperimentInfo": ISSUE_16,
+    "state_dict": "xpm.statedict:state_dict",
+    "from_state_dict": "xpm.statedict:from_state_dict",
+    "load_xp_info": "xpm.runinfo:load_xp_info",
+    "ExperimentInfo": "xpm.runinfo:ExperimentInfo",
 }
 
 _CONTEXT: dict[str, Target] = {
