@@ -99,7 +99,7 @@ def test_install_gives_xpm_objects(tmp_path: Path) -> None:
         print(experimaestro.__version__, experimaestro.__xpm__, os.environ["XPM_EXPERIMAESTRO"])
         print(xpm.compat.is_installed(), xpm.compat.status())
         exported = experimaestro.__all__
-        print("Config" in dir(experimaestro), "Config" in exported, "load_xp_info" in exported)
+        print("Config" in dir(experimaestro), "Config" in exported, "Scheduler" in exported)
         # As in experimaestro, whose package imports its submodules:
         print(experimaestro.core.objects.Config is Config)
     """) + COMPARE % json.dumps(SAME_OBJECTS), cwd=tmp_path))
@@ -162,8 +162,8 @@ def test_a_name_xpm_does_not_provide_is_an_import_error_that_says_why(tmp_path: 
         xpm.compat.install()
         import experimaestro
         from xpm.errors import XpmError
-        for statement in ("from experimaestro import load_xp_info",
-                          "from experimaestro.core.serialization import state_dict",
+        for statement in ("from experimaestro import Scheduler",
+                          "from experimaestro.experiments.cli import experiments_cli",
                           "from experimaestro import connectors"):
             try:
                 exec(statement)
@@ -177,10 +177,10 @@ def test_a_name_xpm_does_not_provide_is_an_import_error_that_says_why(tmp_path: 
             print(exc)
     """, cwd=tmp_path))
     assert out.splitlines() == [
-        "NotProvidedError True experimaestro.load_xp_info is not provided by xpm: comes with issue 16 (tasks and "
-        "experiments); see docs/compatibility.md",
-        "NotProvidedError True experimaestro.core.serialization.state_dict is not provided by xpm: comes with issue "
-        "16 (tasks and experiments); see docs/compatibility.md",
+        "NotProvidedError True experimaestro.Scheduler is not provided by xpm: the scheduler is internal to an "
+        "experiment: use experiment(...) and task.submit(); see docs/compatibility.md",
+        "NotProvidedError True experimaestro.experiments.cli.experiments_cli is not provided by xpm: the command "
+        "line runs experiments: experimaestro run-experiment; see docs/compatibility.md",
         "NotProvidedError True experimaestro.connectors is not provided by xpm: jobs run on this host or through "
         "Slurm's commands, without connectors; see docs/compatibility.md",
         "False None",

@@ -347,7 +347,7 @@ def test_unknown_key_lists_known_keys(tmp_path):
         validate(merged, Config)
     message = str(info.value)
     assert message.startswith("experiment.yaml: unknown key 'epoch' (did you mean 'epochs'? known keys: add_timestamp,")
-    assert "epochs, file, flag, id, imports, lr, lrs, model, models, module" in message
+    assert "epochs, file, flag, grid_search, id, imports, lr, lrs, model, models, module" in message
 
 
 @pytest.mark.parametrize(

@@ -234,12 +234,16 @@ _EXPERIMENTS_CONFIGURATION: dict[str, Target] = {
 }
 
 _MOCKMODULE: dict[str, Target] = {
-    "mock_modules": ISSUE_16,
-    "FakeModuleFinder": ISSUE_16,
-    "noop_decorator": ISSUE_16,
+    "mock_modules": "xpm.experiments.mockmodules:mock_modules",
+    "FakeModuleFinder": "xpm.experiments.mockmodules:FakeModuleFinder",
+    "noop_decorator": "xpm.experiments.mockmodules:noop_decorator",
 }
 
-_GRID: dict[str, Target] = {"GridSearch": ISSUE_16, "generate_grid": ISSUE_16}
+_GRID: dict[str, Target] = {
+    "GridSearch": "xpm.experiments.grid:GridSearch",
+    "GenericParams": "xpm.experiments.grid:GenericParams",
+    "generate_grid": "xpm.experiments.grid:generate_grid",
+}
 
 # Libraries define actions; xpm's monitors do not offer to run them (docs/compatibility.md).
 _ACTIONS: dict[str, Target] = {
@@ -303,6 +307,8 @@ MODULES: dict[str, dict[str, Target]] = {
     },
     "experimaestro.experiments.cli": {
         "ExperimentHelper": "xpm.experiments:ExperimentHelper",
+        "ExperimentCallable": "xpm.experiments:ExperimentCallable",
+        "validate_attrs": "xpm.experiments.loader:validate_attrs",
         "experiments_cli": NotProvided("the command line runs experiments: experimaestro run-experiment"),
     },
     "experimaestro.experiments.configuration": _EXPERIMENTS_CONFIGURATION,
@@ -371,6 +377,7 @@ MODULES: dict[str, dict[str, Target]] = {
         "cleanupdir": "xpm.compat.shims:cleanupdir",
     },
     "experimaestro.utils.settings": {"JsonSettings": "xpm.compat.shims:JsonSettings"},
+    "experimaestro.utils.config": {"validate_attrs": "xpm.experiments.loader:validate_attrs"},
     "experimaestro.huggingface": {"ExperimaestroHFHub": "xpm.compat.huggingface:ExperimaestroHFHub"},
     "experimaestro.xpmutils": _XPMUTILS,
 }

@@ -15,6 +15,10 @@ An experiment is a YAML file (its configuration) and a Python file that defines
         for lr in cfg.lrs:
             Train.C(lr=lr, epochs=cfg.epochs).submit()
 
+Grid search (:mod:`xpm.experiments.grid`: ``GridSearch``, ``generate_grid``) and the
+mocking of heavy imports (:mod:`xpm.experiments.mockmodules`: ``mock_modules``) are
+importable from here too.
+
 This module only defines plain dataclasses: an experiment file imports it at no cost.
 Reading the YAML (:mod:`xpm.experiments.yamlconfig`) and loading the experiment
 (:mod:`xpm.experiments.loader`) live in their own modules, used by the command line.
@@ -25,9 +29,23 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar, cast, overload
+from typing import Any, Protocol, TypeVar, cast, overload
 
-__all__ = ["ConfigurationBase", "ExperimentHelper", "configuration"]
+from xpm.experiments.grid import GenericParams, GridSearch, generate_grid
+from xpm.experiments.mockmodules import FakeModuleFinder, mock_modules, noop_decorator
+
+__all__ = [
+    "ConfigurationBase",
+    "ExperimentCallable",
+    "ExperimentHelper",
+    "FakeModuleFinder",
+    "GenericParams",
+    "GridSearch",
+    "configuration",
+    "generate_grid",
+    "mock_modules",
+    "noop_decorator",
+]
 
 T = TypeVar("T", bound=type)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,6 +110,8 @@ class ConfigurationBase:
         add_timestamp: append ``-YYYYMMDD-HHMM`` to the id (one experiment per run).
         pre_experiment: a Python file (with a ``/`` or ending in ``.py``) or a module
             run before the experiment is imported.
+        grid_search: values to search, by dotted key path (``model.layers: [2, 4]``),
+            and ``config_dicts``, values that go together (see :func:`generate_grid`).
     """
 
     id: str
@@ -106,6 +126,7 @@ class ConfigurationBase:
     description: str = ""
     add_timestamp: bool = False
     pre_experiment: str | None = None
+    grid_search: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass
@@ -127,3 +148,9 @@ class ExperimentHelper:
         """experimaestro's ``@ExperimentHelper.decorator`` on ``run``: kept so that
         experiment files port unchanged; ``run`` stays the plain function."""
         return fn if fn is not None else (lambda f: f)
+
+
+class ExperimentCallable(Protocol):
+    """The type of an experiment's ``run(helper, cfg)`` function."""
+
+    def __call__(self, helper: ExperimentHelper, configuration: Any) -> None: ...

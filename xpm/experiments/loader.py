@@ -17,17 +17,20 @@ import datetime
 import difflib
 import importlib
 import inspect
+import logging
 import os
 import re
 import sys
+import traceback
 import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePath
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
-from xpm.experiments import ConfigurationBase
+from xpm.experiments import ConfigurationBase, grid
+from xpm.experiments.convert import ConversionError, convert, dec_hook, describe
 from xpm.experiments.yamlconfig import ExperimentConfigError, MergedConfig, show_value
 from xpm.imports import NotAModule, import_file
 
@@ -41,7 +44,12 @@ __all__ = [
     "find_target",
     "load_experiment",
     "validate",
+    "validate_attrs",
 ]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("xpm.experiments")
 
 # Set on the modules this loader imports from a file, so that a later run in the
 # same process may replace them (and only them) in sys.modules.
@@ -197,7 +205,13 @@ def _extend_sys_path(folders: list[Path]) -> None:
 
 
 def _run_pre_experiment(merged: MergedConfig) -> None:
-    """Runs ``pre_experiment``: a Python file (``/`` or ``.py``) or a module name."""
+    """Runs ``pre_experiment``: a Python file (``/`` or ``.py``) or a module name.
+
+    Raises:
+        ExperimentConfigError: the file or module is not found, or raises: one line
+            naming it, the exception and where it was raised (``--debug`` logs the
+            traceback), since this set-up code is not the experiment itself.
+    """
     value = merged.data.get("pre_experiment")
     if value is None:
         return
@@ -209,14 +223,39 @@ def _run_pre_experiment(merged: MergedConfig) -> None:
             raise merged.fail(["pre_experiment"], f"no such file: {path}")
         import runpy
 
-        runpy.run_path(str(path), run_name="__xpm_pre_experiment__")
+        try:
+            runpy.run_path(str(path), run_name="__xpm_pre_experiment__")
+        except Exception as exc:
+            raise _pre_experiment_failed(merged, str(path), exc) from exc
         return
     try:
         importlib.import_module(value)
     except ModuleNotFoundError as exc:
         if not _is_missing(exc, value):
-            raise
-        raise merged.fail(["pre_experiment"], f"cannot import the module {value!r} ({exc})") from None
+            raise _pre_experiment_failed(merged, f"the module {value!r}", exc) from exc
+        raise merged.fail(
+            ["pre_experiment"],
+            f"cannot import the module {value!r} ({exc}); a file is named with a / or a .py suffix",
+        ) from None
+    except Exception as exc:
+        raise _pre_experiment_failed(merged, f"the module {value!r}", exc) from exc
+
+
+def _pre_experiment_failed(merged: MergedConfig, what: str, exc: Exception) -> ExperimentConfigError:
+    """``pre_experiment: <what> failed: <Exception>: <message> (<file>, line <n>)``."""
+    logger.debug("pre_experiment %s failed", what, exc_info=exc)
+    if isinstance(exc, SyntaxError) and exc.filename:
+        filename, line, message = exc.filename, exc.lineno, exc.msg or ""
+    else:
+        frames = traceback.extract_tb(exc.__traceback__)
+        # The line of the pre_experiment file that failed, rather than one deep in a library it called.
+        own = [frame for frame in frames if frame.filename == what] or frames
+        filename, line = (own[-1].filename, own[-1].lineno) if own else ("", None)
+        message = str(exc).splitlines()[0] if str(exc) else ""
+    # The file is named when it is not the pre_experiment file itself.
+    where = "" if line is None else f" (line {line})" if filename == what else f" ({filename}, line {line})"
+    reason = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return merged.fail(["pre_experiment"], f"{what} failed: {reason}{where}")
 
 
 def _import_file(path: Path) -> types.ModuleType:
@@ -348,16 +387,24 @@ def _fields(cls: type) -> dict[str, Any]:
     return {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(cls) if f.init}
 
 
-def check_keys(data: dict[str, Any], cls: type, merged: MergedConfig, prefix: tuple[str, ...] = ()) -> None:
-    """Refuses keys the configuration class does not declare, at any depth.
+def check_keys(data: dict[str, Any], cls: type, merged: MergedConfig, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Refuses keys the configuration class does not declare, at any depth, and
+    reads the values of ``GridSearch`` fields.
 
     msgspec ignores unknown keys for dataclasses, and a misspelled key would then
     silently keep its default value.
 
+    Returns:
+        The data, where the value of each ``GridSearch[T]`` field is a
+        :class:`~xpm.experiments.grid.GenericParams` of values of type ``T``
+        (``data`` itself is left as it is).
+
     Raises:
-        ExperimentConfigError: naming the mapping, the unknown key and the known ones.
+        ExperimentConfigError: naming the mapping, the unknown key and the known ones,
+            or the grid-search value that is wrong.
     """
     fields = _fields(cls)
+    checked = {}
     for key, value in data.items():
         if key not in fields:
             known = sorted(fields)
@@ -368,44 +415,43 @@ def check_keys(data: dict[str, Any], cls: type, merged: MergedConfig, prefix: tu
                 f"unknown key {str(key)!r} ({hint}known keys: {', '.join(known)})",
                 origin_path=(*prefix, str(key)),
             )
-        _check_nested(value, fields[key], merged, (*prefix, str(key)))
+        checked[key] = _check_nested(value, fields[key], merged, (*prefix, str(key)))
+    return checked
 
 
-def _check_nested(value: Any, tp: Any, merged: MergedConfig, path: tuple[str, ...]) -> None:
-    """Follows a value into the nested dataclasses its type declares."""
+def _check_nested(value: Any, tp: Any, merged: MergedConfig, path: tuple[str, ...]) -> Any:
+    """Follows a value into the nested dataclasses its type declares; returns it read."""
+    item_type = grid.grid_item_type(tp)
+    if item_type is not None and value is not None:
+        try:
+            return grid.GenericParams.from_any(value, item_type, parts=path)
+        except grid.GridSearchError as exc:
+            raise merged.fail(exc.parts, exc.problem) from None
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        if isinstance(value, dict):
-            check_keys(value, tp, merged, path)
-        return
+        return check_keys(value, tp, merged, path) if isinstance(value, dict) else value
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
         # Only an unambiguous union (Model | None) says which class a mapping is.
         classes = [arg for arg in args if isinstance(arg, type) and dataclasses.is_dataclass(arg)]
         if len(classes) == 1:
-            _check_nested(value, classes[0], merged, path)
+            return _check_nested(value, classes[0], merged, path)
     elif origin in (list, set, frozenset, tuple) and isinstance(value, list) and args:
+        items = []
         for index, item in enumerate(value):
             item_type = args[0] if origin is not tuple or args[-1] is Ellipsis else args[min(index, len(args) - 1)]
-            _check_nested(item, item_type, merged, (*path, f"[{index}]"))
+            items.append(_check_nested(item, item_type, merged, (*path, f"[{index}]")))
+        return items
     elif origin is dict and isinstance(value, dict) and len(args) == 2:
-        for key, item in value.items():
-            _check_nested(item, args[1], merged, (*path, str(key)))
-
-
-def _dec_hook(tp: Any, obj: Any) -> Any:
-    """Builds the types msgspec does not know from the YAML value (paths from strings)."""
-    if isinstance(tp, type) and issubclass(tp, PurePath) and isinstance(obj, str):
-        return tp(obj)
-    name = getattr(tp, "__qualname__", None) or repr(tp)
-    # A TypeError becomes a msgspec.ValidationError carrying the key path.
-    raise TypeError(f"Expected `{name}`, got `{type(obj).__name__}`")
+        return {key: _check_nested(item, args[1], merged, (*path, str(key))) for key, item in value.items()}
+    return value
 
 
 def validate(merged: MergedConfig, cls: type) -> Any:
     """Turns the merged mapping into an instance of the configuration class.
 
     String values (from ``-c key=value``) are coerced to the declared types
-    (``"3"`` to 3, ``"true"`` to True).
+    (``"3"`` to 3, ``"true"`` to True). The values of ``GridSearch`` fields and the
+    ``grid_search`` block are checked too (see :mod:`xpm.experiments.grid`).
 
     Raises:
         ExperimentConfigError: an unknown key, a missing required key, or a value of
@@ -413,70 +459,41 @@ def validate(merged: MergedConfig, cls: type) -> Any:
     """
     import msgspec
 
-    check_keys(merged.data, cls, merged)
+    data = check_keys(merged.data, cls, merged)
     try:
-        return msgspec.convert(merged.data, type=cls, strict=False, dec_hook=_dec_hook)
+        cfg = msgspec.convert(data, type=cls, strict=False, dec_hook=dec_hook)
     except msgspec.ValidationError as exc:
-        raise _translate(str(exc), merged) from None
+        raise merged.fail(*describe(str(exc), merged.data)) from None
     except (TypeError, NameError) as exc:  # a declared type msgspec cannot handle or resolve
         raise ExperimentConfigError(
             f"the configuration class {cls.__qualname__} cannot be validated ({exc})", path=merged.main
         ) from None
+    try:
+        grid.check_grid(cfg)
+    except grid.GridSearchError as exc:
+        raise merged.fail(exc.parts, exc.problem) from None
+    return cfg
 
 
-# msgspec's messages: "Expected `int`, got `str` - at `$.epochs`",
-# "Object missing required field `id`", "Expected `str`, got `int` - at `key` in `$.d`".
-_MESSAGE = re.compile(r"^(?P<text>.*?)(?: - at `(?P<at>[^`]*)`(?: in `(?P<within>[^`]*)`)?)?$", re.DOTALL)
-_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
-_EXPECTED = re.compile(r"^Expected `(?P<type>[^`]*)`, got `(?P<got>[^`]*)`$")
-_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]*)`$")
-_TYPE_WORDS = {"object": "mapping", "array": "list"}
+def validate_attrs(cls: type[T], data: Any) -> T:
+    """A configuration of class ``cls`` from a mapping, checked as ``run-experiment`` checks it.
 
+    Unknown keys are refused, strings are coerced to the declared types, and the
+    values of ``GridSearch`` fields are read. ``data`` already of class ``cls`` is
+    returned as it is.
 
-def _translate(message: str, merged: MergedConfig) -> ExperimentConfigError:
-    """A msgspec validation message, reworded as ``<file>: <key>: <problem>``."""
-    match = _MESSAGE.match(message)
-    assert match is not None  # the pattern matches any text
-    text, at, within = match.group("text"), match.group("at"), match.group("within")
-    raw_path = within if at == "key" and within else (at or "$")
-    parts = [name if name else f"[{index}]" for name, index in _PATH_PART.findall(raw_path)]
-    if at == "key":
-        text = text.replace("Expected", "Expected a key of type", 1)
-
-    missing = _MISSING.match(text)
-    if missing:
-        return merged.fail([*parts, missing.group("field")], "required key is missing")
-
-    expected = _EXPECTED.match(text)
-    if expected:
-        wanted = " | ".join(_TYPE_WORDS.get(word, word) for word in expected.group("type").split(" | "))
-        found, value = _lookup(merged.data, parts)
-        got = show_value(value) if found and at != "key" else expected.group("got")
-        return merged.fail(parts, f"expected {wanted}, got {got}")
-
-    # Other messages ("Invalid enum value 'z'", a __post_init__ error): kept, in
-    # the lower case of the rest of the line.
-    text = text.replace("`", "")
-    if text[:1].isupper() and text[1:2].islower():
-        text = text[0].lower() + text[1:]
-    return merged.fail(parts, text)
-
-
-def _lookup(data: Any, parts: list[str]) -> tuple[bool, Any]:
-    """The value at a key path, if it can be found."""
-    for part in parts:
-        if part.startswith("["):
-            if part == "[...]" or not isinstance(data, list):
-                return False, None
-            index = int(part[1:-1])
-            if index >= len(data):
-                return False, None
-            data = data[index]
-        elif isinstance(data, dict) and part in data:
-            data = data[part]
-        else:
-            return False, None
-    return True, data
+    Raises:
+        ExperimentConfigError: ``<class>: <key path>: <problem>``.
+    """
+    if isinstance(data, cls):
+        return data
+    merged = MergedConfig(data=data, main=Path(getattr(cls, "__qualname__", str(cls))))
+    if isinstance(data, dict) and dataclasses.is_dataclass(cls):
+        return typing.cast(T, validate(merged, cls))
+    try:
+        return typing.cast(T, convert(data, cls))
+    except ConversionError as exc:
+        raise merged.fail(exc.parts, exc.problem) from None
 
 
 def experiment_id(cfg: Any, now: datetime.datetime | None = None) -> str:

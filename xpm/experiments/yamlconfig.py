@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from xpm.errors import FileProblem
+from xpm.experiments.convert import show_value
 from xpm.settings import load_yaml, yaml_problem
 
 __all__ = [
@@ -57,12 +58,6 @@ class ExperimentConfigError(FileProblem):
         problem: the description of the problem alone.
     """
 
-
-
-def show_value(value: Any) -> str:
-    """A value as the user would recognise it in their file, kept short."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def join_key(path: Iterable[Any]) -> str:
