@@ -6,6 +6,7 @@ Every :class:`~xpm.errors.XpmError` becomes one line on stderr and a non-zero ex
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -80,8 +81,12 @@ def version() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``experimaestro`` and ``xpm`` commands."""
     from xpm.cli import commands  # noqa: F401 - registers the commands
-    from xpm.compat import install_from_environment
 
-    install_from_environment()  # XPM_EXPERIMAESTRO=1: experiments import experimaestro (docs/compatibility.md)
+    if os.environ.get("XPM_EXPERIMAESTRO") == "1":
+        # Experiments import experimaestro (docs/compatibility.md); checked first: the
+        # drop-in's table costs a few milliseconds of start-up to every command.
+        from xpm.compat import install_from_environment
+
+        install_from_environment()
 
     cli.main(args=argv, prog_name="experimaestro" if sys.argv[0].endswith("experimaestro") else "xpm")
