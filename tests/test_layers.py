@@ -32,15 +32,18 @@ FLOORS: dict[str, float] = {
     "xpm.imports": 1,
     "xpm.docsloader": 1,
     "xpm.launchers.slurm_options": 1,
+    "xpm.location": 1,
     # 2: rules (state, filter), encodings, settings and the running contexts
     "xpm.codec": 2,
     "xpm.filter": 2,
     "xpm.runmode": 2,
     "xpm.environment": 2,
     "xpm.settings": 2,
+    "xpm.yamlfile": 2,
     "xpm.state": 2,
     "xpm.context": 2,
     "xpm.taskglobals": 2,
+    "xpm.taskoutputs": 2,
     "xpm.notifications": 2,
     # 3: configurations and their identity
     "xpm.config.fields": 3.0,
@@ -85,6 +88,7 @@ FLOORS: dict[str, float] = {
     "xpm.maintenance": 9,
     "xpm.experiments": 9,
     "xpm.experiments.": 9,
+    "xpm.dynamic": 9,
     # 10: shells, and the package face (its lazy names reach every floor)
     "xpm": 10,
     "xpm.__main__": 10,

@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import posixpath
 import re
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
 from xpm.errors import FileProblem
 from xpm.launchers.slurm_options import settings_problems
+from xpm.location import WorkspaceLocation, parse_location
+from xpm.yamlfile import load_yaml, yaml_problem
 
 __all__ = [
     "CONFIG_DIR_ENV",
@@ -45,10 +45,12 @@ __all__ = [
     "WorkspaceSettings",
     "config_dir",
     "load_settings",
+    "load_yaml",
     "parse_location",
     "parse_settings",
     "resolve_workspace",
     "settings_path",
+    "yaml_problem",
 ]
 
 #: The settings file name, inside the configuration directory
@@ -67,9 +69,6 @@ _HISTORY_KEYS = ("max_done", "max_failed")
 # ``${oc.env:VAR}`` is the spelling of recent OmegaConf (which experimaestro uses to
 # read the file); accepting it too keeps experimaestro files loadable.
 _ENV_REF = re.compile(r"\$\{(?:oc\.)?env:([^}]*)\}")
-# A scheme followed by "//" marks a URL; anything else is a local path (this keeps
-# Windows drive letters such as C:\ on the local side).
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 class SettingsError(FileProblem):
@@ -86,101 +85,16 @@ class SettingsError(FileProblem):
     """
 
 
-
-@dataclass(frozen=True)
-class WorkspaceLocation:
-    """Where a workspace is: a local folder, or a folder on an SSH host.
-
-    Attributes:
-        kind: "local" or "ssh".
-        path: the absolute, normalised path (on the SSH host for "ssh").
-        host: the SSH host (lower case), None when local.
-        user: the SSH user, None when local or not given (ssh then decides).
-        port: the SSH port, None when local or not given (then ``~/.ssh/config``'s
-            ``Port`` for that host, else 22).
-    """
-
-    kind: str
-    path: str
-    host: str | None = None
-    user: str | None = None
-    port: int | None = None
-
-    @property
-    def is_local(self) -> bool:
-        return self.kind == "local"
-
-    def __str__(self) -> str:
-        if self.kind == "local":
-            return self.path
-        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
-        user = f"{self.user}@" if self.user else ""
-        port = f":{self.port}" if self.port is not None else ""
-        return f"ssh://{user}{host}{port}{self.path}"
-
-    def same_place(self, other: WorkspaceLocation) -> bool:
-        """Whether two locations designate the same folder.
-
-        Local paths are also compared once symbolic links are resolved, so that
-        ``--workdir`` through a link still finds the configured workspace.
-        """
-        if self == other:
-            return True
-        if self.kind == other.kind == "local":
-            return os.path.realpath(self.path) == os.path.realpath(other.path)
-        return False
-
-
-def parse_location(text: str, base: Path | None = None) -> WorkspaceLocation:
-    """Parses a workspace path: a local path or ``ssh://user@host:port/absolute/path``.
-
-    Args:
-        text: the path as written. ``~`` is expanded in local paths.
-        base: the folder relative local paths are relative to (default: the
-            current directory).
-
-    Raises:
-        ValueError: the text is neither a local path nor an SSH URL, with a message
-            saying what is wrong.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{text!r} is empty; expected a local path or ssh://user@host:port/path")
-    if not _URL.match(text):
-        path = Path(text).expanduser()
-        if not path.is_absolute():
-            path = (base if base is not None else Path.cwd()) / path
-        # abspath normalises "." and ".." without resolving symbolic links: the path
-        # stays the one the user wrote, which is what they will recognise in messages.
-        return WorkspaceLocation(kind="local", path=os.path.abspath(path))
-
-    expected = "neither a local path nor ssh://user@host:port/path"
-    parts = urlsplit(text)
-    if parts.scheme.lower() != "ssh":
-        raise ValueError(f"{text!r} is {expected}")
+def _location(value: WorkspaceLocation | str | os.PathLike[str], where: str) -> WorkspaceLocation:
+    """A location given as such, as a path or as an ``ssh://`` URL (a bad one: SettingsError naming ``where``)."""
+    if isinstance(value, WorkspaceLocation):
+        return value
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{where}: expected a path or a WorkspaceLocation, got {type(value).__name__}")
     try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"{text!r} has an invalid port; expected ssh://user@host:port/path") from None
-    if not parts.hostname:
-        raise ValueError(f"{text!r} has no host; expected ssh://user@host:port/path")
-    if parts.password is not None:
-        # A password in a settings file would be stored in clear; ssh keys or the
-        # ssh agent are the way to authenticate.
-        raise ValueError(f"{text!r} contains a password; use an SSH key or agent instead")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{text!r} has a query or fragment; expected ssh://user@host:port/path")
-    if not parts.path:
-        raise ValueError(f"{text!r} has no path; expected ssh://user@host:port/absolute/path")
-    return WorkspaceLocation(
-        kind="ssh",
-        # normpath keeps a leading "//" (POSIX leaves its meaning open); on the hosts
-        # we reach it means "/", and one spelling per place keeps comparisons simple.
-        path=posixpath.normpath("/" + parts.path.lstrip("/")),
-        host=parts.hostname,
-        user=parts.username or None,
-        # No port given: ssh's configuration decides (~/.ssh/config), as for the ssh command.
-        port=port,
-    )
+        return parse_location(os.fspath(value))
+    except ValueError as exc:
+        raise SettingsError(str(exc), key=where) from None
 
 
 @dataclass
@@ -196,14 +110,18 @@ class HistorySettings:
     max_failed: int = 1
 
 
-@dataclass
+@dataclass(init=False)
 class WorkspaceSettings:
     """One workspace: where it is and what its jobs get.
+
+    ``WorkspaceSettings(id, path)`` (or ``path=``) makes one from a folder, a local
+    path or an ``ssh://`` URL (see :func:`parse_location`); ``location=`` takes a
+    :class:`WorkspaceLocation`. The other attributes are keywords with their defaults.
 
     Attributes:
         id: the workspace's name (``--workspace ID``); for a workspace given by
             ``--workdir`` and not in the settings, the canonical form of its location.
-        location: where the workspace is.
+        location: where the workspace is; :attr:`path` is its folder.
         env: environment variables for the jobs of this workspace (on top of the
             global ones in :attr:`Settings.env`).
         triggers: fnmatch patterns; an experiment whose id matches one of them uses
@@ -225,6 +143,40 @@ class WorkspaceSettings:
     #: whether an SSH workspace's host key is checked (``~/.ssh/known_hosts``, or the
     #: ``UserKnownHostsFile`` of ``~/.ssh/config``); ``known_hosts: false`` turns it off
     known_hosts: bool = True
+
+    def __init__(
+        self,
+        id: str,
+        location: WorkspaceLocation | str | os.PathLike[str] | None = None,
+        env: dict[str, str] | None = None,
+        triggers: list[str] | None = None,
+        max_retries: int = 3,
+        history: HistorySettings | None = None,
+        launcher: dict[str, Any] | None = None,
+        known_hosts: bool = True,
+        *,
+        path: str | os.PathLike[str] | None = None,
+    ):
+        given = location if location is not None else path
+        if given is None or (location is not None and path is not None):
+            raise TypeError(f"WorkspaceSettings({id!r}): give its path (or location), once")
+        self.id = id
+        self.location = _location(given, f"WorkspaceSettings({id!r})")
+        self.env = dict(env or {})
+        self.triggers = list(triggers or [])
+        self.max_retries = max_retries
+        self.history = history if history is not None else HistorySettings()
+        self.launcher = launcher
+        self.known_hosts = known_hosts
+
+    @property
+    def path(self) -> Path:
+        """The workspace's folder (on its SSH host, for an ``ssh://`` workspace); setting it moves the workspace."""
+        return Path(self.location.path)
+
+    @path.setter
+    def path(self, value: str | os.PathLike[str]) -> None:
+        self.location = _location(value, f"WorkspaceSettings({self.id!r}).path")
 
     def storage_options(self) -> dict[str, Any]:
         """What opening the workspace takes besides its location (:meth:`xpm.workspace.Workspace.open`)."""
@@ -342,93 +294,6 @@ def parse_settings(text: str, path: Path) -> Settings:
     except yaml.YAMLError as exc:
         raise SettingsError(yaml_problem(exc, text), path=path) from exc
     return _Reader(path).settings(data)
-
-
-#: The deepest nesting of mappings and lists a YAML file may have
-YAML_MAX_DEPTH = 100
-#: The most values a YAML file may hold once its aliases are expanded
-YAML_MAX_VALUES = 1_000_000
-
-
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, with the nesting and the expansion of aliases bounded.
-
-    A few lines of nested aliases ("billion laughs") make a document of 10^9 values that
-    every later walk of it would take forever to visit; deep nesting overflows the
-    recursion of the composer. Both are refused while composing, with the position.
-    """
-
-    def __init__(self, stream: str):
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self._depth += 1
-        try:
-            if self._depth > YAML_MAX_DEPTH:
-                mark = self.peek_event().start_mark
-                raise yaml.MarkedYAMLError(problem=f"nested more than {YAML_MAX_DEPTH} levels deep", problem_mark=mark)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def compose_document(self) -> Any:
-        node = super().compose_document()
-        if node is not None and _expanded_size(node, {}) > YAML_MAX_VALUES:
-            raise yaml.MarkedYAMLError(
-                problem=f"its aliases expand to more than {YAML_MAX_VALUES:,} values", problem_mark=node.start_mark
-            )
-        return node
-
-
-def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
-    """How many values a node stands for once aliases are expanded (each node counted once per use).
-
-    Aliases share nodes, so the nodes form a graph without cycles of growth: a size is computed
-    once per node (``sizes``), and the walk is as long as the file, whatever the expansion.
-    """
-    known = sizes.get(id(node))
-    if known is not None:
-        return known
-    sizes[id(node)] = 1  # a cycle (an alias to an enclosing node) counts once
-    if isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(child, sizes) for child in node.value)
-    elif isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
-    else:
-        size = 1
-    # Saturated: the size only needs to be compared with the bound.
-    sizes[id(node)] = size = min(size, YAML_MAX_VALUES + 1)
-    return size
-
-
-def load_yaml(text: str) -> Any:
-    """Parses a YAML text safely (no Python objects), with nesting and alias expansion bounded.
-
-    Raises:
-        yaml.YAMLError: the text is not valid YAML, or goes past a bound (see :func:`yaml_problem`).
-    """
-    loader = _BoundedLoader(text)
-    try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
-
-
-def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
-    """One line describing a YAML syntax error, with its 1-based position."""
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
-        what = exc.problem or exc.context or "syntax error"
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        return f"{where}invalid YAML ({what})"
-    if isinstance(exc, yaml.reader.ReaderError):
-        # A forbidden character: the reader only knows its offset in the text.
-        before = text[: exc.position]
-        line = before.count("\n") + 1
-        column = exc.position - (before.rfind("\n") + 1) + 1
-        return f"line {line}, column {column}: invalid YAML (forbidden character #x{exc.character:04x})"
-    return f"invalid YAML ({' '.join(str(exc).split())})"
 
 
 def _show(value: Any) -> str:
@@ -615,7 +480,7 @@ class _Reader:
 def resolve_workspace(
     *,
     workspace: str | None = None,
-    workdir: str | None = None,
+    workdir: str | os.PathLike[str] | None = None,
     experiment_id: str | None = None,
     settings: Settings | None = None,
     config_dir: str | Path | None = None,
@@ -629,8 +494,8 @@ def resolve_workspace(
 
     Args:
         workspace: the ``--workspace`` option.
-        workdir: the ``--workdir`` option (relative paths are relative to the
-            current directory).
+        workdir: the ``--workdir`` option, a path or an ``ssh://`` URL (relative
+            paths are relative to the current directory).
         experiment_id: the experiment being run, for triggers.
         settings: the settings; read from ``config_dir`` when not given.
         config_dir: the configuration directory (``--xpm-config-dir``).
@@ -662,7 +527,7 @@ def resolve_workspace(
 
     if workdir is not None:
         try:
-            location = parse_location(workdir)
+            location = parse_location(os.fspath(workdir))
         except ValueError as exc:
             raise SettingsError(str(exc), key="--workdir") from None
         if chosen is not None:

@@ -164,7 +164,7 @@ def test_a_name_xpm_does_not_provide_is_an_import_error_that_says_why(tmp_path: 
         from xpm.errors import XpmError
         for statement in ("from experimaestro import Scheduler",
                           "from experimaestro.experiments.cli import experiments_cli",
-                          "from experimaestro import connectors"):
+                          "from experimaestro.connectors import ssh"):
             try:
                 exec(statement)
             except ImportError as exc:
@@ -181,7 +181,7 @@ def test_a_name_xpm_does_not_provide_is_an_import_error_that_says_why(tmp_path: 
         "experiment: use experiment(...) and task.submit(); see docs/compatibility.md",
         "NotProvidedError True experimaestro.experiments.cli.experiments_cli is not provided by xpm: the command "
         "line runs experiments: experimaestro run-experiment; see docs/compatibility.md",
-        "NotProvidedError True experimaestro.connectors is not provided by xpm: jobs run on this host or through "
+        "NotProvidedError True experimaestro.connectors.ssh is not provided by xpm: jobs run on this host or through "
         "Slurm's commands, without connectors; see docs/compatibility.md",
         "False None",
         "module 'experimaestro' has no attribute 'nosuch'",
@@ -192,7 +192,7 @@ def test_an_unknown_submodule_is_module_not_found_with_the_pointer(tmp_path: Pat
     out = check(python("""
         import xpm.compat
         xpm.compat.install()
-        for name in ("experimaestro.nosuch", "experimaestro.core.nosuch.deeper", "experimaestro.connectors.local"):
+        for name in ("experimaestro.nosuch", "experimaestro.core.nosuch.deeper", "experimaestro.connectors.ssh"):
             try:
                 __import__(name)
             except ModuleNotFoundError as exc:
@@ -203,8 +203,8 @@ def test_an_unknown_submodule_is_module_not_found_with_the_pointer(tmp_path: Pat
         "module); see docs/compatibility.md",
         "experimaestro.core.nosuch | No module named 'experimaestro.core.nosuch' (xpm's drop-in for experimaestro "
         "has no such module); see docs/compatibility.md",
-        "experimaestro.connectors | No module named 'experimaestro.connectors' (xpm does not provide it: jobs run on "
-        "this host or through Slurm's commands, without connectors); see docs/compatibility.md",
+        "experimaestro.connectors.ssh | No module named 'experimaestro.connectors.ssh' (xpm does not provide it: "
+        "jobs run on this host or through Slurm's commands, without connectors); see docs/compatibility.md",
     ]
 
 

@@ -116,6 +116,11 @@ def run_experiment(
         click.echo(json.dumps(merged.data, indent=2, default=str))
         return
 
+    if xpm_config_dir is not None:
+        from xpm.launchers.finder import LauncherRegistry
+
+        # find_launcher() in the experiment's code reads the launchers.py of this folder.
+        LauncherRegistry.set_config_dir(xpm_config_dir)
     target = find_target(merged, file=xp_file, module=module_name)
     loaded = load_experiment(merged, target)
     cfg = validate(merged, loaded.cls)
@@ -135,6 +140,7 @@ def run_experiment(
     # The job processes import the experiment's tasks: experiment() hands them the
     # folders of sys.path, which load_experiment extended before this point.
     logger.debug("Folders added to sys.path: %s", ", ".join(map(str, loaded.folders)) or "none")
+
     def body() -> None:
         with experiment(ws_settings, xp_id, run_mode=run_mode) as xp:
             for name, value in env:

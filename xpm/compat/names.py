@@ -37,6 +37,7 @@ class NotProvided(NamedTuple):
 Target = Union[str, NotProvided]
 
 ISSUE_16 = NotProvided("comes with issue 16 (tasks and experiments)")
+FILES = NotProvided("tokens and connectors are not configured by files: use CounterToken and launchers.py")
 SCHEDULER = NotProvided("the scheduler is internal to an experiment: use experiment(...) and task.submit()")
 WORKSPACE = NotProvided("xpm's Workspace is another object: an experiment gives its folder as xp.workdir")
 
@@ -161,7 +162,7 @@ _EXPERIMENT: dict[str, Target] = {
 
 _SCHEDULER: dict[str, Target] = {
     "Scheduler": SCHEDULER,
-    "Listener": ISSUE_16,
+    "Listener": "xpm.launchers.listeners:Listener",
     "Workspace": WORKSPACE,
     "RunMode": "xpm.runmode:RunMode",
     **_EXPERIMENT,
@@ -177,29 +178,29 @@ _LAUNCHERS: dict[str, Target] = {
 
 _SPECS: dict[str, Target] = {
     "HostRequirement": "xpm.launchers.requirements:HostRequirement",
-    "HostSimpleRequirement": "xpm.launchers.requirements:HostSimpleRequirement",
+    "HostSimpleRequirement": "xpm.launchers.specs:SimpleRequirement",
     "HostSpecification": "xpm.launchers.requirements:HostSpecification",
-    "CPUSpecification": "xpm.launchers.requirements:CPUSpecification",
+    "CPUSpecification": "xpm.launchers.specs:CPUSpecification",
     "AcceleratorSpecification": "xpm.launchers.requirements:AcceleratorSpecification",
     "CudaSpecification": "xpm.launchers.requirements:CudaSpecification",
     "MPSSpecification": "xpm.launchers.requirements:MPSSpecification",
-    "cpu": ISSUE_16,
-    "cuda_gpu": ISSUE_16,
-    "mps_gpu": ISSUE_16,
-    "gpu": ISSUE_16,
-    "duration": ISSUE_16,
-    "RequirementUnion": ISSUE_16,
-    "MatchRequirement": ISSUE_16,
-    "AcceleratorType": ISSUE_16,
+    "cpu": "xpm.launchers.specs:cpu",
+    "cuda_gpu": "xpm.launchers.specs:cuda_gpu",
+    "mps_gpu": "xpm.launchers.specs:mps_gpu",
+    "gpu": "xpm.launchers.specs:gpu",
+    "duration": "xpm.launchers.specs:duration",
+    "RequirementUnion": "xpm.launchers.specs:RequirementUnion",
+    "MatchRequirement": "xpm.launchers.specs:MatchRequirement",
+    "AcceleratorType": "xpm.launchers.hosts:AcceleratorType",
 }
 
 _REGISTRY: dict[str, Target] = {
     "find_launcher": "xpm.launchers.finder:find_launcher",
     "LauncherNotFoundError": "xpm.launchers.finder:LauncherNotFoundError",
-    "LauncherRegistry": ISSUE_16,
+    "LauncherRegistry": "xpm.launchers.finder:LauncherRegistry",
 }
 
-_PARSER: dict[str, Target] = {"parse": "xpm.launchers.requirements:parse_requirement"}
+_PARSER: dict[str, Target] = {"parse": "xpm.launchers.specs:parse"}
 
 # --- the rest --------------------------------------------------------------------------------------
 
@@ -323,14 +324,17 @@ MODULES: dict[str, dict[str, Target]] = {
         ),
         **_only(_REGISTRY, "find_launcher", "LauncherRegistry"),
         **_PARSER,
-        "ConnectorConfiguration": ISSUE_16,
-        "TokenConfiguration": ISSUE_16,
+        "ConnectorConfiguration": FILES,
+        "TokenConfiguration": FILES,
     },
     "experimaestro.launcherfinder.parser": _PARSER,
     "experimaestro.launcherfinder.registry": _REGISTRY,
     "experimaestro.launcherfinder.specs": _SPECS,
     "experimaestro.launchers": _LAUNCHERS,
     "experimaestro.launchers.direct": {"DirectLauncher": "xpm.launchers.local:DirectLauncher"},
+    # Only "this host": launchers refuse any other connector.
+    "experimaestro.connectors": {"LocalConnector": "xpm.launchers:LocalConnector"},
+    "experimaestro.connectors.local": {"LocalConnector": "xpm.launchers:LocalConnector"},
     "experimaestro.launchers.slurm": {
         "SlurmLauncher": "xpm.launchers.slurm:SlurmLauncher",
         "SlurmOptions": "xpm.launchers.slurm_options:SlurmOptions",
@@ -371,7 +375,7 @@ MODULES: dict[str, dict[str, Target]] = {
         "CounterToken": "xpm.store.tokens:CounterToken",
         "Token": NotProvided("there is one kind of token: CounterToken"),
         "ProcessCounterToken": NotProvided("tokens are shared between processes: use CounterToken"),
-        "CounterConfiguration": ISSUE_16,
+        "CounterConfiguration": FILES,
     },
     "experimaestro.utils": {
         "cleanupdir": "xpm.compat.shims:cleanupdir",
@@ -387,7 +391,7 @@ MISSING_MODULES: dict[str, str] = {
     "experimaestro.carbon": "carbon emissions are not measured",
     "experimaestro.cli": "the command line is xpm's own (experimaestro --help)",
     "experimaestro.click": "the command line is xpm's own (experimaestro --help)",
-    "experimaestro.connectors": "jobs run on this host or through Slurm's commands, without connectors",
+    "experimaestro.connectors.ssh": "jobs run on this host or through Slurm's commands, without connectors",
     "experimaestro.launchers.oar": "the launchers are local and Slurm only",
     "experimaestro.mkdocs.base": "there is no plugin for documentation generators",
     "experimaestro.rpyc": "the monitor reads the workspace files, without a server",

@@ -7,12 +7,14 @@ in the workspace (:mod:`xpm.runner.job`), and the scheduler decides when to laun
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, ClassVar
 
 from xpm.errors import XpmError
+from xpm.location import is_url
 from xpm.process import ProcessRef
 from xpm.state import FAILED
 
@@ -79,6 +81,27 @@ class Launcher:
     max_jobs: int | None = None
     batch_size: int = 1
     local: bool = True
+    #: a preference, for a ``launchers.py`` that compares launchers (higher: preferred)
+    priority: float = 0
+
+    @staticmethod
+    def get(path: str | os.PathLike[str]) -> Launcher:
+        """The default launcher of a workspace at ``path``: a local one.
+
+        Raises:
+            XpmError: ``path`` is a URL (``ssh://...``): xpm starts jobs on this host,
+                or through Slurm's commands from it, and on no other.
+        """
+        from xpm.launchers.local import DirectLauncher
+
+        if not isinstance(path, (str, os.PathLike)):
+            raise XpmError(f"Launcher.get: expected a path, got {type(path).__name__} ({path!r:.60})")
+        text = os.fspath(path)
+        if is_url(str(text)):
+            raise XpmError(
+                f"Launcher.get({text!r}): jobs start on this host only; give a local path, or a SlurmLauncher"
+            )
+        return DirectLauncher()
 
     def launch(self, request: LaunchRequest) -> Launched:
         """Starts the job process; returns once it is started."""
@@ -96,6 +119,43 @@ class Launcher:
             except (OSError, XpmError) as exc:
                 results.append(exc)
         return results
+
+
+class LocalConnector:
+    """This host, as experimaestro's launchers name it: ``DirectLauncher(connector=LocalConnector.instance())``.
+
+    xpm's launchers start jobs on this host (or submit them with Slurm's commands from
+    it): a connector only says so, and launchers accept no other (:func:`check_connector`).
+    """
+
+    _instance: ClassVar[LocalConnector | None] = None
+
+    def __init__(self, localpath: str | os.PathLike[str] | None = None):
+        #: experimaestro's folder of local data; kept for code that reads it
+        self.localpath = Path(os.fspath(localpath)) if localpath is not None else None
+
+    @classmethod
+    def instance(cls) -> LocalConnector:
+        """The connector of this host (one per process)."""
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "LocalConnector()"
+
+
+def check_connector(connector: Any, launcher: str) -> None:
+    """Checks the ``connector`` argument of a launcher: None or a :class:`LocalConnector`.
+
+    Raises:
+        XpmError: another connector (an SSH one...): ``<launcher>: ...``.
+    """
+    if connector is not None and not isinstance(connector, LocalConnector):
+        raise XpmError(
+            f"{launcher}(connector={type(connector).__name__}): jobs start on this host only, "
+            "give LocalConnector.instance() or no connector"
+        )
 
 
 # --- stopping a job's process, whoever launched it ------------------------------------------

@@ -13,7 +13,13 @@ The configuration folder (``--xpm-config-dir``, ``XPM_CONFIG_DIR`` or
 time with a :class:`HostRequirement` holding that alternative alone, and returns the
 first launcher it gets: the order of the alternatives is the order of preference, as
 in experimaestro (``cuda(mem=40G) | cuda(mem=24G) * 2`` tries every host for the first
-alternative before any host for the second).
+alternative before any host for the second). The requirement it receives is a
+:class:`~xpm.launchers.specs.RequirementUnion` of that one alternative, whose ``match``
+gives one entry per requested device (``len(match.requirement.accelerators)``), as a
+``launchers.py`` written for experimaestro expects.
+
+:class:`LauncherRegistry` is the same search under experimaestro's names
+(``LauncherRegistry.instance().find(...)``, ``LauncherRegistry.set_config_dir(...)``).
 """
 
 from __future__ import annotations
@@ -25,16 +31,18 @@ import traceback
 import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from xpm.errors import FileProblem, XpmError
 from xpm.imports import import_file
 from xpm.launchers import Launcher
 from xpm.launchers.requirements import HostRequirement, HostSimpleRequirement, parse_requirement
+from xpm.launchers.specs import RequirementUnion, SimpleRequirement
 
 __all__ = [
     "LAUNCHERS_FILE",
     "LauncherNotFoundError",
+    "LauncherRegistry",
     "LaunchersFileError",
     "clear_cache",
     "find_launcher",
@@ -82,10 +90,16 @@ class LaunchersFileError(FileProblem):
 
 
 def launchers_path(config_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The ``launchers.py`` of the configuration folder (it may not exist)."""
+    """The ``launchers.py`` of the configuration folder (it may not exist).
+
+    Without ``config_dir``: the folder given to :meth:`LauncherRegistry.set_config_dir`,
+    else ``XPM_CONFIG_DIR``, else ``~/.config/experimaestro``.
+    """
     # Imported here: xpm.settings imports yaml, which the launchers need not.
     from xpm.settings import config_dir as folder
 
+    if config_dir is None:
+        config_dir = LauncherRegistry.CURRENT_CONFIG_DIR
     return folder(None if config_dir is None else os.fspath(config_dir)) / LAUNCHERS_FILE
 
 
@@ -119,7 +133,7 @@ def clear_cache() -> None:
 
 
 def find_launcher(
-    requirements: str | HostRequirement,
+    requirements: str | HostRequirement | SimpleRequirement,
     tags: Iterable[str] = (),
     *,
     config_dir: str | os.PathLike[str] | None = None,
@@ -127,11 +141,12 @@ def find_launcher(
     """The launcher that the user's ``launchers.py`` chooses for ``requirements``.
 
     Args:
-        requirements: the requirement, as text (``"duration=4h & cuda(mem=8G) * 2"``)
-            or parsed.
+        requirements: the requirement, as text (``"duration=4h & cuda(mem=8G) * 2"``),
+            parsed, or built (``cuda_gpu(mem="8G") * 2``, :mod:`xpm.launchers.specs`).
         tags: passed to the user's function as a set (for instance to prefer Slurm
             launchers); a single string counts as one tag.
-        config_dir: the configuration folder (``--xpm-config-dir``); by default
+        config_dir: the configuration folder (``--xpm-config-dir``); by default the
+            one given to :meth:`LauncherRegistry.set_config_dir`, else
             ``XPM_CONFIG_DIR``, else ``~/.config/experimaestro``.
 
     Raises:
@@ -142,26 +157,113 @@ def find_launcher(
             function, the function raised, or it returned something else than a
             :class:`~xpm.launchers.Launcher` or None.
     """
-    requirement = parse_requirement(requirements) if isinstance(requirements, str) else requirements
-    if isinstance(requirement, HostSimpleRequirement):
-        requirement = HostRequirement((requirement,))
+    requirement = _requirement(requirements)
     wanted = frozenset([tags] if isinstance(tags, str) else tags)
     path = launchers_path(config_dir)
     try:
-        module = load_launchers(path)
+        launcher = _choose(path, [requirement], wanted)
     except FileNotFoundError:
         raise LauncherNotFoundError(
             requirement, wanted, path, f"{path} does not exist (it should define {_SIGNATURE})"
         ) from None
+    if launcher is None:
+        raise LauncherNotFoundError(requirement, wanted, path, f"find_launcher() in {path} returned None")
+    return launcher
+
+
+class LauncherRegistry:
+    """The ``launchers.py`` of one configuration folder, under experimaestro's names.
+
+    ``LauncherRegistry.instance()`` is the registry of the current folder: the one given
+    to :meth:`set_config_dir`, else ``XPM_CONFIG_DIR``, else ``~/.config/experimaestro``
+    (:func:`find_launcher` without ``config_dir`` uses the same folder). The file is
+    imported once per process (:func:`load_launchers`).
+
+    Attributes:
+        basepath: the configuration folder.
+    """
+
+    #: The registries made by :meth:`instance`, by folder
+    INSTANCES: ClassVar[dict[Path, LauncherRegistry]] = {}
+    #: The folder given to :meth:`set_config_dir` (None: the settings' folder)
+    CURRENT_CONFIG_DIR: ClassVar[Path | None] = None
+
+    def __init__(self, basepath: str | os.PathLike[str]):
+        self.basepath = Path(os.path.abspath(os.fspath(basepath)))
+
+    @staticmethod
+    def instance() -> LauncherRegistry:
+        """The registry of the current configuration folder."""
+        folder = launchers_path().parent
+        with _lock:
+            registry = LauncherRegistry.INSTANCES.get(folder)
+            if registry is None:
+                registry = LauncherRegistry.INSTANCES[folder] = LauncherRegistry(folder)
+            return registry
+
+    @staticmethod
+    def set_config_dir(config_dir: str | os.PathLike[str] | None) -> None:
+        """Makes ``config_dir`` the current configuration folder (None: back to the settings' one)."""
+        LauncherRegistry.CURRENT_CONFIG_DIR = None if config_dir is None else Path(os.fspath(config_dir))
+
+    @property
+    def path(self) -> Path:
+        """Its ``launchers.py`` (which may not exist)."""
+        return self.basepath / LAUNCHERS_FILE
+
+    def find(
+        self, *specs: str | HostRequirement | SimpleRequirement, tags: Iterable[str] = ()
+    ) -> Launcher | None:
+        """The launcher ``launchers.py`` chooses for the first alternative it can serve, else None.
+
+        The alternatives of every requirement are tried in order. Without a
+        ``launchers.py``, every requirement gets a local launcher (a
+        :class:`~xpm.launchers.local.DirectLauncher`), as in experimaestro;
+        :func:`find_launcher` says that the file is missing instead.
+
+        Raises:
+            RequirementError: a requirement text is invalid.
+            LaunchersFileError: the file failed (see :func:`find_launcher`).
+        """
+        requirements = [_requirement(spec) for spec in specs]
+        wanted = frozenset([tags] if isinstance(tags, str) else tags)
+        try:
+            return _choose(self.path, requirements, wanted)
+        except FileNotFoundError:
+            from xpm.launchers.local import DirectLauncher
+
+            return DirectLauncher()
+
+    def __repr__(self) -> str:
+        return f"LauncherRegistry({str(self.basepath)!r})"
+
+
+def _requirement(value: str | HostRequirement | SimpleRequirement | HostSimpleRequirement) -> HostRequirement:
+    """A requirement given as text or as a value, as a :class:`HostRequirement`."""
+    if isinstance(value, str):
+        return parse_requirement(value)
+    if isinstance(value, (SimpleRequirement, HostSimpleRequirement)):
+        return RequirementUnion(value)
+    return value
+
+
+def _choose(path: Path, requirements: list[HostRequirement], tags: frozenset[str]) -> Launcher | None:
+    """What the function of ``path`` returns for the first alternative it serves (None: none).
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        LaunchersFileError: the file failed.
+    """
+    module = load_launchers(path)
     function = getattr(module, "find_launcher", None)
     if not callable(function):
         raise LaunchersFileError(f"defines no {_SIGNATURE} function", path=path)
-
-    for alternative in requirement.alternatives:
-        launcher = _call(function, path, HostRequirement((alternative,)), set(wanted))
-        if launcher is not None:
-            return launcher
-    raise LauncherNotFoundError(requirement, wanted, path, f"find_launcher() in {path} returned None")
+    for requirement in requirements:
+        for alternative in requirement.alternatives:
+            launcher = _call(function, path, RequirementUnion(alternative), set(tags))
+            if launcher is not None:
+                return launcher
+    return None
 
 
 def _call(function: Callable[..., Any], path: Path, requirement: HostRequirement, tags: set[str]) -> Launcher | None:

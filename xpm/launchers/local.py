@@ -10,7 +10,16 @@ import sys
 import time
 from typing import Callable
 
-from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler, forkserver
+from xpm.launchers import (
+    CannotStop,
+    Launched,
+    Launcher,
+    LaunchRequest,
+    LocalConnector,
+    ProcessHandler,
+    check_connector,
+    forkserver,
+)
 from xpm.process import LocalProcessRef, ProcessRef, alive_here, local_process, proc_stat
 
 #: Set to ``0`` to start every job with Popen (see :class:`LocalLauncher`)
@@ -85,12 +94,28 @@ class LocalLauncher(Launcher):
         python: the Python interpreter of the jobs (default: this one).
         fork: whether to start jobs through a fork server (default: unless the
             ``XPM_LOCAL_FORK`` environment variable is ``0``).
+        connector: None or :meth:`LocalConnector.instance() <xpm.launchers.LocalConnector.instance>`;
+            experimaestro's spelling, ``DirectLauncher(LocalConnector.instance())``,
+            gives it first, in the place of ``max_jobs``.
+        priority: a preference, for a ``launchers.py`` that compares launchers.
     """
 
-    def __init__(self, max_jobs: int | None = None, python: str | None = None, fork: bool | None = None):
+    def __init__(
+        self,
+        max_jobs: int | LocalConnector | None = None,
+        python: str | None = None,
+        fork: bool | None = None,
+        *,
+        connector: LocalConnector | None = None,
+        priority: float = 0,
+    ):
+        if isinstance(max_jobs, LocalConnector):
+            max_jobs, connector = None, connector or max_jobs
+        check_connector(connector, type(self).__name__)
         self.max_jobs = max_jobs
         self.python = python or sys.executable
         self.fork = fork
+        self.priority = priority
 
     def command(self, request: LaunchRequest) -> list[str]:
         return [self.python, "-m", "xpm", "run", str(request.jobdir)]
@@ -139,7 +164,7 @@ class LocalLauncher(Launcher):
         return f"LocalLauncher(max_jobs={self.max_jobs!r})"
 
 
-#: experimaestro's name for the local launcher
+#: experimaestro's name for the local launcher (the same class)
 DirectLauncher = LocalLauncher
 
 

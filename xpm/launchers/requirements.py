@@ -45,8 +45,11 @@ no more than the device's ``min_memory`` floor allows); and, when some requests 
 placed on MPS devices, the requested cpu memory plus the memory requested on MPS
 devices fits in the MPS device's memory, which the CPU shares (unified memory).
 
-This module is pure: no I/O, and no import beyond the standard library and
-:mod:`xpm.errors`.
+A host that says ``min_gpu=N`` only matches alternatives that ask for at least N devices.
+What a host offers is described in :mod:`xpm.launchers.hosts` (re-exported here).
+
+This module is pure: no I/O, and no import beyond the standard library,
+:mod:`xpm.errors` and :mod:`xpm.launchers.hosts`.
 """
 
 from __future__ import annotations
@@ -55,14 +58,23 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar, Literal
+from typing import Literal
 
 from xpm.errors import XpmError
+from xpm.launchers.hosts import (
+    AcceleratorSpecification,
+    AcceleratorType,
+    CPUSpecification,
+    CudaSpecification,
+    HostSpecification,
+    MPSSpecification,
+)
 
 __all__ = [
     "AcceleratorKind",
     "AcceleratorRequirement",
     "AcceleratorSpecification",
+    "AcceleratorType",
     "CPURequirement",
     "CPUSpecification",
     "CudaSpecification",
@@ -142,85 +154,6 @@ class RequirementError(XpmError, ValueError):
         self.expected = expected
         self.found = found
         super().__init__(f"bad requirement at column {column}: expected {expected}, found {found}")
-
-
-# --- What a host offers ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AcceleratorSpecification:
-    """An accelerator of a host, of no particular kind: only ``gpu(...)`` requests match it.
-
-    Attributes:
-        memory: its memory, in bytes.
-        model: a free description (``"A100"``), for the reader.
-        min_memory: the device is only given to requests of at least this memory
-            (in bytes), to keep big devices for big jobs.
-    """
-
-    kind: ClassVar[str | None] = None
-
-    memory: int = 0
-    model: str = ""
-    min_memory: int = 0
-
-    def accepts(self, request: AcceleratorRequirement) -> bool:
-        """Whether this device can serve one device of ``request``."""
-        if request.kind != "any" and request.kind != self.kind:
-            return False
-        return self.min_memory <= request.memory <= self.memory
-
-
-@dataclass(frozen=True)
-class CudaSpecification(AcceleratorSpecification):
-    """An NVIDIA CUDA GPU (dedicated memory): serves ``cuda(...)`` and ``gpu(...)``."""
-
-    kind: ClassVar[str | None] = "cuda"
-
-
-@dataclass(frozen=True)
-class MPSSpecification(AcceleratorSpecification):
-    """An Apple Silicon GPU (MPS): serves ``mps(...)`` and ``gpu(...)``.
-
-    Its ``memory`` is the unified memory it shares with the CPU: the cpu memory of a
-    requirement and the memory it requests on this device must fit in it together.
-    """
-
-    kind: ClassVar[str | None] = "mps"
-
-
-@dataclass(frozen=True, kw_only=True)
-class CPUSpecification:
-    """The CPU side of a host (keyword arguments only, so that the two ints cannot be swapped).
-
-    Attributes:
-        cores: how many cores a job may use.
-        memory: how much memory a job may use, in bytes.
-    """
-
-    cores: int = 0
-    memory: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class HostSpecification:
-    """What a host (or a class of Slurm nodes) offers to one job.
-
-    Attributes:
-        max_duration: the longest job it accepts, in seconds; None or 0 for no limit
-            (0 is experimaestro's spelling).
-        cpu: its cores and memory. Left out, the host offers none: a requirement that
-            asks for cpu memory or cores does not match it.
-        accelerators: its devices (a list is accepted; stored as a tuple).
-    """
-
-    max_duration: int | None = None
-    cpu: CPUSpecification = CPUSpecification()
-    accelerators: Sequence[AcceleratorSpecification] = ()
-
-    def __post_init__(self) -> None:
-        # Stored as a tuple (whatever sequence was given), so that the value is immutable and hashable.
-        object.__setattr__(self, "accelerators", tuple(self.accelerators))
 
 
 # --- What a job needs ----------------------------------------------------------------
@@ -306,6 +239,8 @@ class HostSimpleRequirement:
     def match(self, host: HostSpecification) -> Match | None:
         """A :class:`Match` if ``host`` satisfies this alternative, else None (rules: module docstring)."""
         if host.max_duration and self.duration_seconds > host.max_duration:
+            return None
+        if self.accelerator_count < host.min_gpu:
             return None
         if self.cpu.memory > host.cpu.memory or self.cpu.cores > host.cpu.cores:
             return None

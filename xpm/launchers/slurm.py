@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from xpm import codec, layout, state
 from xpm.errors import XpmError
-from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, ProcessHandler
+from xpm.launchers import CannotStop, Launched, Launcher, LaunchRequest, LocalConnector, ProcessHandler, check_connector
 from xpm.launchers.slurm_options import SlurmOptions, format_time
 from xpm.launchers.slurm_status import LIVE, SlurmError, command_path, failure_reason, run_command, tracker
 from xpm.process import ProcessRef, slurm_process
@@ -163,6 +163,11 @@ class SlurmLauncher(Launcher):
             ``sbatch`` for all of them; 1: one ``sbatch`` per job). Each job keeps
             its folder, logs, state and Slurm id (``<array id>_<index>``); how
             jobs are grouped never changes an identifier.
+        connector: None or ``LocalConnector.instance()`` (experimaestro's argument:
+            Slurm's commands run on this host).
+        main: experimaestro's launcher that polls for others; accepted and unused,
+            since every Slurm launcher of a host shares one status query already.
+        priority: a preference, for a ``launchers.py`` that compares launchers.
     """
 
     def __init__(
@@ -175,9 +180,14 @@ class SlurmLauncher(Launcher):
         max_jobs: int | None = None,
         launcherenv: dict[str, str] | None = None,
         array_size: int = 100,
+        connector: LocalConnector | None = None,
+        main: Any = None,
+        priority: float = 0,
     ):
+        check_connector(connector, "SlurmLauncher")
         if array_size < 1:
             raise ValueError(f"array_size must be at least 1, not {array_size}")
+        self.priority = priority
         self.options = options or SlurmOptions()
         self.interval = interval
         self.binpath = binpath
@@ -197,6 +207,7 @@ class SlurmLauncher(Launcher):
             max_jobs=self.max_jobs,
             launcherenv=self.launcherenv,
             array_size=self.batch_size,
+            priority=self.priority,
         )
 
     def script(self, request: LaunchRequest) -> str:

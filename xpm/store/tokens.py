@@ -44,7 +44,11 @@ class CounterToken:
         name: the token's name (for messages).
         path: the token's folder (created if needed); processes that give the same
             folder share the token.
-        count: how many units the token has; a job takes ``n`` of them.
+        count: how many units the token has; a job takes ``n`` of them. Each
+            process checks acquisitions against the count it was given: processes
+            that share a token give the same count.
+        force: accepted for code written for experimaestro, where it decides whether
+            the count replaces one stored in the folder; xpm stores no count.
 
     Example::
 
@@ -52,14 +56,27 @@ class CounterToken:
         task.add_dependencies(gpus.dependency(1)).submit()   # or gpus(1, task)
     """
 
-    def __init__(self, name: str, path: str | os.PathLike[str], count: int):
-        if count < 1:
-            raise XpmError(f"token {name}: the count must be at least 1, got {count}")
+    def __init__(self, name: str, path: str | os.PathLike[str], count: int, force: bool = True):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise XpmError(f"token {name}: the count must be an integer of at least 1, got {count!r}")
         self.name = name
         self.path = Path(path).expanduser().absolute()
         self.count = count
         self.path.mkdir(parents=True, exist_ok=True)
         self._folder = LocalWorkspace(str(self.path))
+
+    @property
+    def total(self) -> int:
+        """How many units the token has (its ``count``)."""
+        return self.count
+
+    @property
+    def available(self) -> int:
+        """How many units no live job holds now (a snapshot: other processes may take some at once)."""
+        # Under the lock: reading the holders removes those of dead processes, which
+        # must not race with a new holder of the same job being written.
+        with self._folder.lock(layout.TOKEN_LOCK, timeout=LOCK_TIMEOUT):
+            return self.count - sum(holder.count for holder in self.holders())
 
     def dependency(self, count: int = 1) -> TokenDependency:
         """A dependency that holds ``count`` units while the job runs."""
