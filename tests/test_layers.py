@@ -86,6 +86,7 @@ FLOORS: dict[str, float] = {
     "xpm.query": 9,
     "xpm.control": 9,
     "xpm.maintenance": 9,
+    "xpm.history": 9,
     "xpm.experiments": 9,
     "xpm.experiments.": 9,
     "xpm.dynamic": 9,

@@ -99,15 +99,24 @@ def _location(value: WorkspaceLocation | str | os.PathLike[str], where: str) -> 
 
 @dataclass
 class HistorySettings:
-    """How many past runs of an experiment to keep.
+    """How many past runs of an experiment to keep when an experiment ends well.
+
+    None (the default) keeps every run: run folders are deleted only when the
+    settings ask for it (``history: {max_done: 5, max_failed: 1}``).
 
     Attributes:
         max_done: runs that completed successfully.
-        max_failed: runs that failed.
+        max_failed: runs that failed (failed runs older than the newest successful
+            one are removed first: its success supersedes them).
     """
 
-    max_done: int = 5
-    max_failed: int = 1
+    max_done: int | None = None
+    max_failed: int | None = None
+
+    @property
+    def prunes(self) -> bool:
+        """Whether these settings ask to delete old runs at all."""
+        return self.max_done is not None or self.max_failed is not None
 
 
 @dataclass(init=False)
@@ -365,7 +374,7 @@ class _Reader:
             raise self.fail(key, f"expected true or false, got {_show(value)}")
         return value
 
-    def integer(self, value: Any, key: str, default: int) -> int:
+    def integer(self, value: Any, key: str, default: Any) -> Any:
         if value is None:
             return default
         # bool is an int subclass: "max_retries: yes" is a mistake, not 1.

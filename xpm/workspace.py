@@ -207,13 +207,22 @@ class Workspace:
             return None
 
     def remove_job_folder(self, task_id: str, identifier: str) -> None:
-        """Deletes a job folder: the only recursive deletion xpm does.
+        """Deletes a job folder (with :meth:`remove_run_folder`, the only recursive deletions xpm does).
 
         Refuses anything that is not exactly ``jobs/<task-id>/<identifier>``.
         """
         if not (layout.is_task_id(task_id) and layout.is_identifier(identifier)):
             raise UnsafeDelete(f"refusing to delete {task_id!r}/{identifier!r}: not a job folder")
         self._remove_tree(layout.job_dir(task_id, identifier))
+
+    def remove_run_folder(self, experiment_id: str, run_id: str) -> None:
+        """Deletes the folder of a run of an experiment (its records; never a job folder).
+
+        Refuses anything that is not exactly ``experiments/<id>/<run-id>``.
+        """
+        if not (layout.is_name(experiment_id) and layout.is_name(run_id)):
+            raise UnsafeDelete(f"refusing to delete {experiment_id!r}/{run_id!r}: not a run folder")
+        self._remove_tree(layout.run_dir(experiment_id, run_id))
 
     def iter_job_dirs(self) -> Iterator[tuple[str, str]]:
         """Every ``(task id, identifier)`` folder under ``jobs/`` (names not checked)."""

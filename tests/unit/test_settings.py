@@ -94,7 +94,8 @@ def test_settings_are_read_from_default_dir(isolated):
 
 def test_missing_file_gives_empty_settings(tmp_path):
     settings = load_settings(tmp_path / "nowhere")
-    assert settings == Settings(env={}, history=HistorySettings(5, 1), workspaces=[], path=None)
+    assert settings == Settings(env={}, history=HistorySettings(None, None), workspaces=[], path=None)
+    assert not settings.history.prunes  # by default, every run is kept
 
 
 def test_empty_file_gives_empty_settings(tmp_path):
@@ -111,7 +112,7 @@ def test_workspace_defaults(tmp_path):
         env={},
         triggers=[],
         max_retries=3,
-        history=HistorySettings(max_done=5, max_failed=1),
+        history=HistorySettings(max_done=None, max_failed=None),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, NamedTuple
 
-from xpm import codec, layout
+from xpm import codec, layout, state
 from xpm.errors import XpmError
 from xpm.schema import EnvironmentRecord, JobSubmitted, RunRecord
 from xpm.store.index import JobKey
@@ -85,6 +85,19 @@ class RunStore:
     def set_current(self, experiment_id: str, run_id: str) -> None:
         """Makes ``run_id`` the current run of the experiment."""
         RefStore(self.workspace).set(layout.current_run_ref(experiment_id), run_id)
+
+    def remove_run(self, experiment_id: str, run_id: str) -> None:
+        """Deletes a run's folder: its records only (the jobs it submitted stay).
+
+        Raises:
+            XpmError: the run is the experiment's current run, or is still running.
+        """
+        if self.current(experiment_id) == run_id:
+            raise XpmError(f"{experiment_id}/{run_id} is the current run of the experiment: it is kept")
+        record = self.record(experiment_id, run_id)
+        if record is not None and record.status == state.RUN_RUNNING:
+            raise XpmError(f"{experiment_id}/{run_id} is running: it is kept")
+        self.workspace.remove_run_folder(experiment_id, run_id)
 
     # --- reading -----------------------------------------------------------------------------
 
