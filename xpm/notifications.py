@@ -181,7 +181,7 @@ class PlainProgressBar:
 def _bar_class() -> type:
     """The tqdm package's bar made to report to the job, or :class:`PlainProgressBar`."""
     try:
-        from tqdm.auto import tqdm as base
+        from tqdm.auto import tqdm as base  # type: ignore[import-untyped]
     except ImportError:
         return PlainProgressBar
 

@@ -109,7 +109,7 @@ class DropInFinder:
         # Every drop-in module is a package (an empty __path__), so that importing any
         # submodule asks this finder, and an unknown one gets the error above rather
         # than Python's "is not a package".
-        return ModuleSpec(fullname, self, origin=ORIGIN, is_package=True)
+        return ModuleSpec(fullname, self, origin=ORIGIN, is_package=True)  # type: ignore[arg-type]
 
     def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
         return None  # the default module object

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from huggingface_hub import ModelHubMixin, hf_hub_download, snapshot_download
+    from huggingface_hub import ModelHubMixin, hf_hub_download, snapshot_download  # type: ignore[import-not-found]
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "ExperimaestroHFHub needs the huggingface_hub package: pip install huggingface_hub"

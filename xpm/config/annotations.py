@@ -207,9 +207,9 @@ def configmethod(method: F) -> F:
 def documentation(method: F) -> F:
     """Marks a method to appear in the generated documentation of its class."""
     target = method.fget if isinstance(method, property) else method
-    target.__xpm_documentation__ = True  # type: ignore[union-attr]
+    target.__xpm_documentation__ = True  # type: ignore[union-attr,attr-defined]
     # The attribute documentation tools written for experimaestro look for.
-    target.__experimaestro_documentation__ = True  # type: ignore[union-attr]
+    target.__experimaestro_documentation__ = True  # type: ignore[union-attr,attr-defined]
     return method
 
 

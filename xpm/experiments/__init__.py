@@ -83,15 +83,19 @@ def configuration(cls: Any = None, /, **kwargs: Any) -> Any:
     return wrap if cls is None else wrap(cls)
 
 
+def _copier(value: Any) -> Callable[[], Any]:
+    import copy
+
+    return lambda: copy.deepcopy(value)
+
+
 def _mutable_defaults_to_factories(klass: Any) -> None:
     """``x: list[str] = ["a"]`` is accepted (as experimaestro's configurations accept it):
     each configuration gets its own copy of the default, never a shared list."""
-    import copy
-
     for name in klass.__dict__.get("__annotations__", {}):
         value = klass.__dict__.get(name)
         if isinstance(value, (list, dict, set)):
-            setattr(klass, name, dataclasses.field(default_factory=lambda v=value: copy.deepcopy(v)))
+            setattr(klass, name, dataclasses.field(default_factory=_copier(value)))
 
 
 @configuration

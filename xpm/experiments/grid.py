@@ -136,7 +136,7 @@ class GenericParams:
             raise GridSearchError(f"unknown grid key {unknown[0]!r} ({hint}known keys: {', '.join(GRID_KEYS)})", parts)
         given: dict[str, tuple[str, Any]] = {}
         for key, item in obj.items():
-            name = _ALIASES.get(key, key)
+            name = str(_ALIASES.get(key, key))
             if name in given:
                 raise GridSearchError(f"give either {given[name][0]} or {key}, not both", parts)
             given[name] = (key, item)
@@ -316,7 +316,7 @@ def _search(cfg: Any) -> _Search:
     block = dict(getattr(cfg, _BLOCK, None) or {})
     raw_dicts = block.pop(_DICTS, None)
     for path, raw in block.items():
-        parts = (_BLOCK, str(path))
+        parts: tuple[str, ...] = (_BLOCK, str(path))
         owner, name = _resolve(cfg, str(path), parts)
         params[str(path)] = (GenericParams.from_any(raw, _field_type(owner, name), parts=parts), parts)
 

@@ -461,7 +461,7 @@ def validate(merged: MergedConfig, cls: type) -> Any:
 
     data = check_keys(merged.data, cls, merged)
     try:
-        cfg = msgspec.convert(data, type=cls, strict=False, dec_hook=dec_hook)
+        cfg: Any = msgspec.convert(data, type=cls, strict=False, dec_hook=dec_hook)
     except msgspec.ValidationError as exc:
         raise merged.fail(*describe(str(exc), merged.data)) from None
     except (TypeError, NameError) as exc:  # a declared type msgspec cannot handle or resolve
