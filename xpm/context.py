@@ -23,6 +23,9 @@ __all__ = [
     "push_experiment",
     "pop_experiment",
     "current_experiment",
+    "running_experiment",
+    "set_outside_submitter",
+    "submit_outside",
     "loading_task",
     "check_not_loading_task",
     "ExperimentInJobLoad",
@@ -46,6 +49,9 @@ class Submitter(Protocol):
         launcher: Any = None,
         init_tasks: Iterable[Any] | None = None,
         max_retries: int | None = None,
+        run_mode: Any = None,
+        workspace: Any = None,
+        transient: Any = None,
     ) -> Any: ...
 
 
@@ -58,6 +64,8 @@ class SubmittedJob(Protocol):
     stderr: Any
 
     def wait(self) -> bool: ...
+
+    def add_on_completed(self, callback: Callable[[], Any]) -> None: ...
 
 
 _experiments: list[Submitter] = []
@@ -113,10 +121,41 @@ def check_not_loading_task() -> None:
 
 def current_experiment() -> Submitter:
     """The innermost running experiment (``submit()`` uses it)."""
+    found = running_experiment()
+    if found is None:
+        raise XpmError("submit() needs a running experiment: call it inside `with experiment(...) as xp:`")
+    return found
+
+
+def running_experiment() -> Submitter | None:
+    """The innermost running experiment, or None outside any."""
     with _experiments_lock:
-        if not _experiments:
-            raise XpmError("submit() needs a running experiment: call it inside `with experiment(...) as xp:`")
-        return _experiments[-1]
+        return _experiments[-1] if _experiments else None
+
+
+#: What submits a task outside any experiment (a dry run...): set by the experiment layer
+_outside: Callable[..., Any] | None = None
+
+
+def set_outside_submitter(submit: Callable[..., Any]) -> None:
+    """Installs what ``task.submit(run_mode=...)`` calls outside any experiment (:mod:`xpm.runs` does,
+    when it is imported): a function taking the task and the keywords of ``submit``."""
+    global _outside
+    _outside = submit
+
+
+def submit_outside(task: Any, **kwargs: Any) -> Any:
+    """Submits ``task`` outside any experiment (``run_mode=DRY_RUN``...), through the experiment layer.
+
+    Raises:
+        XpmError: the experiment layer is not loaded (nothing imported ``xpm.runs`` yet).
+    """
+    if _outside is None:
+        raise XpmError(
+            "submit() outside an experiment needs the experiment layer: import it first "
+            "(`from xpm import experiment`), or call submit() inside `with experiment(...) as xp:`"
+        )
+    return _outside(task, **kwargs)
 
 
 # --- the current job -------------------------------------------------------------------------

@@ -148,6 +148,15 @@ def job_lock(task_id: str, identifier: str) -> str:
     return f"{job_meta(task_id, identifier)}/lock"
 
 
+#: The outputs a job's task registered while it ran (dynamic outputs), relative to its folder
+JOB_OUTPUTS_FILE = f"{JOB_META}/outputs.jsonl"
+
+
+def job_outputs(task_id: str, identifier: str) -> str:
+    """The append-only log of the outputs a job's task registered while it ran."""
+    return f"{job_dir(task_id, identifier)}/{JOB_OUTPUTS_FILE}"
+
+
 def experiment_dir(experiment_id: str) -> str:
     return f"{EXPERIMENTS}/{experiment_id}"
 

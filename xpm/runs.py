@@ -3,8 +3,13 @@
 An experiment run takes the experiment lock (one run of an experiment at a time),
 creates its run folder, records its environment, and runs the jobs its tasks
 submit through a :class:`~xpm.scheduler.core.Scheduler`. On a normal exit it waits
-for every job and raises :class:`FailedExperiment` if some failed; on an exception
-(Ctrl-C included) it leaves the jobs running, and a later run follows them again.
+for every job (and their ``on_completed`` callbacks) and raises
+:class:`FailedExperiment` if some failed; on an exception (Ctrl-C included) it
+leaves the jobs running, and a later run follows them again. Once it ended well, it
+deletes the folders of the jobs submitted with ``transient=TransientMode.REMOVE``.
+
+A task may also be submitted outside any experiment, to see its job without
+running it (``task.submit(run_mode=RunMode.DRY_RUN)``): :func:`submit_outside`.
 """
 
 from __future__ import annotations
@@ -24,10 +29,15 @@ from xpm.errors import ConfigError, XpmError, os_error_text
 from xpm.launchers import Launcher
 from xpm.launchers.local import LocalLauncher
 from xpm.locks import LockTimeout
-from xpm.runmode import RunMode
+from xpm.runmode import RunMode, TransientMode
+from xpm.scheduler.callbacks import CallbackFailure
 from xpm.scheduler.core import Scheduler, SchedulerStopped
 from xpm.scheduler.job import Job, run_prepares
-from xpm.schema import RECORD_VERSION, JobSubmitted, RunRecord
+from xpm.scheduler.options import DirtyGitError, check_git, dirty_git_action, warn_web
+from xpm.scheduler.prepare import PrepareStep
+from xpm.scheduler.report import FailedExperiment, failed_dependency
+from xpm.scheduler.workspaceview import ExperimentWorkspace, location_of, same_place
+from xpm.schema import RECORD_VERSION, EnvironmentRecord, JobSubmitted, RunRecord
 from xpm.settings import WorkspaceSettings, load_settings, resolve_workspace
 from xpm.store.index import SNAPSHOT_AFTER_LINES
 from xpm.store.jobs import JobDirs, JobStore
@@ -38,27 +48,20 @@ from xpm.workspace import Workspace, WorkspaceNotFound
 
 logger = logging.getLogger("xpm.experiment")
 
-__all__ = ["experiment", "Experiment", "FailedExperiment", "RunMode"]
+__all__ = [
+    "experiment",
+    "Experiment",
+    "ExperimentWorkspace",
+    "FailedExperiment",
+    "DirtyGitError",
+    "RunMode",
+    "TransientMode",
+    "submit_outside",
+]
 
 #: The end of the jobs of the modes that run none: set once, never cleared
 _ENDED = threading.Event()
 _ENDED.set()
-
-
-class FailedExperiment(XpmError):
-    """Some jobs of the experiment failed; ``failed`` lists them."""
-
-    def __init__(self, experiment_id: str, failed: list[Job]):
-        self.experiment_id = experiment_id
-        self.failed = failed
-        lines = [f"experiment {experiment_id} failed: {len(failed)} job(s) ended in error"]
-        for job in failed:
-            reason = job.failure_reason or state.FAILED
-            if reason == state.DEPENDENCY:
-                lines.append(f"  {job.name}: not run, a job it depends on failed")
-            else:
-                lines.append(f"  {job.name}: {reason}, see {job.stderr}")
-        super().__init__("\n".join(lines))
 
 
 def _install_excepthook() -> None:
@@ -101,6 +104,11 @@ def _default_max_jobs() -> int:
     return os.cpu_count() or 1
 
 
+def _submit_name(info: Any) -> str:
+    """``<Class>.submit``: how errors about a submission start."""
+    return f"{info.xpmtype.name}.submit"
+
+
 class Experiment:
     """A run of an experiment (see :func:`experiment`).
 
@@ -109,36 +117,46 @@ class Experiment:
         run_id: the run id (``YYYYMMDD_HHMMSS``, ``.1``... on a clash); None
             outside the NORMAL run mode, which records no run.
         run_mode: what the experiment does with the jobs it submits.
-        workspace: the workspace (None for a dry run of a workspace that does not exist).
+        workspace: the workspace (:class:`ExperimentWorkspace`: ``xp.workspace.path``...).
         launcher: the launcher of tasks submitted without one.
+        actions: what tasks gave to ``add_action`` (kept for the experiment's code: xpm runs none).
     """
 
     def __init__(
         self,
-        where: str | os.PathLike[str] | WorkspaceSettings | Workspace,
+        where: str | os.PathLike[str] | WorkspaceSettings | Workspace | None,
         name: str,
         *,
         launcher: Launcher | None = None,
         run_mode: RunMode | str | None = None,
         max_jobs: int | None = None,
+        project_paths: Iterable[str | os.PathLike[str]] | None = None,
+        dirty_git: Any = None,
     ):
         if not layout.is_name(name):
             raise XpmError(f"invalid experiment id {name!r}: use letters, digits, '_', '-' and '.'")
         self.id = name
-        self.run_mode = RunMode.parse(run_mode) if run_mode is not None else RunMode.NORMAL
+        self.run_mode = RunMode.parse(run_mode, "experiment") if run_mode is not None else RunMode.NORMAL
         self._where = where
         self.settings: WorkspaceSettings | None = where if isinstance(where, WorkspaceSettings) else None
         #: given by the caller: else the workspace's (settings), else local, once the workspace is known
         self._launcher_given = launcher is not None
         self.launcher: Launcher = launcher if launcher is not None else LocalLauncher()
         self.max_jobs = max_jobs
+        self._project_paths = [os.fspath(p) for p in project_paths] if project_paths is not None else None
+        self._dirty_git = dirty_git_action(dirty_git)
         #: the variables jobs get; from the start of a run, those of the settings are
         #: in it too (the scheduler reads this dict, so later setenv calls count)
         self.env: dict[str, str] = {}
         self.run_id: str | None = None
-        self.workspace: Workspace | None = None
+        #: the xpm workspace (None for a dry run of a workspace that does not exist)
+        self._ws: Workspace | None = None
+        self.workspace = ExperimentWorkspace(self)
         self.jobs: dict[str, Job] = {}
         self.scheduler: Any = None
+        self.actions: list[Any] = []
+        #: held while a task is submitted (``__submit__`` may submit others: reentrant)
+        self._submitting = threading.RLock()
         self._lock: Any = None
         self._location = ""
         self._progress = _Progress(self)
@@ -150,6 +168,8 @@ class Experiment:
         self.runs: RunStore | None = None
         #: identifiers of the Prepare configurations run (PREPARE mode)
         self._prepared: set[str] = set()
+        #: the preparations the jobs wait for, by identifier of their Prepare configuration
+        self._steps: dict[str, PrepareStep] = {}
         #: the paths of the workspace's job folders (set when the workspace is known)
         self.job_dirs = JobDirs(None, "")
 
@@ -181,16 +201,25 @@ class Experiment:
         """A counter token of the workspace (shared by every experiment of the workspace)."""
         if not layout.is_name(name):
             raise XpmError(f"invalid token name {name!r}")
-        if self.workspace is None or self.workspace.local_path("") is None:
+        if self._ws is None or self._ws.local_path("") is None:
             raise XpmError("tokens need a local workspace")
-        return CounterToken(name, self.workspace.local_path(layout.workspace_token(name)), count)  # type: ignore[arg-type]
+        return CounterToken(name, self._ws.local_path(layout.workspace_token(name)), count)  # type: ignore[arg-type]
+
+    def add_action(self, action: Any) -> None:
+        """Keeps an action a task gave (``__submit__``'s ``add_action``) in :attr:`actions`.
+
+        xpm's monitors do not offer actions: the experiment's code may run them.
+        """
+        self.actions.append(action)
 
     def wait(self) -> list[Job]:
-        """Waits until every job submitted so far ended; returns the failed ones."""
-        if self.scheduler is not None:
-            self.scheduler.wait_all(self._progress.report)
-            self._progress.report(final=True)
-        return [job for job in self.jobs.values() if job.state == state.ERROR]
+        """Waits until every job submitted so far ended, and their ``on_completed`` callbacks
+        too; returns the failed jobs."""
+        if self.scheduler is None:
+            return []
+        self.scheduler.wait_all(self._progress.report)
+        self._progress.report(final=True)
+        return [job for job in self.scheduler.jobs.values() if job.state == state.ERROR]
 
     def submit(
         self,
@@ -199,39 +228,118 @@ class Experiment:
         launcher: Launcher | None = None,
         init_tasks: Iterable[Any] | None = None,
         max_retries: int | None = None,
+        run_mode: RunMode | str | None = None,
+        workspace: Any = None,
+        transient: Any = None,
     ) -> Any:
-        """Submits a task (what ``task.submit()`` calls); returns its output."""
-        info = task.__xpm__
-        if info.job is not None:
-            raise ConfigError(f"{info.xpmtype.name} was already submitted: submit a copy (copyconfig)")
-        if init_tasks is not None:
-            info.init_tasks = list(init_tasks)
-        retries = max_retries if max_retries is not None else (self.settings.max_retries if self.settings else 3)
-        planned = plan(task, self.job_dirs, max_retries=retries, exists=self._job_exists)
-        name = planned.name
-        job = self.jobs.get(name)
-        if job is None:
-            try:
-                job = self._new_job(name, planned, launcher or self.launcher)
-            except OSError as exc:
-                # A full disk, or a record's path taken by a folder...: one line, not a traceback.
-                raise XpmError(
-                    f"{planned.name}: the workspace cannot record the job: {os_error_text(exc)} "
-                    "(`experiments sync` repairs what was damaged)"
-                ) from exc
-        else:
-            job.max_retries = max(job.max_retries, retries)
-            logger.info("%s was already submitted: same job", planned.name)
-        info.job = job
-        return task.__xpm_outputs__()
+        """Submits a task (what ``task.submit()`` calls); returns its output.
 
-    def _new_job(self, name: str, planned: Plan, launcher: Launcher) -> Job:
+        Callbacks (``on_completed``) may submit tasks while the experiment's code does:
+        one submission at a time (``__submit__`` may submit others: the lock is reentrant).
+        """
+        with self._submitting:
+            info = task.__xpm__
+            if run_mode is None and transient is None and workspace is None and max_retries is None:
+                mode, keep = self.run_mode, TransientMode.NONE
+            else:
+                mode, keep = self._options(info, run_mode, transient, workspace, max_retries)
+            if info.job is not None:
+                raise ConfigError(f"{info.xpmtype.name} was already submitted: submit a copy (copyconfig)")
+            if init_tasks is not None:
+                tasks = list(init_tasks)
+                if tasks or info.init_tasks:  # `init_tasks=[]` (experimaestro's default) changes nothing
+                    info.init_tasks = tasks
+            retries = max_retries if max_retries is not None else self.settings.max_retries if self.settings else 3
+            planned = plan(task, self.job_dirs, max_retries=retries, exists=self._job_exists)
+            if planned.prepares:
+                planned.dependencies.extend(self._step(config) for config in planned.prepares)
+            name = planned.name
+            job = self.jobs.get(name)
+            if job is None:
+                try:
+                    job = self._new_job(name, planned, launcher or self.launcher, mode, keep)
+                except OSError as exc:
+                    # A full disk, or a record's path taken by a folder...: one line, not a traceback.
+                    raise XpmError(
+                        f"{planned.name}: the workspace cannot record the job: {os_error_text(exc)} "
+                        "(`experiments sync` repairs what was damaged)"
+                    ) from exc
+            else:
+                self._submitted_again(job, retries, mode, keep, info)
+            info.job = job
+            if info.on_completed:
+                callbacks, info.on_completed = info.on_completed, None
+                for callback in callbacks:
+                    job.add_on_completed(callback)
+            return task.__xpm_outputs__(self.add_action)
+
+    def _options(
+        self, info: Any, run_mode: Any, transient: Any, workspace: Any, max_retries: Any
+    ) -> tuple[RunMode, TransientMode]:
+        """Checks the options of one submission; returns its run mode and transient mode.
+
+        A task may be given a mode that does less than its experiment's: ``DRY_RUN``
+        (shown, not run), or the experiment's own. ``workspace`` may only name the
+        experiment's workspace.
+        """
+        where = _submit_name(info)
+        mode = self.run_mode if run_mode is None else RunMode.parse(run_mode, where)
+        if mode is not self.run_mode and mode is not RunMode.DRY_RUN and self.run_mode is not RunMode.NORMAL:
+            raise XpmError(
+                f"{where}: run_mode={mode.name} in an experiment run in {self.run_mode.name} mode: a task may "
+                f"only be given DRY_RUN or its experiment's mode here; run the experiment in NORMAL mode"
+            )
+        keep = TransientMode.parse(transient, where)
+        if workspace is not None:
+            location = location_of(workspace, where)
+            if not same_place(location, self._location):
+                raise XpmError(
+                    f"{where}: workspace={location} is not the workspace of experiment {self.id} "
+                    f"({self._location}): submit it in an experiment of that workspace"
+                )
+        if max_retries is not None and (
+            isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
+        ):
+            raise XpmError(f"{where}: max_retries={max_retries!r} is not a number of retries (0 or more)")
+        return mode, keep
+
+    def _step(self, config: Any) -> PrepareStep:
+        """The preparation of a ``Prepare`` configuration, one per identifier in the experiment."""
+        key = str(config.__identifier__())
+        step = self._steps.get(key)
+        if step is None:
+            step = self._steps[key] = PrepareStep(config)
+        return step
+
+    def _submitted_again(self, job: Job, retries: int, mode: RunMode, keep: TransientMode, info: Any) -> None:
+        """A task with the identifier of a job this experiment has: the same job, with the most
+        retries and the transient mode that keeps the most."""
+        if mode is RunMode.NORMAL and job.run_mode is not RunMode.NORMAL:
+            raise XpmError(
+                f"{_submit_name(info)}: {job.name} was submitted with run_mode={job.run_mode.name} in this "
+                "experiment: submit a job with one run mode"
+            )
+        job.max_retries = max(job.max_retries, retries)
+        if keep < job.transient:
+            job.transient = keep
+            if not keep.is_transient and job.scheduler is not None:
+                job.scheduler.need(job)
+        logger.info("%s was already submitted: same job", job.name)
+
+    def _new_job(self, name: str, planned: Plan, launcher: Launcher, mode: RunMode, keep: TransientMode) -> Job:
         job = planned.job(launcher)
+        job.run_mode, job.transient = mode, keep
         self.jobs[name] = job
-        mode = self.run_mode
         if mode is RunMode.NORMAL:
             assert self.store is not None and self.runs is not None and self.run_id is not None
-            created = self.store.create(job.task_id, job.identifier, planned.params)
+            store = self.store
+            if keep is not TransientMode.NONE:
+                # Its folder is written when (if) a task needs it: the scheduler calls this.
+                params = planned.params
+                job.create = lambda: store.create(job.task_id, job.identifier, params)
+                created = None
+            else:
+                created = store.create(job.task_id, job.identifier, planned.params)
             self.runs.append_submitted(
                 self.id,
                 self.run_id,
@@ -287,6 +395,9 @@ class Experiment:
             return
         if isinstance(where, WorkspaceSettings):
             self.settings = where
+        elif where is None:
+            # A submission outside an experiment without workspace=: the settings' default.
+            self.settings = resolve_workspace(settings=self._settings)
         else:
             self.settings = resolve_workspace(workdir=os.path.abspath(os.fspath(where)), settings=self._settings)
         self._location = str(self.settings.location)
@@ -308,7 +419,7 @@ class Experiment:
 
     def _opened(self, workspace: Workspace | None, location: str) -> None:
         """The workspace is known (None: a dry run of a workspace that does not exist)."""
-        self.workspace, self._location = workspace, location
+        self._ws, self._location = workspace, location
         self.job_dirs = JobDirs(workspace, location)
         if workspace is not None:
             self.store, self.runs = JobStore(workspace), RunStore(workspace)
@@ -331,7 +442,7 @@ class Experiment:
         return self
 
     def _start_run(self) -> None:
-        ws = self.workspace
+        ws = self._ws
         assert ws is not None
         if ws.local_path("") is None:
             raise XpmError(
@@ -356,7 +467,7 @@ class Experiment:
             raise
 
     def _take_lock(self) -> None:
-        ws = self.workspace
+        ws = self._ws
         assert ws is not None
         rel = layout.experiment_lock(self.id)
         lock = ws.lock(rel, timeout=0)
@@ -378,14 +489,24 @@ class Experiment:
     def _new_run(self) -> str:
         """Creates the run folder and its records; points the experiment's current ref at it."""
         assert self.runs is not None
+        environment = self._environment()
         self._started_at = time.time()
         run_id = self.runs.create_run(self.id, self._started_at)
         self._write_run(run_id, state.RUN_RUNNING)
-        main = getattr(sys.modules.get("__main__"), "__file__", None)
-        project = os.path.dirname(os.path.abspath(main)) if main else os.getcwd()
-        self.runs.write_environment(self.id, run_id, collect(project))
+        self.runs.write_environment(self.id, run_id, environment)
         self.runs.set_current(self.id, run_id)
         return run_id
+
+    def _environment(self) -> EnvironmentRecord:
+        """What the run runs with, checked against ``dirty_git`` before anything is recorded."""
+        if self._project_paths:
+            project = self._project_paths[0]
+        else:
+            main = getattr(sys.modules.get("__main__"), "__file__", None)
+            project = os.path.dirname(os.path.abspath(main)) if main else os.getcwd()
+        environment = collect(project)
+        check_git(environment, self._dirty_git)
+        return environment
 
     def _write_run(self, run_id: str, status: str, ended: bool = False) -> None:
         assert self.runs is not None
@@ -413,10 +534,14 @@ class Experiment:
                 logger.warning("job index not folded: %s", exc)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        context.pop_experiment(self)
         if self.run_mode is not RunMode.NORMAL:
+            context.pop_experiment(self)
             return
+        if exc_type is not None:
+            context.pop_experiment(self)
+        # Otherwise it stays the running experiment while it waits: callbacks may submit tasks.
         failed: list[Job] = []
+        callbacks: list[CallbackFailure] = []
         stopped: SchedulerStopped | None = None
         try:
             if exc_type is None:
@@ -425,12 +550,15 @@ class Experiment:
                 except SchedulerStopped as error:
                     stopped = error
             if exc_type is not None or stopped is not None:
-                pending = [job for job in self.jobs.values() if not job.finished]
+                pending = [job for job in self.scheduler.jobs.values() if not job.finished and not job.dormant]
                 if pending:
                     print(f"xpm: leaving {len(pending)} job(s) running; run the experiment again to follow them",
                           file=sys.stderr)
             self.scheduler.stop()
-            ok = exc_type is None and stopped is None and not failed
+            callbacks = list(self.scheduler.callbacks.failures)
+            ok = exc_type is None and stopped is None and not failed and not callbacks
+            if ok:
+                self._remove_transient()
             assert self.run_id is not None
             try:
                 self._write_run(self.run_id, state.RUN_DONE if ok else state.RUN_FAILED, ended=True)
@@ -442,11 +570,29 @@ class Experiment:
                 logger.debug("run record not written: %s", error)
             self._refresh_index_snapshot()
         finally:
+            context.pop_experiment(self)
             self._release_lock()
         if stopped is not None:
             raise stopped
-        if failed:
-            raise FailedExperiment(self.id, failed)
+        if failed or callbacks:
+            raise FailedExperiment(self.id, failed, callbacks)
+
+    def _remove_transient(self) -> None:
+        """Deletes the folders of the done jobs submitted with ``TransientMode.REMOVE``, as
+        ``jobs clean`` does (under each job's lock, only a real job folder that ended)."""
+        from xpm import control
+
+        assert self.store is not None
+        for job in self.scheduler.jobs.values():
+            if job.transient is not TransientMode.REMOVE or job.state != state.DONE:
+                continue
+            try:
+                outcome = control.clean(self.store, (job.task_id, job.identifier))
+            except (XpmError, OSError) as exc:
+                print(f"xpm: transient job {job.name} kept: {exc}", file=sys.stderr)
+                continue
+            if outcome.result != "cleaned":
+                print(f"xpm: transient job {job.name} kept: {outcome.detail}", file=sys.stderr)
 
 
 def experiment(
@@ -456,6 +602,15 @@ def experiment(
     launcher: Launcher | None = None,
     run_mode: RunMode | str | None = None,
     max_jobs: int | None = None,
+    project_paths: Iterable[str | os.PathLike[str]] | None = None,
+    dirty_git: Any = None,
+    host: str | None = None,
+    port: int | None = None,
+    token: str | None = None,
+    wait_for_quit: bool = False,
+    register_signals: bool = True,
+    no_db: bool = False,
+    no_environmental_impact: bool = False,
 ) -> Experiment:
     """A run of the experiment ``name`` in a workspace, as a context manager.
 
@@ -467,6 +622,17 @@ def experiment(
         run_mode: ``NORMAL`` (default), ``GENERATE_ONLY``, ``DRY_RUN`` or ``PREPARE``.
         max_jobs: how many local jobs run at once (default: ``max_jobs`` of the
             settings, else the number of CPUs).
+        project_paths: the folders of the experiment's code; the first one's git
+            commit goes to ``environment.json`` (default: the main script's folder).
+        dirty_git: what to do when that git repository has uncommitted changes:
+            ``DirtyGitAction.IGNORE`` (the default), ``WARN`` (a line on stderr) or
+            ``ERROR`` (raises :class:`DirtyGitError` before the run starts); or
+            their values, ``"ignore"``...
+        host, port, token, wait_for_quit: the web monitor's; xpm serves none, and
+            says so once (a negative ``port`` asks for none: nothing is said).
+        register_signals, no_db, no_environmental_impact: accepted, and change
+            nothing (xpm handles Ctrl-C as any exception, has no database and does
+            not track energy).
 
     Example::
 
@@ -476,7 +642,51 @@ def experiment(
             Evaluate.C(model=model).submit()
         # here every job ended; FailedExperiment was raised if some failed
     """
-    return Experiment(where, name, launcher=launcher, run_mode=run_mode, max_jobs=max_jobs)
+    warn_web({"host": host, "port": port, "token": token, "wait_for_quit": wait_for_quit})
+    return Experiment(
+        where,
+        name,
+        launcher=launcher,
+        run_mode=run_mode,
+        max_jobs=max_jobs,
+        project_paths=project_paths,
+        dirty_git=dirty_git,
+    )
+
+
+def submit_outside(
+    task: Any,
+    *,
+    workspace: Any = None,
+    launcher: Launcher | None = None,
+    run_mode: RunMode | str | None = None,
+    init_tasks: Iterable[Any] | None = None,
+    max_retries: int | None = None,
+    transient: Any = None,
+) -> Any:
+    """``task.submit(run_mode=...)`` outside any experiment: the job is planned in the workspace
+    (``workspace``, else the first of the settings) without running it.
+
+    ``DRY_RUN`` computes the job folder and the outputs and writes nothing (the
+    job's line is printed, with its state in the workspace); ``GENERATE_ONLY``
+    writes the job folder; ``PREPARE`` runs the task's ``Prepare`` configurations.
+
+    Raises:
+        XpmError: no ``run_mode`` (or ``NORMAL``): running jobs needs an experiment.
+    """
+    where = f"{task.__xpm__.xpmtype.name}.submit"
+    mode = RunMode.parse(run_mode, where) if run_mode is not None else RunMode.NORMAL
+    if mode is RunMode.NORMAL:
+        raise XpmError(
+            f"{where}: submit() needs a running experiment: call it inside `with experiment(...) as xp:`, "
+            "or give run_mode=RunMode.DRY_RUN to see the job without running it"
+        )
+    xp = Experiment(workspace, "submit", launcher=launcher, run_mode=mode)
+    xp._open_workspace()
+    return xp.submit(task, init_tasks=init_tasks, max_retries=max_retries, transient=transient)
+
+
+context.set_outside_submitter(submit_outside)
 
 
 class _Progress:
@@ -491,11 +701,12 @@ class _Progress:
     def changed(self, job: Job) -> None:
         if job.finished and job.state == state.ERROR:
             reason = job.failure_reason or state.FAILED
-            detail = "a job it depends on failed" if reason == state.DEPENDENCY else f"see {job.stderr}"
+            detail = failed_dependency(job) if reason == state.DEPENDENCY else f"see {job.stderr}"
             self._print(f"xpm: job {job.name} ended in error ({reason}): {detail}", newline=True)
 
     def report(self, final: bool = False) -> None:
-        jobs = list(self.xp.jobs.values())
+        # The jobs this experiment runs; transient jobs that no task needed are not run.
+        jobs = [job for job in self.xp.scheduler.jobs.values() if not job.dormant]
         counts: dict[str, int] = {}
         for job in jobs:
             counts[job.state] = counts.get(job.state, 0) + 1
@@ -503,6 +714,9 @@ class _Progress:
         for shown in (state.RUNNING, state.SCHEDULED, state.WAITING, state.READY, state.ERROR):
             if counts.get(shown):
                 parts.append(f"{counts[shown]} {'failed' if shown == state.ERROR else shown}")
+        dormant = len(self.xp.scheduler.jobs) - len(jobs)
+        if dormant:
+            parts.append(f"{dormant} transient not needed")
         line = f"xpm: {self.xp.id}: " + ", ".join(parts)
         now = time.monotonic()
         if line == self.last_line and not final:

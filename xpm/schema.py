@@ -137,7 +137,27 @@ class IndexRemoved(Event, tag="removed"):
     identifier: str
 
 
-AnyEvent = JobStateChanged | JobProgress | JobSubmitted | IndexEntry | IndexRemoved
+#: Version of the records of a job's outputs log written by this xpm
+OUTPUT_VERSION = 1
+
+
+class TaskOutput(Event, tag="output"):
+    """A line of a job's ``.xpm/outputs.jsonl``: an output its task registered while it ran.
+
+    The experiment builds the output by calling the method ``method`` of its own
+    configuration whose identifier is ``config``, with ``args`` and ``kwargs``.
+    """
+
+    version: int
+    #: the identifier (hex) of the configuration whose method builds the output
+    config: str
+    #: the name of that method
+    method: str
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+
+
+AnyEvent = JobStateChanged | JobProgress | JobSubmitted | IndexEntry | IndexRemoved | TaskOutput
 
 
 #: One folded job of an index snapshot: task id, identifier, state, failure reason, tags, last update

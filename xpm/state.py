@@ -1,7 +1,9 @@
 """What may happen to a job in each state: every job-state set and decision, in one place.
 
 The states and failure reasons are strings on the wire (``xpm.schema``); this
-module names them and holds the rules of "Running a job" in ``spec/workspace.md``.
+module names them, gives user code state objects equal to those strings
+(:class:`JobState`, :class:`JobFailureStatus`), and holds the rules of "Running a
+job" in ``spec/workspace.md``.
 Every writer of a job's state (the scheduler, the job process, ``jobs kill`` and
 ``jobs clean``, the monitors) decides with the functions below, under the job
 lock, right after reading the job's record, so that "what may happen to a job in
@@ -18,13 +20,17 @@ decide alike.
 from __future__ import annotations
 
 import enum
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, ClassVar, Literal, Optional
 
 from xpm.schema import FAILURE_REASONS, JOB_STATES, JobStateRecord
 
 __all__ = [
     "JobState",
+    "JobStateError",
+    "JobFailureStatus",
     "FailureReason",
+    "job_state",
+    "failure_status",
     "UNSCHEDULED",
     "WAITING",
     "READY",
@@ -32,6 +38,7 @@ __all__ = [
     "RUNNING",
     "DONE",
     "ERROR",
+    "TRANSIENT",
     "FAILED",
     "DEPENDENCY",
     "CANCELLED",
@@ -64,13 +71,14 @@ __all__ = [
     "DECISIONS",
 ]
 
-#: A job's state (``JobStateRecord.state``)
-JobState = Literal["unscheduled", "waiting", "ready", "scheduled", "running", "done", "error"]
 #: Why a job is in error (``JobStateRecord.failure_reason``)
 FailureReason = Literal["failed", "dependency", "cancelled", "timeout", "memory"]
 
 UNSCHEDULED, WAITING, READY, SCHEDULED, RUNNING, DONE, ERROR = JOB_STATES
 FAILED, DEPENDENCY, CANCELLED, TIMEOUT, MEMORY = FAILURE_REASONS
+#: The state of a transient job that no task needed (yet): it is the experiment's word only,
+#: never recorded (the job's folder may not even exist)
+TRANSIENT = "transient"
 
 #: The status of an experiment run (``RunRecord.status``): running, then done (every job done) or failed
 RUN_RUNNING, RUN_DONE, RUN_FAILED = "running", "done", "failed"
@@ -92,6 +100,157 @@ CLEANABLE = (DONE, ERROR)
 LOG_ENDED = (DONE, ERROR, UNSCHEDULED)
 #: The order in which the monitors list jobs: what needs a look first
 STATE_RANK = {RUNNING: 0, ERROR: 1, SCHEDULED: 2, READY: 3, WAITING: 4, UNSCHEDULED: 5, DONE: 6}
+
+
+# --- states as objects: what user code compares a job's state with ---------------------------
+
+
+class JobFailureStatus(str, enum.Enum):
+    """Why a job is in error: ``job.state.failure_reason`` and ``job.failure_reason``.
+
+    Each member equals the word of the records (``JobFailureStatus.TIMEOUT ==
+    "timeout"``). xpm records the first five; the others exist so that code testing
+    for them runs, and never match a job of xpm.
+    """
+
+    DEPENDENCY = DEPENDENCY
+    FAILED = FAILED
+    MEMORY = MEMORY
+    TIMEOUT = TIMEOUT
+    CANCELLED = CANCELLED
+    REJECTED_TIMELIMIT = "rejected_timelimit"
+    REJECTED_OTHER = "rejected_other"
+    MISSING_OUTPUTS = "missing_outputs"
+    DELETED = "deleted"
+
+    def __str__(self) -> str:
+        return self.value  # type: ignore[no-any-return]
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class JobState(str):
+    """A job's state, as ``job.state`` gives it: a string equal to the word of the records.
+
+    ``JobState.DONE == "done"``, so code comparing with words (``state.DONE``, the
+    records' ``"done"``) and code comparing with ``JobState`` members agree, and
+    either may be a key of the same ``dict``. ``JobState("done") is JobState.DONE``;
+    ``name`` is the word. Every error state equals ``JobState.ERROR`` whatever its
+    reason; ``JobStateError(reason)`` makes one that carries it.
+
+    The members: ``UNSCHEDULED``, ``WAITING``, ``READY``, ``SCHEDULED``,
+    ``RUNNING``, ``DONE``, ``ERROR``, and ``TRANSIENT`` (a transient job that no
+    task needed: the experiment's word only, never recorded).
+    """
+
+    __slots__ = ()
+
+    UNSCHEDULED: ClassVar[JobState]
+    WAITING: ClassVar[JobState]
+    READY: ClassVar[JobState]
+    SCHEDULED: ClassVar[JobState]
+    RUNNING: ClassVar[JobState]
+    DONE: ClassVar[JobState]
+    ERROR: ClassVar[JobStateError]
+    TRANSIENT: ClassVar[JobState]
+
+    #: the reason of an error state (None for the others)
+    failure_reason: JobFailureStatus | None = None
+
+    def __new__(cls, word: str) -> JobState:
+        known = _STATES.get(word) if isinstance(word, str) else None
+        if known is None:
+            raise ValueError(f"unknown job state {word!r}: expected one of {', '.join(_STATES)}")
+        return known
+
+    @property
+    def name(self) -> str:
+        """The word of the state (``"done"``)."""
+        return str.__str__(self)
+
+    def is_unscheduled(self) -> bool:
+        """Not submitted to run: never scheduled, or transient and not needed."""
+        return self in _UNSCHEDULED_WORDS
+
+    def notstarted(self) -> bool:
+        """No process was started for the job yet."""
+        return self in _NOT_STARTED
+
+    def running(self) -> bool:
+        """A process was started for the job (``scheduled`` or ``running``)."""
+        return self in LAUNCHED
+
+    def finished(self) -> bool:
+        """The job ended: ``done`` or ``error``."""
+        return self in FINAL
+
+    def is_error(self) -> bool:
+        return str.__eq__(self, ERROR)
+
+    def __repr__(self) -> str:
+        return f"JobState.{str.upper(self)}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (JobState, (str(self),))
+
+
+class JobStateError(JobState):
+    """The state of a job in error, with its reason (``failure_reason``, None when unknown).
+
+    Two error states are equal whatever their reasons, as any state equals its word:
+    ``JobStateError(JobFailureStatus.TIMEOUT) == JobState.ERROR == "error"``.
+    """
+
+    failure_reason: JobFailureStatus | None
+
+    def __new__(cls, failure_reason: JobFailureStatus | str | None = None) -> JobStateError:
+        obj = str.__new__(cls, ERROR)
+        obj.failure_reason = None if failure_reason is None else JobFailureStatus(failure_reason)
+        return obj
+
+    def __repr__(self) -> str:
+        return f"JobStateError({self.failure_reason.name})" if self.failure_reason else "JobState.ERROR"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (JobStateError, (self.failure_reason,))
+
+
+def _member(word: str) -> JobState:
+    return str.__new__(JobState, word)
+
+
+_UNSCHEDULED_WORDS = frozenset({UNSCHEDULED, TRANSIENT})
+_NOT_STARTED = frozenset({UNSCHEDULED, TRANSIENT, WAITING, READY})
+#: each state by its word (the error state without a reason)
+_STATES: dict[str, JobState] = {word: _member(word) for word in (*JOB_STATES[:-1], TRANSIENT)}
+_STATES[ERROR] = JobStateError()
+for _word, _member_state in _STATES.items():
+    setattr(JobState, _word.upper(), _member_state)
+del _word, _member_state
+#: the error states with a reason, one per reason
+_ERRORS: dict[str, JobStateError] = {}
+
+
+def job_state(word: str, failure_reason: str | None = None) -> JobState:
+    """The state object of a record's words (an error with ``failure_reason`` carries it).
+
+    Raises:
+        ValueError: an unknown state or failure reason.
+    """
+    if failure_reason is None or word != ERROR:
+        found_state = _STATES.get(word)
+        return found_state if found_state is not None else JobState(word)  # JobState() raises
+    found = _ERRORS.get(failure_reason)
+    if found is None:
+        found = _ERRORS[failure_reason] = JobStateError(failure_reason)
+    return found
+
+
+def failure_status(reason: str | None) -> JobFailureStatus | None:
+    """The :class:`JobFailureStatus` of a record's failure reason (None stays None)."""
+    return None if reason is None else JobFailureStatus(reason)
+
 
 #: The liveness oracle: whether a record's process is alive (None: this host cannot tell)
 Alive = Callable[[Optional[dict[str, Any]]], Optional[bool]]

@@ -3,7 +3,8 @@
 A parameter that holds the output of a submitted task (the task itself, or a
 configuration its ``task_outputs`` marked with ``dep``) makes a dependency on that
 task's job. ``Prepare`` configurations reachable from the parameters are run by
-the experiment process before the job starts.
+the experiment process before the job starts: the experiment adds their
+preparations to the plan's dependencies (:class:`~xpm.scheduler.prepare.PrepareStep`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class Plan:
     identifier: str
     jobpath: PurePath
     tags: dict[str, Any]
-    dependencies: list[Job]
+    #: the jobs whose outputs the task holds (then the preparations the experiment adds)
+    dependencies: list[Any]
     tokens: list[TokenDependency]
     prepares: list[Any]
     params: bytes

@@ -48,6 +48,7 @@ class ConfigInfo:
         "typevars",
         "meta",
         "compose_tail",
+        "on_completed",
     )
 
     def __init__(self, config: ConfigMixin, xpmtype: ClassInfo, created_at: str | None):
@@ -73,6 +74,8 @@ class ConfigInfo:
         self.meta = False
         #: the innermost configuration of an ``outer @ inner`` chain built on this one
         self.compose_tail: ConfigMixin | None = None
+        #: callbacks given to ``on_completed`` before the task was submitted (its job takes them)
+        self.on_completed: list[Callable[[], Any]] | None = None
 
     @property
     def init_tasks(self) -> tuple[ConfigMixin, ...]:
@@ -363,6 +366,21 @@ def _has_attribute(config: ConfigMixin, name: str) -> bool:
     return hasattr(type(config), name) or name in config.__dict__
 
 
+#: The method that gives the outputs of each configuration class: ``__submit__``, ``task_outputs`` or None
+_OUTPUT_HOOKS: dict[type, str | None] = {}
+
+
+def _outputs_hook(cls: type) -> str | None:
+    """Which of ``__submit__`` (first) and ``task_outputs`` a class defines, if any (asked once per class:
+    a missing attribute costs a walk of the class's bases, at each submission)."""
+    try:
+        return _OUTPUT_HOOKS[cls]
+    except KeyError:
+        hook = next((name for name in ("__submit__", "task_outputs") if hasattr(cls, name)), None)
+        _OUTPUT_HOOKS[cls] = hook
+        return hook
+
+
 def _warn_near_miss(xpmtype: ClassInfo, name: str) -> None:
     """Warns when a plain attribute is probably a misspelt parameter."""
     import difflib
@@ -489,12 +507,23 @@ class ConfigMixin:
     def __identifier__(self) -> Identifier:
         return Identifier(config_digest(self))
 
-    def __xpm_outputs__(self) -> Any:
-        """What ``submit()`` returns: ``task_outputs(dep)`` if defined, else the task itself."""
+    def __xpm_outputs__(self, add_action: Callable[[Any], Any] | None = None) -> Any:
+        """What ``submit()`` returns: ``__submit__(dep, add_action)`` or ``task_outputs(dep)`` if
+        the class defines one (``__submit__`` first), else the task itself.
+
+        ``add_action`` is the running experiment's ``add_action`` (None outside one).
+        """
         self.__xpm__.seal()
-        if not _has_attribute(self, "task_outputs"):
+        hook = _outputs_hook(type(self))
+        if hook is None:
             return self
-        task_outputs = self.task_outputs  # type: ignore[attr-defined]
+        if hook == "__submit__":
+            return self.__submit__(self._output_marker(), add_action)  # type: ignore[attr-defined]
+        return self.task_outputs(self._output_marker())  # type: ignore[attr-defined]
+
+    def _output_marker(self) -> Callable[[Any], Any]:
+        """The ``dep`` given to ``task_outputs``/``__submit__``: marks a configuration as an output
+        of this task."""
 
         def dep(value: Any) -> Any:
             if not isinstance(value, ConfigMixin):
@@ -507,7 +536,7 @@ class ConfigMixin:
             value.__xpm__.task = self
             return value
 
-        return task_outputs(dep)
+        return dep
 
 
 class Identifier:
@@ -671,28 +700,69 @@ class Task(Config):
     def submit(
         self,
         *,
+        workspace: Any = None,
         launcher: Any = None,
+        run_mode: Any = None,
         init_tasks: Iterable[LightweightTask] | None = None,
         max_retries: int | None = None,
+        transient: Any = None,
     ) -> Any:
         """Submits this task to the current experiment and returns its output.
 
-        The output is the task itself, or what ``task_outputs(self, dep)``
-        returns; giving it (or a part of it) to another task makes that task wait
-        for this one. Submitting a task with the identifier of a job already
-        submitted gives that job.
+        The output is the task itself, or what ``__submit__(self, dep, add_action)``
+        or ``task_outputs(self, dep)`` returns; giving it (or a part of it) to
+        another task makes that task wait for this one. Submitting a task with the
+        identifier of a job already submitted gives that job.
 
         Args:
+            workspace: the workspace (a folder, ``WorkspaceSettings`` or
+                ``Workspace``); inside an experiment, it must be the experiment's.
+                Outside one (with ``run_mode``), the default is the first workspace
+                of the settings.
             launcher: where the job runs (default: the experiment's launcher).
+            run_mode: ``RunMode.DRY_RUN``, ``GENERATE_ONLY`` or ``PREPARE`` for this
+                task alone (default: the experiment's mode). Outside an
+                experiment, ``DRY_RUN`` computes the job folder and the outputs
+                and writes nothing.
             init_tasks: ``LightweightTask`` configurations run in the job process
                 before this task (they are part of the identifier).
             max_retries: how many times a resumable task that stops on a timeout
                 is run again (default: the workspace's setting).
+            transient: a ``TransientMode``: ``TRANSIENT`` runs the job only if a
+                task that runs needs it, ``REMOVE`` also deletes its folder once
+                the experiment ends well.
         """
         # The running experiment registered itself below the configurations (xpm.context).
-        return context.current_experiment().submit(
-            self, launcher=launcher, init_tasks=init_tasks, max_retries=max_retries
+        experiment = context.running_experiment()
+        submit = experiment.submit if experiment is not None else context.submit_outside
+        return submit(
+            self,
+            workspace=workspace,
+            launcher=launcher,
+            run_mode=run_mode,
+            init_tasks=init_tasks,
+            max_retries=max_retries,
+            transient=transient,
         )
+
+    def on_completed(self, callback: Callable[[], Any]) -> None:
+        """Calls ``callback()`` in the experiment process once this task's job is done.
+
+        Callbacks run one at a time in a thread of the experiment, which waits for
+        them before it ends; one that raises fails the experiment. A callback
+        given once the job is done runs at once (in that thread). Only jobs that
+        the experiment runs call them (not in the ``DRY_RUN``, ``GENERATE_ONLY``
+        and ``PREPARE`` modes).
+        """
+        info = self.__xpm__
+        if not callable(callback):
+            raise ConfigError(f"{info.xpmtype.name}.on_completed: {callback!r} is not callable")
+        if info.job is not None:
+            info.job.add_on_completed(callback)
+        elif info.on_completed is None:
+            info.on_completed = [callback]
+        else:
+            info.on_completed.append(callback)
 
     def add_dependencies(self, *dependencies: Any) -> Task:
         """Adds dependencies other than parameters (for instance ``token.dependency(1)``)."""
@@ -773,6 +843,14 @@ class Prepare(Config):
 
     def prepare(self) -> None:
         raise NotImplementedError(f"{type(self).__qualname__}.prepare() is not defined")
+
+    def is_prepared(self) -> bool:
+        """Whether the preparation was done already, so that ``prepare()`` is not called.
+
+        Override it with a cheap check (a file exists...); by default False:
+        ``prepare()`` always runs, once per experiment process.
+        """
+        return False
 
 
 class LightweightTask(Config):

@@ -25,7 +25,9 @@ from xpm import state
 from xpm.errors import XpmError, os_error_text
 from xpm.launchers import LaunchRequest, end_reason, process_alive
 from xpm.process import ProcessRef
-from xpm.scheduler.job import Job, run_prepares
+from xpm.scheduler.callbacks import Callbacks
+from xpm.scheduler.job import Job
+from xpm.scheduler.prepare import PrepareStep
 from xpm.schema import JobStateRecord
 from xpm.store.jobs import JobStore
 
@@ -86,7 +88,10 @@ class Scheduler:
         self._exited: deque[tuple[Job, int]] = deque()
         self._attached: list[Job] = []
         self._running: dict[int, int] = {}
-        self._prepared: set[str] = set()  # identifiers of the Prepare configurations run
+        #: what other threads hand to the scheduler thread (a preparation that ended)
+        self._posted: deque[Callable[[], None]] = deque()
+        #: the on_completed callbacks of the jobs, run in a thread of their own
+        self.callbacks = Callbacks(self._cond)
         self._stopping = False
         #: why the scheduler stopped before every job ended (see :meth:`wait_all`)
         self.failure: BaseException | None = None
@@ -103,6 +108,7 @@ class Scheduler:
         """
         with self._cond:
             self.jobs[job.name] = job
+            job.scheduler = self
             failed = False
             for dep in job.dependencies:
                 if not dep.finished:
@@ -114,14 +120,37 @@ class Scheduler:
             self._cond.notify_all()
         return job
 
+    def need(self, job: Job) -> None:
+        """A transient job is submitted again as not transient: it runs (if it did not already)."""
+        with self._cond:
+            job.needed = True
+            if job.dormant:
+                self._wake(job)
+            self._cond.notify_all()
+
+    def add_on_completed(self, job: Job, callback: Callable[[], Any]) -> None:
+        """Calls ``callback`` once ``job`` is done: queued now if it is, kept for its end otherwise."""
+        with self._cond:
+            if job.finished and job.state == state.DONE:
+                self.callbacks.put(job.name, [callback])
+            else:
+                job.on_completed = (*job.on_completed, callback)
+
     def _admit(self, job: Job, dependency_failed: bool, new: bool) -> None:
-        """Looks at the job on disk: done, run by a live process, or to be run."""
+        """Looks at the job on disk: done, run by a live process, or to be run (or, for a
+        transient job that no task needs, left alone)."""
+        record = None
         if not new:
             # Done jobs (the common case when an experiment runs again) need no lock.
             record = self.store.state(job.task_id, job.identifier)
             if record is not None and record.state == state.DONE:
                 self._finish(job, state.DONE)
                 return
+        if job.transient.is_transient and not job.needed and not state.run_elsewhere(record, process_alive):
+            # Nothing is written for it: its folder may not even exist (see _wake).
+            job.dormant = True
+            job.state = state.TRANSIENT
+            return
         with self.store.lock(job.task_id, job.identifier):
             record = self.store.state(job.task_id, job.identifier)
             decision = state.admit(record, process_alive, resumable=job.resumable, max_retries=job.max_retries)
@@ -133,10 +162,44 @@ class Scheduler:
                 self._finish(job, state.ERROR, record.failure_reason)
                 return
             self._set(job, state.WAITING, tags=job.tags, retry_count=job.retry_count, previous=record)
+        # The job is to run: what it waits for is needed now (transient jobs, preparations).
+        for dep in list(job.waiting_on):
+            self._need(dep)
         if dependency_failed:
             self._fail_dependency(job)
         elif not job.waiting_on:
             self._make_ready(job)
+
+    def _need(self, dep: Job | PrepareStep) -> None:
+        """A job that is to run waits for ``dep``: a preparation starts, a dormant transient job wakes."""
+        if isinstance(dep, PrepareStep):
+            if not dep.started:
+                dep.start(lambda step: self._post(lambda: self._prepared(step)))
+        elif dep.dormant:
+            self._wake(dep)
+
+    def _wake(self, job: Job) -> None:
+        """A transient job that was left alone is needed: its folder is written, and it is admitted."""
+        job.dormant = False
+        job.needed = True
+        job.state = state.UNSCHEDULED
+        create, job.create = job.create, None
+        created = create() if create is not None else None
+        failed = any(dep.finished and dep.state != state.DONE for dep in job.dependencies)
+        self._admit(job, failed, created is True)
+
+    def _prepared(self, step: PrepareStep) -> None:
+        """A preparation ended (in the scheduler thread): the jobs that wait for it go on, or fail."""
+        if step.error is None:
+            self._finish(step, state.DONE)
+        else:
+            self._finish(step, state.ERROR, state.FAILED)
+
+    def _post(self, action: Callable[[], None]) -> None:
+        """Has the scheduler thread run ``action`` (from another thread)."""
+        with self._cond:
+            self._posted.append(action)
+            self._cond.notify_all()
 
     # --- the scheduler thread -----------------------------------------------------
 
@@ -160,13 +223,17 @@ class Scheduler:
                     return
                 # Jobs blocked on tokens held by other processes: look again at
                 # the next poll, not in a busy loop.
-                if not self._exited:
+                if not self._exited and not self._posted:
                     wait = POLL_INTERVAL if all_blocked else self._until_startable()
                     if wait > 0:
                         self._cond.wait(wait)
                 exited = list(self._exited)
                 self._exited.clear()
+                posted = list(self._posted)
+                self._posted.clear()
             try:
+                for action in posted:
+                    action()
                 for job, code in exited:
                     self._on_exit(job, code)
                 now = time.monotonic()
@@ -239,12 +306,11 @@ class Scheduler:
                     if job.finished:
                         continue
                     tried += 1
-                    claim = self._claim(job)
-                    if claim is None:
+                    if self._claim(job):
+                        claimed.append(job)
+                    else:
                         retry.append(job)
                         blocked += 1
-                    elif claim:
-                        claimed.append(job)
                 if claimed:
                     self._launch(claimed)
             with self._cond:
@@ -265,18 +331,10 @@ class Scheduler:
         for dep in job.tokens:
             dep.token.release(job.task_id, job.identifier)
 
-    def _claim(self, job: Job) -> bool | None:
-        """Prepares a ready job and takes its tokens: True to launch it, None when its tokens
-        are not free (it stays ready), False when its preparation failed (it ended)."""
-        try:
-            run_prepares(job, self._prepared)
-        except Exception:  # noqa: BLE001 - a failed prepare fails the job, with its traceback
-            logger.exception("prepare of %s failed", job.name)
-            with self.store.lock(job.task_id, job.identifier):
-                self._set(job, state.ERROR, state.FAILED)
-            self._finish(job, state.ERROR, state.FAILED)
-            return False
-        return True if self._take_tokens(job) else None
+    def _claim(self, job: Job) -> bool:
+        """Takes the tokens of a ready job: True to launch it, False when they are not free (it
+        stays ready). Its preparations are among its dependencies: they are done."""
+        return self._take_tokens(job)
 
     def _launch(self, jobs: list[Job]) -> None:
         """Launches claimed jobs of one launcher together, each under its lock, unless it is
@@ -444,7 +502,7 @@ class Scheduler:
     def _set(self, job: Job, new: str, reason: str | None = None, **fields: Any) -> None:
         """Records a state (the caller holds the job lock) and tells the listener."""
         self.store.record_state(job.task_id, job.identifier, new, reason, **fields)
-        job.state, job.failure_reason = new, reason
+        job.set_state(new, reason)
         if self.on_change is not None:
             self.on_change(job)
 
@@ -484,20 +542,26 @@ class Scheduler:
         else:
             self._finish(job, state.ERROR, state.DEPENDENCY)
 
-    def _finish(self, job: Job, end: str, reason: str | None = None) -> None:
+    def _finish(self, job: Job | PrepareStep, end: str, reason: str | None = None) -> None:
+        """The job (or preparation) ended in this experiment: its callbacks are queued (done), and
+        the jobs that wait for it go on (done) or fail (dependency)."""
         with self._cond:
             if job.finished:
                 return
-            job.state, job.failure_reason = end, reason
+            job.set_state(end, reason)
             job._finished.set()
             dependents = list(job.dependents)
+            if isinstance(job, Job) and end == state.DONE and job.on_completed:
+                # Under the condition: whoever waits for the end sees the callbacks queued.
+                callbacks, job.on_completed = list(job.on_completed), ()
+                self.callbacks.put(job.name, callbacks)
             self._cond.notify_all()
-        if self.on_change is not None:
+        if self.on_change is not None and isinstance(job, Job):
             self.on_change(job)
         for dependent in dependents:
             dependent.waiting_on.discard(job)
-            if dependent.finished:
-                continue
+            if dependent.finished or dependent.dormant:
+                continue  # a dormant job looks at its dependencies when it wakes
             if end != state.DONE:
                 self._fail_dependency(dependent)
             elif not dependent.waiting_on:
@@ -515,7 +579,7 @@ class Scheduler:
             with self._cond:
                 if self.failure is not None:
                     raise SchedulerStopped(self.failure)
-                if all(job.finished for job in self.jobs.values()):
+                if self.callbacks.idle and all(job.finished or job.dormant for job in self.jobs.values()):
                     return
                 self._cond.wait(interval)
             if report is not None:

@@ -1,0 +1,77 @@
+"""What ``experiment(...)`` accepts besides its workspace and name, for code written for experimaestro:
+the web monitor's keywords (xpm serves none) and the check of the project's git state."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+from xpm.errors import XpmError
+from xpm.schema import EnvironmentRecord
+
+__all__ = ["DirtyGitError", "DIRTY_GIT_ACTIONS", "warn_web", "dirty_git_action", "check_git"]
+
+
+class DirtyGitError(XpmError):
+    """The experiment's git repository has uncommitted changes, and ``dirty_git=DirtyGitAction.ERROR`` refuses that."""
+
+    def __init__(self, path: str):
+        self.path = path
+        super().__init__(f"the project's git repository has uncommitted changes: {path} (dirty_git=ERROR)")
+
+
+#: Whether the keywords of a web monitor were already warned about (once per process)
+_warned_web = False
+
+
+def warn_web(keywords: dict[str, Any]) -> None:
+    """Says once that the web monitor keywords are ignored: xpm serves no web monitor."""
+    global _warned_web
+    given = {k: v for k, v in keywords.items() if v not in (None, False)}
+    port = given.get("port")
+    if isinstance(port, int) and port < 0:
+        given.pop("port")  # a negative port asks for no server: nothing to warn about
+    if not given or _warned_web:
+        return
+    _warned_web = True
+    listed = ", ".join(f"{k}={v!r}" for k, v in given.items())
+    warnings.warn(
+        f"experiment({listed}): xpm has no web monitor, nothing is served; follow the experiment with "
+        "`experimaestro experiments monitor --console`",
+        stacklevel=3,
+    )
+
+
+#: What ``dirty_git`` may say, by the names of experimaestro's ``DirtyGitAction``
+DIRTY_GIT_ACTIONS = ("IGNORE", "WARN", "ERROR")
+
+
+def dirty_git_action(value: Any) -> str:
+    """``dirty_git`` as the name of its action, ``IGNORE`` (for None too), ``WARN`` or ``ERROR``
+    (given as a ``DirtyGitAction`` member, or its value in any case).
+
+    Raises:
+        XpmError: any other value; the message names it.
+    """
+    if value is None:
+        return "IGNORE"
+    name = str(getattr(value, "value", value)).upper()
+    if name not in DIRTY_GIT_ACTIONS:
+        raise XpmError(f"experiment(dirty_git={value!r}): expected one of {', '.join(DIRTY_GIT_ACTIONS)}")
+    return name
+
+
+def check_git(environment: EnvironmentRecord, action: str) -> None:
+    """Applies ``dirty_git`` (:func:`dirty_git_action`) to the git state of a run's environment.
+
+    Raises:
+        DirtyGitError: the repository has uncommitted changes and ``action`` is ``error``.
+    """
+    git = environment.git
+    if git is None or not git.dirty or action == "IGNORE":
+        return
+    if action == "ERROR":
+        raise DirtyGitError(git.path)
+    print(f"xpm: warning: the project's git repository has uncommitted changes: {git.path}", file=sys.stderr,
+          flush=True)
