@@ -273,7 +273,8 @@ NOT_JOB_STATES: dict[tuple[str, str], str] = {
     ("xpm.control", "failed"): "an action's outcome (Outcome.result), not a job state",
     ("xpm.control", "cancelled"): "an action's outcome (Outcome.result): a job cancelled before it started",
     ("xpm.monitor.app", "error"): "the key of the error in a background call's result",
-    ("xpm.runs", "failed"): "the word the progress line shows for jobs in error",
+    ("xpm.scheduler.report", "failed"): "the word the progress line shows for jobs in error",
+    ("xpm.scheduler.options", "error"): "a dirty_git action (DirtyGitAction.ERROR), not a job state",
     ("xpm.workspace", "memory"): "fsspec's memory filesystem",
 }
 

@@ -109,6 +109,8 @@ __all__ = [
     "from_state_dict",
     "load_xp_info",
     "state_dict",
+    "JobState",
+    "TransientMode",
 ]
 
 _LAZY = {
@@ -155,6 +157,8 @@ _LAZY = {
     "load_configs": "xpm.serialize",
     "serialize": "xpm.serialize",
     "state_dict": "xpm.statedict",
+    "JobState": "xpm.state",
+    "TransientMode": "xpm.runmode",
     "from_state_dict": "xpm.statedict",
     "load_xp_info": "xpm.runinfo",
     "ExperimentInfo": "xpm.runinfo",
@@ -162,6 +166,19 @@ _LAZY = {
     "LocalLauncher": "xpm.launchers.local",
     "DirectLauncher": "xpm.launchers.local",
 }
+
+
+def _submit_outside(task: Any, **kwargs: Any) -> Any:
+    # task.submit(run_mode=DRY_RUN) outside any experiment goes to the experiment
+    # layer, imported on that first call (not by `import xpm`).
+    import importlib
+
+    return importlib.import_module("xpm.runs").submit_outside(task, **kwargs)
+
+
+from xpm import context as _context  # noqa: E402 - after the names it serves
+
+_context.set_outside_submitter(_submit_outside)
 
 
 def __getattr__(name: str) -> Any:

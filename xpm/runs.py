@@ -24,18 +24,25 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
 from xpm import context, layout, state
+from xpm.dynamic import DynamicOutputs
 from xpm.environment import collect
 from xpm.errors import ConfigError, XpmError, os_error_text
 from xpm.launchers import Launcher
 from xpm.launchers.local import LocalLauncher
 from xpm.locks import LockTimeout
 from xpm.runmode import RunMode, TransientMode
-from xpm.scheduler.callbacks import CallbackFailure
 from xpm.scheduler.core import Scheduler, SchedulerStopped
 from xpm.scheduler.job import Job, run_prepares
-from xpm.scheduler.options import DirtyGitError, check_git, dirty_git_action, warn_web
+from xpm.scheduler.options import (
+    DirtyGitAction,
+    DirtyGitError,
+    GracefulExperimentExit,
+    check_git,
+    dirty_git_action,
+    warn_web,
+)
 from xpm.scheduler.prepare import PrepareStep
-from xpm.scheduler.report import FailedExperiment, failed_dependency
+from xpm.scheduler.report import FailedExperiment, Progress
 from xpm.scheduler.workspaceview import ExperimentWorkspace, location_of, same_place
 from xpm.schema import RECORD_VERSION, EnvironmentRecord, JobSubmitted, RunRecord
 from xpm.settings import WorkspaceSettings, load_settings, resolve_workspace
@@ -53,7 +60,10 @@ __all__ = [
     "Experiment",
     "ExperimentWorkspace",
     "FailedExperiment",
+    "DirtyGitAction",
     "DirtyGitError",
+    "GracefulExperimentExit",
+    "set_launcher",
     "RunMode",
     "TransientMode",
     "submit_outside",
@@ -159,7 +169,7 @@ class Experiment:
         self._submitting = threading.RLock()
         self._lock: Any = None
         self._location = ""
-        self._progress = _Progress(self)
+        self._progress = Progress(self)
         self._started_at = 0.0
         self._settings: Any = None
         #: the job records of the workspace (None for a dry run of a missing workspace)
@@ -172,6 +182,8 @@ class Experiment:
         self._steps: dict[str, PrepareStep] = {}
         #: the paths of the workspace's job folders (set when the workspace is known)
         self.job_dirs = JobDirs(None, "")
+        #: the outputs that running tasks register, and the callbacks that watch them
+        self.outputs = DynamicOutputs()
 
     # --- paths ----------------------------------------------------------------------
 
@@ -218,6 +230,8 @@ class Experiment:
         if self.scheduler is None:
             return []
         self.scheduler.wait_all(self._progress.report)
+        while self.outputs.settle():  # callbacks ran: they may have submitted jobs
+            self.scheduler.wait_all(self._progress.report)
         self._progress.report(final=True)
         return [job for job in self.scheduler.jobs.values() if job.state == state.ERROR]
 
@@ -462,6 +476,7 @@ class Experiment:
                 on_change=self._progress.changed,
             )
             self.scheduler.start()
+            self.outputs.start(ws)
         except BaseException:
             self._release_lock()
             raise
@@ -533,15 +548,16 @@ class Experiment:
             except XpmError as exc:
                 logger.warning("job index not folded: %s", exc)
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        graceful = exc_type is not None and issubclass(exc_type, GracefulExperimentExit)
         if self.run_mode is not RunMode.NORMAL:
             context.pop_experiment(self)
-            return
+            return graceful
         if exc_type is not None:
             context.pop_experiment(self)
         # Otherwise it stays the running experiment while it waits: callbacks may submit tasks.
         failed: list[Job] = []
-        callbacks: list[CallbackFailure] = []
+        callbacks: list[Any] = []
         stopped: SchedulerStopped | None = None
         try:
             if exc_type is None:
@@ -554,8 +570,9 @@ class Experiment:
                 if pending:
                     print(f"xpm: leaving {len(pending)} job(s) running; run the experiment again to follow them",
                           file=sys.stderr)
+            self.outputs.stop(report=exc_type is None and stopped is None)
             self.scheduler.stop()
-            callbacks = list(self.scheduler.callbacks.failures)
+            callbacks = [*self.scheduler.callbacks.failures, *self.outputs.failures]
             ok = exc_type is None and stopped is None and not failed and not callbacks
             if ok:
                 self._remove_transient()
@@ -568,6 +585,8 @@ class Experiment:
                 # The cause (a full disk...) is what the user must hear of, once; the run
                 # record says "running" until the next run of the experiment.
                 logger.debug("run record not written: %s", error)
+            if ok:
+                self._prune_history()
             self._refresh_index_snapshot()
         finally:
             context.pop_experiment(self)
@@ -576,6 +595,20 @@ class Experiment:
             raise stopped
         if failed or callbacks:
             raise FailedExperiment(self.id, failed, callbacks)
+        # GracefulExperimentExit: the jobs go on; the block ends without an error.
+        return graceful
+
+    def _prune_history(self) -> None:
+        """Deletes the old runs the ``history`` settings do not keep (when they set a limit)."""
+        history = self.settings.history if self.settings is not None else None
+        if history is None or not history.prunes or self.store is None:
+            return
+        from xpm.history import prune_runs
+
+        try:
+            prune_runs(self.store.workspace, self.id, history, current=self.run_id)
+        except (XpmError, OSError) as exc:
+            print(f"xpm: old runs of {self.id} kept: {exc}", file=sys.stderr)
 
     def _remove_transient(self) -> None:
         """Deletes the folders of the done jobs submitted with ``TransientMode.REMOVE``, as
@@ -593,6 +626,12 @@ class Experiment:
                 continue
             if outcome.result != "cleaned":
                 print(f"xpm: transient job {job.name} kept: {outcome.detail}", file=sys.stderr)
+
+
+def set_launcher(launcher: Launcher) -> None:
+    """Makes ``launcher`` the launcher of the tasks the running experiment submits without one."""
+    xp = context.current_experiment()
+    xp.launcher = launcher  # type: ignore[attr-defined]
 
 
 def experiment(
@@ -687,48 +726,3 @@ def submit_outside(
 
 
 context.set_outside_submitter(submit_outside)
-
-
-class _Progress:
-    """Shows how many jobs are done out of how many, while the experiment waits."""
-
-    def __init__(self, xp: Experiment):
-        self.xp = xp
-        self.tty = sys.stderr.isatty()
-        self.last_line = ""
-        self.last_time = 0.0
-
-    def changed(self, job: Job) -> None:
-        if job.finished and job.state == state.ERROR:
-            reason = job.failure_reason or state.FAILED
-            detail = failed_dependency(job) if reason == state.DEPENDENCY else f"see {job.stderr}"
-            self._print(f"xpm: job {job.name} ended in error ({reason}): {detail}", newline=True)
-
-    def report(self, final: bool = False) -> None:
-        # The jobs this experiment runs; transient jobs that no task needed are not run.
-        jobs = [job for job in self.xp.scheduler.jobs.values() if not job.dormant]
-        counts: dict[str, int] = {}
-        for job in jobs:
-            counts[job.state] = counts.get(job.state, 0) + 1
-        parts = [f"{counts.get(state.DONE, 0)}/{len(jobs)} jobs done"]
-        for shown in (state.RUNNING, state.SCHEDULED, state.WAITING, state.READY, state.ERROR):
-            if counts.get(shown):
-                parts.append(f"{counts[shown]} {'failed' if shown == state.ERROR else shown}")
-        dormant = len(self.xp.scheduler.jobs) - len(jobs)
-        if dormant:
-            parts.append(f"{dormant} transient not needed")
-        line = f"xpm: {self.xp.id}: " + ", ".join(parts)
-        now = time.monotonic()
-        if line == self.last_line and not final:
-            return
-        if not self.tty and not final and now - self.last_time < 2.0:
-            return
-        self.last_line, self.last_time = line, now
-        self._print(line, newline=final or not self.tty)
-
-    def _print(self, text: str, newline: bool) -> None:
-        if self.tty:
-            sys.stderr.write("\r\033[K" + text + ("\n" if newline else ""))
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()

@@ -23,6 +23,7 @@ from xpm.launchers import Launcher
 from xpm.scheduler.job import Job
 from xpm.serialize import dumps
 from xpm.store.tokens import TokenDependency
+from xpm.taskoutputs import is_dynamic
 
 logger = logging.getLogger("xpm.submission")
 
@@ -167,7 +168,7 @@ def _visit(config: ConfigMixin, jobs: list[Job], prepares: list[Any], seen: set[
         seen.add(id(sub))
         sub_info = sub.__xpm__
         producer = sub_info.job if sub_info.job is not None else (
-            sub_info.task.__xpm__.job if sub_info.task is not None else None
+            sub_info.task.__xpm__.job if sub_info.task is not None and not is_dynamic(sub) else None
         )
         if producer is not None:
             if producer not in jobs:

@@ -26,7 +26,7 @@ from xpm.launchers.finder import (
     find_launcher,
     launchers_path,
 )
-from xpm.launchers.listeners import Listener, Listeners
+from xpm.launchers.listeners import Listener
 from xpm.launchers.local import DirectLauncher, LocalLauncher
 from xpm.launchers.requirements import RequirementError
 from xpm.launchers.slurm import SlurmLauncher
@@ -200,19 +200,19 @@ def test_a_token_counts_what_running_jobs_hold(ws: Path, tmp_path: Path) -> None
 
 def test_listeners_are_told_of_a_real_job(ws: Path, tmp_path: Path) -> None:
     seen: list[tuple[str, str]] = []
+    submitted: list[str] = []
 
     class Watch(Listener):
+        def on_job_submitted(self, job: Any) -> None:
+            submitted.append(job.task_id)
+
         def on_job_state_changed(self, job: Any) -> None:
             seen.append((job.task_id, job.state))
 
     with experiment(ws, "listen") as xp:
-        add = getattr(xp.scheduler, "addlistener", None)
-        if add is None:  # the scheduler does not keep listeners: put them where it calls back
-            listeners = Listeners(xp.scheduler.on_change)
-            xp.scheduler.on_change = listeners.state_changed
-            add = listeners.add
-        add(Watch())
+        xp.scheduler.addlistener(Watch())
         Record.C(key="listen", log=tmp_path / "log").submit()
+    assert submitted == ["test.record"]
     # in the order the experiment saw them (the job process records "running" itself)
     states = [state for task_id, state in seen if task_id == "test.record"]
     assert states[0] == "waiting" and "scheduled" in states and states[-1] == "done"

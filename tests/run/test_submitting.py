@@ -145,7 +145,7 @@ def test_a_callback_that_raises_fails_the_experiment(ws: Path, tmp_path: Path) -
             task = Stage.C(key="k", log=tmp_path / "log").submit()
             task.on_completed(broken)
     message = str(info.value)
-    assert "experiment broken failed: 1 on_completed callback(s) raised" in message
+    assert "experiment broken failed: 1 callback(s) raised" in message
     assert f"{task.job.name}: on_completed callback " in message and "raised ValueError: no luck" in message
 
 
@@ -287,3 +287,24 @@ def test_bad_submissions_name_the_task_and_the_value(ws: Path, tmp_path: Path) -
         experiment(ws, "bad", run_mode="bogus")
     with pytest.raises(XpmError, match=r"experiment\(dirty_git='maybe'\): expected one of IGNORE, WARN, ERROR"):
         experiment(ws, "bad", dirty_git="maybe")
+
+
+def test_graceful_exit_and_set_launcher(ws: Path, tmp_path: Path) -> None:
+    from xpm.launchers.local import LocalLauncher
+    from xpm.runs import GracefulExperimentExit, set_launcher
+
+    log = tmp_path / "log"
+    own = LocalLauncher(max_jobs=1)
+    with experiment(ws, "graceful") as xp:
+        set_launcher(own)
+        assert xp.launcher is own
+        stage = Stage.C(key="left", log=log).submit()
+        assert stage.job.launcher is own
+        raise GracefulExperimentExit()  # leaves the block at once, without an error
+    # The job went on (or is followed by the next run): it runs once in all
+    with experiment(ws, "graceful"):
+        again = Stage.C(key="left", log=log).submit()
+    assert again.job.state == JobState.DONE
+    assert lines(log) == ["left"]
+    with pytest.raises(XpmError, match="needs a running experiment"):
+        set_launcher(own)

@@ -67,3 +67,16 @@ def test_old_runs_go_their_jobs_stay(tmp_path: Path):
     assert len(list((ws_path / "jobs" / "tests.history.step").iterdir())) == 3  # every job is kept
     with pytest.raises(XpmError, match="is the current run of the experiment: it is kept"):
         store.remove_run("hist", runs[2])
+
+
+def test_an_experiment_that_ends_well_prunes_as_the_settings_ask(tmp_path: Path):
+    from xpm.settings import WorkspaceSettings
+
+    settings = WorkspaceSettings("pruned", tmp_path / "ws", history=HistorySettings(max_done=1))
+    runs = []
+    for n in range(3):
+        with experiment(settings, "pruned") as xp:
+            Step.C(n=n).submit()
+            runs.append(Path(xp.workdir).name)
+    store = RunStore(Workspace.open(tmp_path / "ws"))
+    assert store.run_ids("pruned") == runs[1:]  # the current run and one more

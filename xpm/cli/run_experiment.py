@@ -119,8 +119,10 @@ def run_experiment(
     if xpm_config_dir is not None:
         from xpm.launchers.finder import LauncherRegistry
 
-        # find_launcher() in the experiment's code reads the launchers.py of this folder.
+        # find_launcher() in the experiment's code reads the launchers.py of this folder,
+        # for the time of this command only.
         LauncherRegistry.set_config_dir(xpm_config_dir)
+        click.get_current_context().call_on_close(lambda: LauncherRegistry.set_config_dir(None))
     target = find_target(merged, file=xp_file, module=module_name)
     loaded = load_experiment(merged, target)
     cfg = validate(merged, loaded.cls)

@@ -36,7 +36,6 @@ class NotProvided(NamedTuple):
 #: What a name is: ``"module:attribute"``, or why it is not provided
 Target = Union[str, NotProvided]
 
-ISSUE_16 = NotProvided("comes with issue 16 (tasks and experiments)")
 FILES = NotProvided("tokens and connectors are not configured by files: use CounterToken and launchers.py")
 SCHEDULER = NotProvided("the scheduler is internal to an experiment: use experiment(...) and task.submit()")
 WORKSPACE = NotProvided("xpm's Workspace is another object: an experiment gives its folder as xp.workdir")
@@ -148,16 +147,16 @@ _GENERATORS: dict[str, Target] = {
 
 _JOBS: dict[str, Target] = {
     "Job": "xpm.scheduler.job:Job",
-    "JobState": ISSUE_16,
-    "JobStateError": ISSUE_16,
-    "JobFailureStatus": ISSUE_16,
+    "JobState": "xpm.state:JobState",
+    "JobStateError": "xpm.state:JobStateError",
+    "JobFailureStatus": "xpm.state:JobFailureStatus",
 }
 
 _EXPERIMENT: dict[str, Target] = {
     "experiment": "xpm.runs:experiment",
     "FailedExperiment": "xpm.runs:FailedExperiment",
-    "DirtyGitError": ISSUE_16,
-    "GracefulExperimentExit": ISSUE_16,
+    "DirtyGitError": "xpm.runs:DirtyGitError",
+    "GracefulExperimentExit": "xpm.runs:GracefulExperimentExit",
 }
 
 _SCHEDULER: dict[str, Target] = {
@@ -169,7 +168,7 @@ _SCHEDULER: dict[str, Target] = {
     **_only(_JOBS, "Job", "JobState", "JobFailureStatus"),
 }
 
-_TRANSIENT: dict[str, Target] = {"TransientMode": ISSUE_16}
+_TRANSIENT: dict[str, Target] = {"TransientMode": "xpm.runmode:TransientMode"}
 
 _LAUNCHERS: dict[str, Target] = {
     "Launcher": "xpm.launchers:Launcher",
@@ -231,7 +230,7 @@ _DOCUMENTATION: dict[str, Target] = {"documentation": "xpm.config.annotations:do
 _EXPERIMENTS_CONFIGURATION: dict[str, Target] = {
     "configuration": "xpm.experiments:configuration",
     "ConfigurationBase": "xpm.experiments:ConfigurationBase",
-    "DirtyGitAction": ISSUE_16,
+    "DirtyGitAction": "xpm.runs:DirtyGitAction",
 }
 
 _MOCKMODULE: dict[str, Target] = {
@@ -279,7 +278,7 @@ MODULES: dict[str, dict[str, Target]] = {
         **_only(_REGISTRY, "LauncherRegistry"),
         **_only(_EXPERIMENTS_CONFIGURATION, "DirtyGitAction"),
         **_ACTIONS,
-        "set_launcher": ISSUE_16,
+        "set_launcher": "xpm.runs:set_launcher",
         "Path": "pathlib:Path",
     },
     "experimaestro.annotations": _ANNOTATIONS,
@@ -351,10 +350,13 @@ MODULES: dict[str, dict[str, Target]] = {
     "experimaestro.notifications": _NOTIFICATIONS,
     "experimaestro.scheduler": _SCHEDULER,
     "experimaestro.scheduler.base": {**_only(_SCHEDULER, "Scheduler", "Listener"), **_JOBS},
-    "experimaestro.scheduler.experiment": _EXPERIMENT,
+    "experimaestro.scheduler.experiment": {
+        **_EXPERIMENT,
+        "cleanup_experiment_history": "xpm.history:cleanup_experiment_history",
+    },
     "experimaestro.scheduler.interfaces": {
         **_only(_JOBS, "JobState", "JobStateError", "JobFailureStatus"),
-        "ExperimentStatus": ISSUE_16,
+        "ExperimentStatus": NotProvided("a run's record says running, done or failed (run.json)"),
     },
     "experimaestro.scheduler.jobs": _JOBS,
     "experimaestro.scheduler.transient": _TRANSIENT,

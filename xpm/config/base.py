@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from xpm import context
+from xpm import context, taskoutputs
 from xpm.config.classinfo import ClassInfo
 from xpm.config.fields import Field, PathGenerator, TaggedValue
 from xpm.config.types import ArgKind, _Where
@@ -635,6 +635,10 @@ class Config:
     def __post_init__(self) -> None:
         """Called on objects built by ``instance()`` once their values are set (override it)."""
 
+    def register_task_output(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """In a running task: records the output that ``method(dep, *args, **kwargs)`` builds in the experiment."""
+        taskoutputs.register_task_output(method, args, kwargs)
+
     @property
     def xpmconfig(self) -> Any:
         """The configuration an object was built from by ``instance()`` (the configuration itself on one)."""
@@ -771,6 +775,10 @@ class Task(Config):
         info = self.__xpm__
         info.dependencies = (*info.dependencies, *dependencies)
         return self
+
+    def watch_output(self, method: Callable[..., Any], callback: Callable[[Any], Any]) -> None:
+        """Calls ``callback(output)`` in the experiment for each output of ``method`` this task registers."""
+        taskoutputs.watch_output(self, method, callback)
 
     @property
     def job(self) -> Any:

@@ -24,6 +24,7 @@ from typing import Any, Callable
 from xpm import state
 from xpm.errors import XpmError, os_error_text
 from xpm.launchers import LaunchRequest, end_reason, process_alive
+from xpm.launchers.listeners import Listeners
 from xpm.process import ProcessRef
 from xpm.scheduler.callbacks import Callbacks
 from xpm.scheduler.job import Job
@@ -78,7 +79,11 @@ class Scheduler:
         self.env = env
         self.python_path = python_path
         self.max_jobs = max_jobs
-        self.on_change = on_change
+        #: told of submitted jobs and of state changes: the experiment's progress first, then
+        #: the user's listeners (``xp.scheduler.addlistener``)
+        self.listeners = Listeners(on_change)
+        self.on_change: Callable[[Job], None] | None = self.listeners.state_changed
+        self.addlistener, self.removelistener = self.listeners.add, self.listeners.discard
         self.jobs: dict[str, Job] = {}
         self._cond = threading.Condition(threading.RLock())
         #: ready jobs, one queue per launcher (by id), so that a full launcher costs nothing to skip
@@ -118,6 +123,7 @@ class Scheduler:
                     failed = True
             self._admit(job, failed, new)
             self._cond.notify_all()
+        self.listeners.submitted(job)
         return job
 
     def need(self, job: Job) -> None:

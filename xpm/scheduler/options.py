@@ -3,6 +3,7 @@ the web monitor's keywords (xpm serves none) and the check of the project's git 
 
 from __future__ import annotations
 
+import enum
 import sys
 import warnings
 from typing import Any
@@ -45,6 +46,19 @@ def warn_web(keywords: dict[str, Any]) -> None:
 
 #: What ``dirty_git`` may say, by the names of experimaestro's ``DirtyGitAction``
 DIRTY_GIT_ACTIONS = ("IGNORE", "WARN", "ERROR")
+
+
+class DirtyGitAction(str, enum.Enum):
+    """What ``experiment(dirty_git=...)`` does when the code's git repository has uncommitted changes."""
+
+    IGNORE = "ignore"
+    WARN = "warn"
+    ERROR = "error"
+
+
+class GracefulExperimentExit(Exception):
+    """Raised inside ``with experiment(...)``: leaves the block without waiting for the jobs,
+    which go on running (the next run of the experiment follows them); not an error."""
 
 
 def dirty_git_action(value: Any) -> str:
