@@ -588,6 +588,8 @@ class Config:
     """
 
     __xpmtype__: ClassInfo
+    #: xpm's record of a configuration object (set on the objects ``C()`` makes)
+    __xpm__: ConfigInfo
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

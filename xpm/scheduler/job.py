@@ -7,6 +7,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Callable
 
 from xpm import state
+from xpm.state import JobFailureStatus, JobState
 from xpm.launchers import Launched, Launcher
 from xpm.runmode import RunMode, TransientMode
 from xpm.scheduler.prepare import prepare_once
@@ -154,7 +155,7 @@ class Job:
         self._shown = state.job_state(self._state, self._failure_reason)
 
     @property
-    def scheduler_state(self) -> state.JobState:
+    def scheduler_state(self) -> JobState:
         """The state in this experiment (``TRANSIENT`` for a transient job no task needed)."""
         return self._shown
 
@@ -165,7 +166,7 @@ class Job:
         self._shown = state.job_state(self._state, self._failure_reason)
 
     @property
-    def failure_reason(self) -> state.JobFailureStatus | None:
+    def failure_reason(self) -> JobFailureStatus | None:
         return state.failure_status(self._failure_reason)
 
     @failure_reason.setter
