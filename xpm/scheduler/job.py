@@ -7,10 +7,10 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Callable
 
 from xpm import state
-from xpm.state import JobFailureStatus, JobState
 from xpm.launchers import Launched, Launcher
 from xpm.runmode import RunMode, TransientMode
 from xpm.scheduler.prepare import prepare_once
+from xpm.state import JobFailureStatus, JobState
 from xpm.store.tokens import TokenDependency
 
 if TYPE_CHECKING:
