@@ -71,3 +71,20 @@ def write_local_atomic(path: str, data: bytes, *, durable: bool = False) -> None
         except FileNotFoundError:
             pass
         raise
+
+
+def append_local(path: str, data: bytes) -> None:
+    """Appends ``data`` to a local file in one write, creating the file (and its folder) if needed.
+
+    ``O_APPEND``: each write lands whole at the end, even with other writers.
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, flags, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)

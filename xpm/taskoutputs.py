@@ -79,6 +79,7 @@ def register_task_output(method: Callable[..., Any], args: tuple[Any, ...], kwar
     """
     # Only job processes record outputs: `import xpm` (which imports this module) loads none of this.
     from xpm import codec, layout, taskglobals
+    from xpm.fsutil import append_local
     from xpm.schema import OUTPUT_VERSION, TaskOutput
 
     name = _method_name(method)
@@ -103,21 +104,9 @@ def register_task_output(method: Callable[..., Any], args: tuple[Any, ...], kwar
         args=list(args),
         kwargs=dict(kwargs),
     )
-    _append(os.path.join(taskpath, layout.JOB_OUTPUTS_FILE), codec.encode_line(record))
+    append_local(os.path.join(taskpath, layout.JOB_OUTPUTS_FILE), codec.encode_line(record))
 
 
-def _append(path: str, line: bytes) -> None:
-    """Appends one line in one write (O_APPEND: it lands whole at the end, whatever else writes)."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-    try:
-        fd = os.open(path, flags, 0o644)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, flags, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
 
 
 def watch_output(task: Any, method: Callable[..., Any], callback: Callable[[Any], Any]) -> None:
