@@ -35,6 +35,8 @@ LAUNCHERS = "launchers"
 PARTIALS = "partials"
 #: files cached by configuration methods (``@cache``)
 CONFIG_CACHE = "config"
+#: where ``experiments copy`` assembles each job before renaming it into ``jobs/``
+STAGING = ".xpm-staging"
 #: Folder of xpm's own files inside a job folder
 JOB_META = ".xpm"
 

@@ -1,0 +1,558 @@
+"""Copying a run of an experiment, with the jobs it references, from one workspace to another.
+
+Both workspaces are reached through :class:`~xpm.workspace.Workspace` (a local disk
+or SSH through fsspec), so one code path serves every direction. Jobs are
+content-addressed: a job already at the destination is not copied again (its
+``params.json`` must be the same, or the copy stops before writing anything).
+
+Each job is copied into a staging folder inside the destination workspace
+(:data:`STAGING`), each file under a temporary name renamed when complete; the
+staged job is checked (every file's size, the identifier its ``params.json``
+records) and only then renamed into ``jobs/``. An interrupted copy thus never
+leaves a half-copied job folder, and the same copy run again resumes from the
+files already staged. The run folder is copied last, then the destination's job
+index and current-run ref are updated. Nothing is ever deleted at the source.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable
+
+from xpm import codec, layout, state
+from xpm.errors import XpmError
+from xpm.schema import IndexEntry
+from xpm.store.jobs import JobStore, decode_state
+from xpm.store.runs import RunStore
+from xpm.workspace import Workspace
+
+__all__ = ["STAGING", "CopyError", "ParamsMismatch", "CopyPlan", "JobCopy", "Progress", "plan_copy", "perform_copy"]
+
+#: The staging folder of copies, at the root of the destination workspace (one folder per job)
+STAGING = layout.STAGING
+#: The suffix of a file being copied into the staging folder (renamed when complete)
+PART_SUFFIX = ".xpm-part"
+#: Bytes read and written at a time when streaming between two fsspec filesystems
+CHUNK = 4 << 20
+#: Files up to this size are written to an SSH workspace in one request, without a temporary name
+ONE_WRITE = 16 << 10
+#: Jobs copied at once when one end is remote (each waits on round trips most of the time)
+PARALLEL_JOBS = 8
+#: Inside a job folder: the job lock (and its tombstones), which belongs to the source's processes
+_LOCK_PREFIX = posixpath.relpath(layout.job_lock("t", "0" * 64), layout.job_dir("t", "0" * 64))
+
+# What a job of the plan will become
+COPY, PRESENT, ACTIVE, MISSING = "copy", "present", "active", "missing"
+
+
+class CopyError(XpmError):
+    """A copy that cannot be made, or that stopped (no job folder is ever left half-copied)."""
+
+
+class ParamsMismatch(CopyError):
+    """A job folder at the destination holds other parameters than the source's: never overwritten."""
+
+    def __init__(self, source: str, destination: str):
+        self.source = source
+        self.destination = destination
+        super().__init__(
+            f"{destination} exists with other parameters than {source}: it is not overwritten "
+            "(compare them with `experimaestro parameters-difference`)"
+        )
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file of a job or run folder: its path relative to the folder, its size, whether it is a link."""
+
+    rel: str
+    size: int
+    link: bool = False
+
+
+@dataclass
+class JobCopy:
+    """A job of the run, and what the copy does with it.
+
+    ``action``: copy; present (at the destination already); active (launched at the
+    source: copied only with ``include_running``); missing (no folder at the source).
+    """
+
+    task_id: str
+    identifier: str
+    action: str
+    state: str = state.UNSCHEDULED
+    failure_reason: str | None = None
+    files: list[FileEntry] = field(default_factory=list)
+    #: set once the job is in place at the destination (copied by this copy)
+    placed: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.task_id}/{self.identifier}"
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+@dataclass
+class CopyPlan:
+    """What copying a run would do (the dry run prints it; :func:`perform_copy` follows it)."""
+
+    experiment_id: str
+    run_id: str
+    jobs: list[JobCopy]
+    run_files: list[FileEntry]
+    tags: dict[tuple[str, str], dict[str, Any]]
+    include_running: bool
+    warnings: list[str] = field(default_factory=list)
+
+    def with_action(self, *actions: str) -> list[JobCopy]:
+        return [job for job in self.jobs if job.action in actions]
+
+    @property
+    def to_copy(self) -> list[JobCopy]:
+        """The jobs that will be copied (running ones only with ``include_running``)."""
+        actions = (COPY, ACTIVE) if self.include_running else (COPY,)
+        return self.with_action(*actions)
+
+    @property
+    def files(self) -> int:
+        return sum(len(job.files) for job in self.to_copy) + len(self.run_files)
+
+    @property
+    def bytes(self) -> int:
+        return sum(job.size for job in self.to_copy) + sum(f.size for f in self.run_files)
+
+
+@dataclass
+class Progress:
+    """Where a copy is: jobs done of the total, files and bytes copied (of the planned totals)."""
+
+    jobs: int
+    total_jobs: int
+    files: int
+    total_files: int
+    bytes: int
+    total_bytes: int
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+def plan_copy(
+    source: Workspace, destination: Workspace, experiment_id: str, run_id: str | None = None,
+    *, include_running: bool = False,
+) -> CopyPlan:
+    """What copying a run (by default the experiment's current run) would do; writes nothing.
+
+    Raises:
+        UnknownExperiment: no such experiment at the source.
+        CopyError: no such run, or the source and the destination are the same workspace.
+        ParamsMismatch: a job exists at the destination with other parameters.
+    """
+    if source.location.rstrip("/") == destination.location.rstrip("/"):
+        raise CopyError(f"{source.location}: the source and the destination are the same workspace")
+    runs = RunStore(source)
+    if run_id is None:
+        run_id = runs.current_or_fail(experiment_id)
+    elif not (layout.is_name(experiment_id) and layout.is_name(run_id)) or not source.isdir(
+        layout.run_dir(experiment_id, run_id)
+    ):
+        raise CopyError(f"no run {experiment_id}/{run_id} in the workspace {source.location}")
+    read = runs.read_jobs(experiment_id, run_id)
+    plan = CopyPlan(experiment_id, run_id, [], list_tree(source, layout.run_dir(experiment_id, run_id)), read.tags,
+                    include_running)
+    if read.damaged:
+        plan.warnings.append(f"{source.describe(layout.run_jobs(experiment_id, run_id))}: damaged lines skipped")
+    for task_id, identifier in read.order:
+        plan.jobs.append(_plan_job(source, destination, task_id, identifier, plan.warnings))
+    return plan
+
+
+def _plan_job(source: Workspace, destination: Workspace, task_id: str, identifier: str,
+              warnings: list[str]) -> JobCopy:
+    folder = layout.job_dir(task_id, identifier)
+    name = f"{task_id}/{identifier}"
+    if not (layout.is_task_id(task_id) and layout.is_identifier(identifier)):
+        warnings.append(f"{name}: not a valid job id (skipped)")
+        return JobCopy(task_id, identifier, MISSING)
+    params = source.read_optional(layout.job_params(task_id, identifier))
+    if params is None:
+        what = f"no {layout.PARAMS_FILE}" if source.isdir(folder) else "no such job folder"
+        warnings.append(f"{source.describe(folder)}: {what} (skipped)")
+        return JobCopy(task_id, identifier, MISSING)
+    if destination.isdir(folder):
+        there = destination.read_optional(layout.job_params(task_id, identifier))
+        if there != params:
+            raise ParamsMismatch(source.describe(folder), destination.describe(folder))
+        return JobCopy(task_id, identifier, PRESENT)
+    known, reason = _state_of(source, task_id, identifier)
+    files = [f for f in list_tree(source, folder) if not f.rel.startswith(_LOCK_PREFIX)]
+    action = ACTIVE if known in state.LAUNCHED else COPY
+    return JobCopy(task_id, identifier, action, known, reason, files)
+
+
+def _state_of(ws: Workspace, task_id: str, identifier: str) -> tuple[str, str | None]:
+    """A job's state and failure reason (unscheduled: no record, or a damaged one, which
+    ``experiments sync`` repairs)."""
+    rel = layout.job_state(task_id, identifier)
+    data = ws.read_optional(rel)
+    if data is None:
+        return state.UNSCHEDULED, None
+    try:
+        record = decode_state(data, ws.describe(rel))
+    except XpmError:
+        return state.UNSCHEDULED, None
+    return record.state, record.failure_reason
+
+
+def list_tree(ws: Workspace, rel: str) -> list[FileEntry]:
+    """Every file under a folder (links not followed), relative to it, sorted ([] when it does not exist)."""
+    local = ws.local_path(rel)
+    found: list[FileEntry] = []
+    if local is not None:
+        for folder, dirs, files in os.walk(local):
+            base = os.path.relpath(folder, local)
+            for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+                path = os.path.join(folder, name)
+                entry = posixpath.normpath(posixpath.join(base.replace(os.sep, "/"), name))
+                try:
+                    info = os.lstat(path)
+                except FileNotFoundError:
+                    continue  # removed while walking
+                found.append(FileEntry(entry, info.st_size, os.path.islink(path)))
+        return sorted(found, key=lambda f: f.rel)
+    fs, root = _fs(ws)
+    top = posixpath.join(root, rel)
+    try:
+        listing = fs.find(top, detail=True)
+    except FileNotFoundError:
+        return []
+    for path, info in listing.items():
+        entry = posixpath.relpath(path, top)
+        found.append(FileEntry(entry, int(info.get("size") or 0), info.get("type") == "link"))
+    return sorted(found, key=lambda f: f.rel)
+
+
+# --- copying ----------------------------------------------------------------------------------
+
+
+def perform_copy(plan: CopyPlan, source: Workspace, destination: Workspace,
+                 progress: Callable[[Progress], None] | None = None) -> list[str]:
+    """Copies what the plan says; returns warnings (links not copied...).
+
+    Each job is staged then renamed into place; the run folder comes last, then
+    the destination's index and current-run ref are updated.
+
+    Raises:
+        ParamsMismatch: a job appeared at the destination meanwhile with other parameters.
+        CopyError: a staged job does not check (sizes, identifier).
+    """
+    notes: list[str] = []
+    jobs = plan.to_copy
+    done = Progress(0, len(jobs), 0, plan.files, 0, plan.bytes)
+    guard = threading.Lock()
+
+    def advanced(files: int, size: int, finished: int = 0) -> None:
+        with guard:
+            done.files += files
+            done.bytes += size
+            done.jobs += finished
+            if progress is not None:
+                progress(done)
+
+    task_dirs: set[str] = set()  # the task folders made at the destination (once each)
+
+    def one(job: JobCopy) -> None:
+        _copy_job(source, destination, job, advanced, notes, task_dirs)
+        advanced(0, 0, 1)
+
+    # Over SFTP each file costs a few round trips: several jobs at once keep the connection busy.
+    remote = source.local_path("") is None or destination.local_path("") is None
+    pool = ThreadPoolExecutor(max_workers=PARALLEL_JOBS if remote else 1)
+    try:
+        futures = [pool.submit(one, job) for job in jobs]
+        wait(futures, return_when=FIRST_EXCEPTION)
+    except BaseException:
+        # Ctrl-C: return at once (the jobs under way stay staged; the same copy resumes them).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    # The first error stops the copy: the jobs not started are not, those under way finish.
+    pool.shutdown(wait=True, cancel_futures=True)
+    errors = [error for f in futures if not f.cancelled() and (error := f.exception()) is not None]
+    if errors:
+        _index_jobs(destination, plan)  # the jobs put in place are listed there all the same
+        raise errors[0]
+    _copy_run(source, destination, plan, advanced)
+    _prune_staging(destination)
+    _index_jobs(destination, plan)
+    runs = RunStore(destination)
+    current = runs.current(plan.experiment_id)
+    if current is None or current <= plan.run_id:  # the run becomes current there, unless a newer one is
+        runs.set_current(plan.experiment_id, plan.run_id)
+    return notes
+
+
+def _copy_job(source: Workspace, destination: Workspace, job: JobCopy,
+              advanced: Callable[[int, int], None], notes: list[str], task_dirs: set[str]) -> None:
+    folder = layout.job_dir(job.task_id, job.identifier)
+    staging = f"{STAGING}/{job.task_id}/{job.identifier}"
+    # A staging folder made now is empty: nothing to resume, no listing to ask for.
+    fresh = destination.create_dir(staging)
+    _copy_files(source, folder, destination, staging, job.files, advanced, notes, fresh=fresh,
+                changing=job.action == ACTIVE)
+    if job.action == ACTIVE:
+        _mark_unfinished(destination, staging, job)
+    _check_staged(destination, staging, job)
+    if job.task_id not in task_dirs:
+        destination.makedirs(layout.task_dir(job.task_id))
+        task_dirs.add(job.task_id)
+    if not destination.rename_new(staging, folder):
+        # Placed meanwhile (by another copy): the same job, or an error.
+        _check_same_params(source, destination, job)
+        _remove_staging(destination, staging)
+    job.placed = True
+
+
+def _copy_files(source: Workspace, src_dir: str, destination: Workspace, dst_dir: str, files: list[FileEntry],
+                advanced: Callable[[int, int], None], notes: list[str], *, replace: bool = False,
+                fresh: bool = False, changing: bool = False) -> None:
+    """Copies files into the folder ``dst_dir`` (which exists), each under a temporary name renamed
+    when complete.
+
+    A file already there with the right size is kept (a resumed copy), unless ``replace``
+    (run folders, which may have grown); ``fresh`` says that ``dst_dir`` was just made, empty;
+    ``changing`` that the files may change meanwhile (a running job): one that vanished is skipped.
+    """
+    made: set[str] = {dst_dir}
+    there: dict[str, int] = {}
+    if fresh:
+        # Its sub-folders, parents first, one mkdir each (makedirs over SFTP stats every ancestor).
+        for folder in sorted({posixpath.dirname(f.rel) for f in files} - {""}):
+            for step in _ancestors(folder):
+                if f"{dst_dir}/{step}" not in made:
+                    destination.mkdir_exclusive(f"{dst_dir}/{step}")
+                    made.add(f"{dst_dir}/{step}")
+    elif not replace:
+        # What an interrupted copy staged already: one listing, not a round trip per file.
+        there = {f.rel: f.size for f in list_tree(destination, dst_dir)}
+    for entry in files:
+        target = f"{dst_dir}/{entry.rel}"
+        if entry.link:
+            if not _copy_link(source, f"{src_dir}/{entry.rel}", destination, target):
+                notes.append(f"{source.describe(f'{src_dir}/{entry.rel}')}: a symbolic link, not copied")
+            advanced(1, entry.size)
+            continue
+        if there.get(entry.rel) == entry.size:
+            advanced(1, entry.size)
+            continue
+        parent = posixpath.dirname(target)
+        if parent not in made:
+            destination.makedirs(parent)
+            made.add(parent)
+        # A small file goes in one SFTP write: cut short, it is shorter than expected (or absent),
+        # never holed; a larger one is written in parallel blocks, so under another name first.
+        part = target if entry.size <= ONE_WRITE and destination.local_path("") is None else target + PART_SUFFIX
+        try:
+            _transfer(source, f"{src_dir}/{entry.rel}", destination, part, lambda n: advanced(0, n))
+        except FileNotFoundError:
+            if not changing:
+                raise
+            notes.append(f"{source.describe(f'{src_dir}/{entry.rel}')}: removed while copied (skipped)")
+            continue
+        except Exception as exc:
+            # SFTP's failures (a full disk, a lost connection) are not all OSErrors: one line all the same.
+            if type(exc).__module__.split(".")[0] in ("asyncssh", "sshfs"):
+                raise CopyError(f"{destination.describe(part)}: {exc}") from exc
+            raise
+        if part != target:
+            destination.rename(part, target)
+        advanced(1, 0)
+
+
+def _ancestors(folder: str) -> list[str]:
+    """``a/b/c`` -> ``a``, ``a/b``, ``a/b/c``."""
+    parts = folder.split("/")
+    return ["/".join(parts[: n + 1]) for n in range(len(parts))]
+
+
+def _copy_link(source: Workspace, src: str, destination: Workspace, dst: str) -> bool:
+    """Copies a symbolic link as a link when both ends are local; whether it did."""
+    src_path, dst_path = source.local_path(src), destination.local_path(dst)
+    if src_path is None or dst_path is None:
+        return False
+    if os.path.lexists(dst_path):
+        return True
+    dst_path.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(os.readlink(src_path), dst_path)
+    return True
+
+
+def _transfer(source: Workspace, src: str, destination: Workspace, dst: str, copied: Callable[[int], None]) -> None:
+    """Copies one file's bytes (a local copy, an SFTP get or put, or a stream), telling ``copied`` how
+    many bytes went as they go."""
+    src_path, dst_path = source.local_path(src), destination.local_path(dst)
+    if src_path is not None and dst_path is not None:
+        shutil.copyfile(src_path, dst_path)
+        copied(os.path.getsize(dst_path))
+    elif src_path is not None:
+        fs, root = _fs(destination)
+        if os.path.getsize(src_path) <= CHUNK:
+            # One open, write, close (put_file would first stat every ancestor folder).
+            data = src_path.read_bytes()
+            fs.pipe_file(posixpath.join(root, dst), data)
+            copied(len(data))
+        else:
+            fs.put_file(str(src_path), posixpath.join(root, dst), callback=_callback(copied))
+    elif dst_path is not None:
+        fs, root = _fs(source)
+        fs.get_file(posixpath.join(root, src), str(dst_path), callback=_callback(copied))
+    else:
+        with _open(source, src, "rb") as fin, _open(destination, dst, "wb") as fout:
+            while chunk := fin.read(CHUNK):
+                fout.write(chunk)
+                copied(len(chunk))
+
+
+def _callback(copied: Callable[[int], None]) -> Any:
+    """An fsspec callback that passes on the bytes transferred since its last call."""
+    from fsspec.callbacks import Callback  # type: ignore[import-untyped]
+
+    class Bytes(Callback):  # type: ignore[misc]
+        reported = 0
+
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            value = int(self.value or 0)
+            if value > self.reported:
+                copied(value - self.reported)
+                self.reported = value
+
+    return Bytes()
+
+
+def _mark_unfinished(destination: Workspace, staging: str, job: JobCopy) -> None:
+    """A job copied while it ran: its copy is recorded as cancelled (an experiment there runs it again)."""
+    rel = f"{staging}/{layout.JOB_STATE_FILE}"
+    data = destination.read_optional(rel)
+    if data is None:
+        return
+    record = decode_state(data, destination.describe(rel))
+    record.state, record.failure_reason, record.process = state.ERROR, state.CANCELLED, None
+    record.updated_at = time.time()
+    destination.write_atomic(rel, codec.encode(record))
+    job.state, job.failure_reason = state.ERROR, state.CANCELLED
+
+
+def _check_staged(destination: Workspace, staging: str, job: JobCopy) -> None:
+    """Checks a staged job before it is renamed into place: every file and its size, its identifier.
+
+    A running job's files change while they are copied: only its identifier is checked then.
+    """
+    if job.action != ACTIVE:
+        staged = {f.rel: f.size for f in list_tree(destination, staging)}
+        for entry in job.files:
+            got = staged.get(entry.rel)
+            if not entry.link and got != entry.size:
+                found = "missing" if got is None else f"{got} bytes"
+                raise CopyError(f"{destination.describe(f'{staging}/{entry.rel}')}: {found}, {entry.size} bytes "
+                                "expected (the source changed? run the copy again)")
+    params_rel = f"{staging}/{layout.PARAMS_FILE}"
+    params = codec.decode_params(destination.read_bytes(params_rel), destination.describe(params_rel))
+    recorded = codec.params_identifier(params)
+    if recorded != job.identifier:
+        raise CopyError(f"{destination.describe(params_rel)}: records the identifier {recorded}, "
+                        f"not {job.identifier}")
+
+
+def _check_same_params(source: Workspace, destination: Workspace, job: JobCopy) -> None:
+    rel = layout.job_params(job.task_id, job.identifier)
+    if destination.read_optional(rel) != source.read_optional(rel):
+        folder = layout.job_dir(job.task_id, job.identifier)
+        raise ParamsMismatch(source.describe(folder), destination.describe(folder))
+
+
+def _remove_staging(ws: Workspace, rel: str) -> None:
+    """Deletes a staged job that is not needed (the job is in place already): only under the staging folder."""
+    parts = rel.split("/")
+    if len(parts) != 3 or parts[0] != STAGING or not layout.is_identifier(parts[2]):
+        raise CopyError(f"refusing to delete {rel!r}: not a staged job")
+    ws._remove_tree(rel)  # the one recursive deletion of a copy, checked above
+
+
+def _prune_staging(ws: Workspace, rel: str = STAGING) -> None:
+    """Removes the empty folders of the staging folder, bottom up (the staging folder too, if empty).
+
+    Run once all jobs are in place: a job staged meanwhile by another thread could lose its
+    parent folder otherwise.
+    """
+    for name in ws.listdir(rel):
+        if ws.isdir(f"{rel}/{name}"):
+            _prune_staging(ws, f"{rel}/{name}")
+    if ws.listdir(rel):
+        return  # a job left staged (an error), or another copy's
+    try:
+        ws.rmdir(rel, missing_ok=True)
+    except Exception:  # noqa: BLE001 - filled meanwhile (SFTP's errors are not all OSErrors): kept
+        pass
+
+
+def _copy_run(source: Workspace, destination: Workspace, plan: CopyPlan,
+              advanced: Callable[[int, int], None]) -> None:
+    """Copies the run folder: staged and renamed when new, else its files are brought up to date."""
+    folder = layout.run_dir(plan.experiment_id, plan.run_id)
+    if destination.isdir(folder):
+        # Runs are not content-addressed: an experiment that went on at the source has more to say.
+        _copy_files(source, folder, destination, folder, plan.run_files, advanced, [], replace=True)
+        return
+    staging = f"{STAGING}/{layout.EXPERIMENTS}/{plan.experiment_id}/{plan.run_id}"
+    fresh = destination.create_dir(staging)
+    _copy_files(source, folder, destination, staging, plan.run_files, advanced, [], fresh=fresh)
+    destination.makedirs(layout.experiment_dir(plan.experiment_id))
+    if not destination.rename_new(staging, folder):
+        raise CopyError(f"{destination.describe(folder)}: could not be created (it appeared meanwhile?)")
+
+
+def _index_jobs(destination: Workspace, plan: CopyPlan) -> None:
+    """Adds the jobs of the run that are at the destination to its job index (with the run's tags)."""
+    store = JobStore(destination)
+    now = time.time()
+    entries = []
+    for job in plan.jobs:
+        if job.placed:
+            known, reason = job.state, job.failure_reason  # what was copied (or marked, for a running job)
+        elif job.action == PRESENT:
+            known, reason = _state_of(destination, job.task_id, job.identifier)
+        else:
+            continue
+        entries.append(IndexEntry(ts=now, task_id=job.task_id, identifier=job.identifier, state=known,
+                                  failure_reason=reason, tags=plan.tags.get((job.task_id, job.identifier), {})))
+    if entries:
+        store.index.append(*entries)
+
+
+# --- filesystem access the Workspace API does not give ---------------------------------------------
+
+
+def _fs(ws: Workspace) -> tuple[Any, str]:
+    """The fsspec filesystem and root folder of a non-local workspace."""
+    fs, root = getattr(ws, "fs", None), getattr(ws, "root", None)
+    if fs is None or root is None:
+        raise CopyError(f"{ws.location}: neither a local nor an fsspec workspace")
+    return fs, root
+
+
+def _open(ws: Workspace, rel: str, mode: str) -> IO[bytes]:
+    local = ws.local_path(rel)
+    if local is not None:
+        return open(local, mode)
+    fs, root = _fs(ws)
+    return fs.open(posixpath.join(root, rel), mode)  # type: ignore[no-any-return]
+
