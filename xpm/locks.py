@@ -1,7 +1,7 @@
 """Locks of a workspace: portalocker on local disks, a lock-folder protocol elsewhere.
 
 Both record their owner (host, pid, time) so that a waiter can say whom it waits
-for. The protocol for remote (SSH) and in-memory workspaces:
+for. The lock-folder protocol (in-memory workspaces):
 
 1. acquire: create the lock folder with a plain ``mkdir`` (atomic on POSIX and
    over SFTP: it fails when the folder exists), then write ``owner.json`` in it;
@@ -9,6 +9,12 @@ for. The protocol for remote (SSH) and in-memory workspaces:
 3. a lock whose owner is on this host and whose process is dead is **stale**: it
    is broken (and said so in a warning); a lock held from another host is never
    broken automatically, only reported (``workspace check``).
+
+Over SSH, a workspace locks as the processes of its host do: an OS lock on the
+same file, taken by a shell command on the host (:class:`HostFileLock`), so that a
+command run from a laptop and the jobs running on the cluster exclude each other.
+The folder protocol is then only that of in-memory workspaces; a lock folder found
+where a lock file belongs (left by an older xpm) is reported with its owner.
 
 Breaking is atomic: the lock folder is renamed to a *tombstone* named after the
 stale owner (:func:`tombstone`); of the processes that saw the same stale owner,
@@ -47,16 +53,23 @@ _POLL = 0.05
 
 
 class LockTimeout(XpmError):
-    """A lock could not be taken in time; ``owner`` says who holds it (if known)."""
+    """A lock could not be taken in time; ``owner`` says who holds it (if known), ``note`` adds
+    what is known of it (its process ended...)."""
 
-    def __init__(self, path: str, owner: LockOwner | None):
+    def __init__(self, path: str, owner: LockOwner | None, note: str = ""):
         self.path = path
         self.owner = owner
-        if owner is None:
-            super().__init__(f"{path} is locked")
-        else:
-            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner.acquired_at))
-            super().__init__(f"{path} is locked by host {owner.host}, pid {owner.pid}, since {since}")
+        self.note = note
+        message = f"{path} is locked" if owner is None else f"{path} is locked {describe_owner(owner)}"
+        super().__init__(f"{message} ({note})" if note else message)
+
+
+def describe_owner(owner: LockOwner | None) -> str:
+    """``by host H, pid P, since T`` (``by an unknown owner`` without a record)."""
+    if owner is None:
+        return "by an unknown owner"
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner.acquired_at))
+    return f"by host {owner.host}, pid {owner.pid}, since {since}"
 
 
 class LockSpace(Protocol):
@@ -78,7 +91,11 @@ class LockSpace(Protocol):
 
 def read_owner(ws: LockSpace, rel: str) -> LockOwner | None:
     """Who holds (or last held) the lock ``rel``, if it says (a lock folder, or a local lock file)."""
-    data = ws.read_optional(f"{rel}/{OWNER_FILE}" if ws.isdir(rel) else rel)
+    return decode_owner(ws.read_optional(f"{rel}/{OWNER_FILE}" if ws.isdir(rel) else rel))
+
+
+def decode_owner(data: bytes | str | None) -> LockOwner | None:
+    """A lock owner record, or None when there is none (or it is damaged)."""
     if not data:
         return None
     try:
@@ -291,3 +308,126 @@ def remove_tombstone(ws: LockSpace, path: str) -> None:
     for entry in (RETIRED_FILE, OWNER_FILE):
         ws.remove(f"{path}/{entry}", missing_ok=True)
     ws.rmdir(path, missing_ok=True)
+
+
+class HostShell(Protocol):
+    """What a :class:`HostFileLock` needs: an SSH workspace (:class:`xpm.workspace.SSHWorkspace`)."""
+
+    host: str
+
+    def host_path(self, rel: str) -> str: ...
+    def start(self, script: str, *args: str) -> Any: ...
+    def run(self, script: str, *args: str, timeout: float = 60.0) -> tuple[int, str, str]: ...
+    def hostname(self) -> str: ...
+    def session(self) -> Any: ...
+
+
+#: Takes the lock $1 as LocalLock does (flock on the file, checked to be still the file at that path),
+#: waiting $2 seconds ("-": no limit), writes the owner $3 in it, says "locked", and holds it until its
+#: input ends. Otherwise it says "busy" (or "folder": a lock folder is there) and the owner record.
+_HOST_LOCK = r"""
+p=$1 t=$2 owner=$3
+command -v flock >/dev/null 2>&1 || { echo "flock(1) is not installed" >&2; exit 127; }
+case $p in */*) mkdir -p -- "${p%/*}" || exit 2 ;; esac
+[ "$t" = - ] || end=$(( $(date +%s) + t ))
+while :; do
+  if [ -d "$p" ]; then echo folder; cat -- "$p/owner.json" 2>/dev/null; exit 0; fi
+  exec 9>>"$p" || exit 2
+  if [ "$t" = - ]; then flock 9; else
+    left=$(( end - $(date +%s) )); [ "$left" -lt 0 ] && left=0
+    flock -w "$left" 9
+  fi
+  if [ $? -eq 0 ]; then
+    # A lock on a file deleted (with its job folder) while we waited would exclude no one.
+    if [ ! -e /proc/$$/fd/9 ] || [ /proc/$$/fd/9 -ef "$p" ]; then
+      printf '%s' "$owner" >"$p"
+      echo locked
+      while read -r _; do :; done
+      exit 0
+    fi
+    exec 9>&-
+    continue
+  fi
+  exec 9>&-
+  echo busy; cat -- "$p" 2>/dev/null; exit 0
+done
+"""
+
+
+#: Defined in the host session of an SSH workspace (:meth:`xpm.workspace.SSHWorkspace.session`):
+#: ``xpm_try_lock FD PATH OWNER`` tries the lock once, without waiting, on descriptor FD of the session's
+#: shell, as :data:`_HOST_LOCK` does; it says "locked", "busy" or "folder" (and the owner record).
+HOST_SESSION_FUNCTIONS = r"""
+xpm_try_lock() {
+  command -v flock >/dev/null 2>&1 || return 127
+  case $2 in */*) mkdir -p -- "${2%/*}" 2>/dev/null || return 2 ;; esac
+  if [ -d "$2" ]; then echo folder; cat -- "$2/owner.json" 2>/dev/null; return 0; fi
+  # A redirection that fails on exec ends the shell: make sure it cannot.
+  ( : >>"$2" ) 2>/dev/null || return 2
+  eval "exec $1>>\"\$2\""
+  if flock -n "$1" && { [ ! -e "/proc/$$/fd/$1" ] || [ "/proc/$$/fd/$1" -ef "$2" ]; }; then
+    printf '%s' "$3" >"$2"; echo locked; return 0
+  fi
+  eval "exec $1>&-"
+  echo busy; cat -- "$2" 2>/dev/null; return 0
+}
+"""
+
+
+class HostFileLock(Lock):
+    """The lock of a file on the host of an SSH workspace, taken there by a shell command.
+
+    It is the lock the host's own processes take (:class:`LocalLock`: ``flock`` on
+    the same file), so the two exclude each other. The command holds it until this
+    process releases it or its connection ends: a dead client leaves no stale lock.
+    """
+
+    def acquire(self) -> None:
+        ws: HostShell = self.workspace  # type: ignore[assignment]
+        owner_record = codec.encode(this_owner()).decode()
+        # First a try in the workspace's shell session on the host (a round trip); when the lock
+        # is busy, or the session is, a command of its own waits for it.
+        session = ws.session()
+        tried = session.try_lock(ws.host_path(self.rel), owner_record) if session is not None else None
+        if tried is not None and tried[1] == "locked":
+            self._handle = (session, tried[0])
+            return
+        if tried is not None and tried[1] == "folder":
+            answer, rest = tried[1:]
+        else:
+            wait = "-" if self.timeout is None else str(max(0, int(self.timeout + 0.999)))
+            process = ws.start(_HOST_LOCK, ws.host_path(self.rel), wait, owner_record)
+            answer = process.readline().strip()
+            if answer == "locked":
+                self._handle = process
+                return
+            rest = process.read()
+            if answer not in ("busy", "folder"):
+                error = process.errors().strip().replace("\n", " ")
+                status = process.close()
+                raise XpmError(f"{ws.host}: cannot lock {self.rel} ({error or f'exit status {status}'})")
+            process.close()
+        owner = decode_owner(rest.strip())
+        notes = ["a lock folder left by an older xpm: remove it once its owner is gone"] if answer == "folder" else []
+        if owner is not None and host_pid_ended(ws, owner):
+            notes.insert(0, "that process has ended")
+        raise LockTimeout(self.rel, owner, "; ".join(notes))
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if isinstance(handle, tuple):
+            session, fd = handle
+            session.unlock(fd)
+        elif handle is not None:
+            handle.close()
+
+
+def host_pid_ended(ws: HostShell, owner: LockOwner) -> bool:
+    """Whether the owner of a lock is a process of the workspace's host that has ended."""
+    try:
+        if owner.host != ws.hostname():
+            return False
+        status, _, _ = ws.run('kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ]', str(owner.pid))
+    except XpmError:
+        return False
+    return status != 0

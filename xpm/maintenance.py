@@ -15,7 +15,7 @@ import msgspec
 from xpm import codec, layout, state
 from xpm.errors import XpmError
 from xpm.ids import identifier as compute_identifier
-from xpm.locks import is_stale, read_owner
+from xpm.locks import describe_owner, host_pid_ended, is_stale, read_owner
 from xpm.schema import RECORD_VERSION, JobStateChanged, JobStateRecord, JobSubmitted, ParamsFile, RunRecord
 from xpm.serialize import loads
 from xpm.store.index import IndexedJob, JobIndex
@@ -23,7 +23,7 @@ from xpm.store.jobs import JobStore, decode_state
 from xpm.store.log import EventLog, LogRead
 from xpm.store.refs import RefStore
 from xpm.store.runs import RunStore
-from xpm.workspace import Workspace
+from xpm.workspace import SSHWorkspace, Workspace
 
 
 @dataclass
@@ -336,7 +336,8 @@ def _check_index(ws: Workspace, disk: dict[tuple[str, str], IndexedJob]) -> list
             problems.append(Problem(ws.describe(layout.JOB_INDEX), f"{name} has no job folder"))
         elif indexed[key].state != disk[key].state:
             problems.append(
-                Problem(ws.describe(layout.JOB_INDEX), f"{name} is {indexed[key].state}, its folder says {disk[key].state}")
+                Problem(ws.describe(layout.JOB_INDEX),
+                        f"{name} is {indexed[key].state}, its folder says {disk[key].state}")
             )
     return problems
 
@@ -359,6 +360,10 @@ def _check_locks(ws: Workspace) -> list[Problem]:
         if not ws.isdir(rel):
             continue  # an OS lock file: released by the OS when its owner dies
         owner = read_owner(ws, rel)
-        if owner is not None and is_stale(owner):
+        if isinstance(ws, SSHWorkspace) and not (owner is not None and host_pid_ended(ws, owner)):
+            # Locks are files there (taken on the host): a lock folder is an older xpm's, and blocks them.
+            message = f"a lock folder where a lock file belongs, {describe_owner(owner)}"
+            problems.append(Problem(ws.describe(rel), f"{message}: remove it once its owner is gone"))
+        elif owner is not None and (is_stale(owner) or isinstance(ws, SSHWorkspace)):
             problems.append(Problem(ws.describe(rel), f"stale lock of dead process {owner.pid} on {owner.host}"))
     return problems

@@ -25,7 +25,10 @@ def print_log(ws: Any, jobid: str, suffix: str, follow: bool) -> None:
         InvalidJobId, UnknownJob: ``jobid`` does not designate a job.
         NoLog: the job has no such log (and is not running, when following).
     """
+    from xpm.control import Handlers
+
     store = JobStore(ws)
+    handlers = Handlers(store)
     key = store.resolve(jobid)
     rel = layout.job_stdout(*key) if suffix == "out" else layout.job_stderr(*key)
     offset = 0
@@ -34,7 +37,7 @@ def print_log(ws: Any, jobid: str, suffix: str, follow: bool) -> None:
         while True:
             # Read the state before the log: a job that ended has written all
             # of its log before recording its end, so one more read gets the rest.
-            ended = _ended(store, key)
+            ended = _ended(store, key, handlers if follow else None)
             try:
                 data = ws.read_from(rel, offset)
             except XpmError:
@@ -56,12 +59,20 @@ def print_log(ws: Any, jobid: str, suffix: str, follow: bool) -> None:
         quiet_broken_pipe()
 
 
-def _ended(store: Any, key: tuple[str, str]) -> bool:
+def _ended(store: Any, key: tuple[str, str], handlers: Any = None) -> bool:
     try:
         record = store.state(*key)
     except XpmError:
         return True  # an unreadable record: nothing to wait for
-    return record is None or record.state in state.LOG_ENDED
+    if record is None or record.state not in state.LOG_ENDED:
+        return record is None
+    if handlers is not None and record.failure_reason == state.CANCELLED and record.process:
+        # A kill is recorded before its process stops: the process still writes its last lines.
+        try:
+            return not handlers.alive_or_unknown(record.process)
+        except XpmError:
+            return True
+    return True
 
 
 def _what(suffix: str) -> str:
