@@ -68,6 +68,7 @@ FLOORS: dict[str, float] = {
     # 4: the filesystem
     "xpm.locks": 4,
     "xpm.workspace": 4,
+    "xpm.sshworkspace": 4,
     # 5: records, one noun each, over a workspace
     "xpm.store": 5,
     "xpm.store.": 5,

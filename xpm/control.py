@@ -21,9 +21,9 @@ from xpm.errors import XpmError
 from xpm.launchers import CannotStop, ProcessHandler, process_handler
 from xpm.process import ProcessRef
 from xpm.schema import IndexRemoved
+from xpm.sshworkspace import SSHWorkspace
 from xpm.store.index import JobKey
 from xpm.store.jobs import JobStore
-from xpm.workspace import SSHWorkspace
 
 #: How long killed jobs have to stop (they get TaskCancelled) before they are killed outright
 KILL_GRACE = 10.0

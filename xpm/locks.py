@@ -311,7 +311,7 @@ def remove_tombstone(ws: LockSpace, path: str) -> None:
 
 
 class HostShell(Protocol):
-    """What a :class:`HostFileLock` needs: an SSH workspace (:class:`xpm.workspace.SSHWorkspace`)."""
+    """What a :class:`HostFileLock` needs: an SSH workspace (:class:`xpm.sshworkspace.SSHWorkspace`)."""
 
     host: str
 
@@ -354,7 +354,7 @@ done
 """
 
 
-#: Defined in the host session of an SSH workspace (:meth:`xpm.workspace.SSHWorkspace.session`):
+#: Defined in the host session of an SSH workspace (:meth:`xpm.sshworkspace.SSHWorkspace.session`):
 #: ``xpm_try_lock FD PATH OWNER`` tries the lock once, without waiting, on descriptor FD of the session's
 #: shell, as :data:`_HOST_LOCK` does; it says "locked", "busy" or "folder" (and the owner record).
 HOST_SESSION_FUNCTIONS = r"""

@@ -18,12 +18,13 @@ from xpm.ids import identifier as compute_identifier
 from xpm.locks import describe_owner, host_pid_ended, is_stale, read_owner
 from xpm.schema import RECORD_VERSION, JobStateChanged, JobStateRecord, JobSubmitted, ParamsFile, RunRecord
 from xpm.serialize import loads
+from xpm.sshworkspace import SSHWorkspace
 from xpm.store.index import IndexedJob, JobIndex
 from xpm.store.jobs import JobStore, decode_state
 from xpm.store.log import EventLog, LogRead
 from xpm.store.refs import RefStore
 from xpm.store.runs import RunStore
-from xpm.workspace import SSHWorkspace, Workspace
+from xpm.workspace import Workspace
 
 
 @dataclass
