@@ -204,7 +204,7 @@ def parameters_difference(
     emit(format_difference(d) for d in found)
 
 
-from xpm.cli import copy, jobs, orphans, run_experiment  # noqa: E402,F401 - registers their commands
+from xpm.cli import copy, jobs, orphans, run_experiment, sshmonitor  # noqa: E402,F401 - registers their commands
 
 
 @cli.command("find-launchers")

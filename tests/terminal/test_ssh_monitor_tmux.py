@@ -1,0 +1,115 @@
+"""``experiments ssh-monitor`` in a real terminal (tmux), on a workspace of the test sshd (127.0.0.1).
+
+The sshd's host is this machine: the experiment runs here with the workspace's path as its workdir
+(what it writes is what an experiment on the remote host writes), and the monitor reads it through
+``ssh://`` over SFTP, as from a laptop. Needs tmux (XPM_REQUIRE_TMUX=1 fails without it) and the
+test sshd (XPM_REQUIRE_SSH=1 fails without it).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.run.conftest import own_settings, script_env, wait_until  # noqa: F401 - autouse fixture
+from tests.sshd import skip_or_fail, ssh_server_status
+from tests.terminal.test_monitor_tmux import line_with, tmux, wait_screen  # noqa: F401 - the tmux fixture
+
+
+@pytest.fixture
+def server() -> dict[str, Any]:
+    params, reason = ssh_server_status()
+    if params is None or "client_keys" not in params:
+        skip_or_fail(f"no SSH test server with a client key: {reason}")
+    assert params is not None
+    return params
+
+
+@pytest.fixture
+def remote(server: dict[str, Any]) -> Iterator[Path]:
+    path = Path(server["root"]) / f"tmux-{uuid.uuid4().hex[:10]}"
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def test_ssh_monitor_shows_a_remote_experiment_live(server: dict[str, Any], remote: Path, tmp_path: Path,
+                                                    tmux) -> None:  # noqa: F811 - the fixture
+    start, screen, keys = tmux
+    go, log = tmp_path / "go", tmp_path / "log"
+    script = tmp_path / "experiment.py"
+    script.write_text(textwrap.dedent(f"""
+        from xpm import experiment, tag
+        from tests.run.tasks import Record
+
+        with experiment({str(remote)!r}, "faraway"):
+            Record.C(key=tag("quick"), log={str(log)!r}).submit()
+            Record.C(key=tag("slow"), log={str(log)!r}, wait_for={str(go)!r}).submit()
+            Record.C(key=tag("doomed"), log={str(log)!r}, wait_for={str(tmp_path / 'never')!r}).submit()
+    """))
+    experiment = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=script_env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: (remote / "index").exists(), what="the workspace")
+        start([sys.executable, "-m", "xpm", "experiments", "ssh-monitor",
+               f"{server['username']}@{server['host']}", str(remote),
+               "-o", f"-p {server['port']}", "-o", f"-i {server['client_keys'][0]}",
+               "-o", "-o StrictHostKeyChecking=no"], script_env())
+
+        # The experiments view names the remote experiment; Enter opens its jobs.
+        wait_screen(screen, lambda s: "faraway" in s, "the remote experiment in the list")
+        keys("Enter")
+        shown = wait_screen(screen, lambda s: "RUNNING" in line_with("key=slow", s), "the slow job running")
+        assert "key=quick" in shown
+
+        # A change on the host shows up: the slow job ends while the monitor is open.
+        go.write_text("go")
+        wait_screen(screen, lambda s: "DONE" in line_with("key=slow", s), "the slow job done")
+        assert "DONE" in line_with("key=quick", screen())
+
+        # The job detail reads the job's files over SFTP too (its output after 'o').
+        keys("/")
+        keys(*"key = slow", "Enter")
+        wait_screen(screen, lambda s: "key=doomed" not in s and "key=slow" in s, "the filtered list")
+        keys("Enter")
+        keys("o")
+        wait_screen(screen, lambda s: "record slow" in s and remote.name in s, "the job's output in its detail")
+        keys("Escape")
+
+        # Kill from the monitor: the job's process on the host, through ssh.
+        keys("/")
+        keys("C-u")
+        keys(*"key = doomed", "Enter")
+        wait_screen(screen, lambda s: "RUNNING" in line_with("key=doomed", s) and "key=slow" not in s,
+                    "the doomed job alone")
+        keys("K")
+        wait_screen(screen, lambda s: "test.record/" in s and ("Kill" in s or "kill" in s), "the kill confirmation")
+        keys("y")
+        wait_screen(screen, lambda s: "ERROR" in line_with("key=doomed", s), "the killed job in error", timeout=40)
+
+        # q gives the shell back: no traceback.
+        keys("q")
+        shown = wait_screen(screen, lambda s: "MONITOR-EXITED" in s, "the monitor to quit")
+        assert "MONITOR-EXITED 0" in shown and "Traceback" not in shown
+        experiment.communicate(timeout=60)
+        assert experiment.returncode == 1  # the killed job failed the experiment
+    finally:
+        if experiment.poll() is None:
+            experiment.kill()
+            experiment.wait()
+
+
+def test_ssh_monitor_on_a_wrong_path_leaves_one_line(server: dict[str, Any], tmp_path: Path,
+                                                     tmux) -> None:  # noqa: F811 - the fixture
+    start, screen, keys = tmux
+    start([sys.executable, "-m", "xpm", "experiments", "ssh-monitor", server["host"], "/no/such/xp",
+           "-o", f"-p {server['port']}", "-o", f"-i {server['client_keys'][0]}", "-o", f"-l {server['username']}",
+           "-o", "StrictHostKeyChecking=no"], script_env())
+    shown = wait_screen(screen, lambda s: "MONITOR-EXITED" in s, "the command to end")
+    assert "no such folder" in line_with("Error:", shown)
+    assert "MONITOR-EXITED 1" in shown and "Traceback" not in shown
