@@ -23,7 +23,7 @@ import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable
+from typing import Any, Callable
 
 from xpm import codec, layout, state
 from xpm.errors import XpmError
@@ -38,7 +38,7 @@ __all__ = ["STAGING", "CopyError", "ParamsMismatch", "CopyPlan", "JobCopy", "Pro
 STAGING = layout.STAGING
 #: The suffix of a file being copied into the staging folder (renamed when complete)
 PART_SUFFIX = ".xpm-part"
-#: Bytes read and written at a time when streaming between two fsspec filesystems
+#: Bytes read and written at a time when streaming between two remote workspaces
 CHUNK = 4 << 20
 #: Files up to this size are written to an SSH workspace in one request, without a temporary name
 ONE_WRITE = 16 << 10
@@ -216,30 +216,7 @@ def _state_of(ws: Workspace, task_id: str, identifier: str) -> tuple[str, str | 
 
 def list_tree(ws: Workspace, rel: str) -> list[FileEntry]:
     """Every file under a folder (links not followed), relative to it, sorted ([] when it does not exist)."""
-    local = ws.local_path(rel)
-    found: list[FileEntry] = []
-    if local is not None:
-        for folder, dirs, files in os.walk(local):
-            base = os.path.relpath(folder, local)
-            for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
-                path = os.path.join(folder, name)
-                entry = posixpath.normpath(posixpath.join(base.replace(os.sep, "/"), name))
-                try:
-                    info = os.lstat(path)
-                except FileNotFoundError:
-                    continue  # removed while walking
-                found.append(FileEntry(entry, info.st_size, os.path.islink(path)))
-        return sorted(found, key=lambda f: f.rel)
-    fs, root = _fs(ws)
-    top = posixpath.join(root, rel)
-    try:
-        listing = fs.find(top, detail=True)
-    except FileNotFoundError:
-        return []
-    for path, info in listing.items():
-        entry = posixpath.relpath(path, top)
-        found.append(FileEntry(entry, int(info.get("size") or 0), info.get("type") == "link"))
-    return sorted(found, key=lambda f: f.rel)
+    return [FileEntry(entry, size, link) for entry, size, link in ws.list_files(rel)]
 
 
 # --- copying ----------------------------------------------------------------------------------
@@ -304,7 +281,7 @@ def perform_copy(plan: CopyPlan, source: Workspace, destination: Workspace,
 def _copy_job(source: Workspace, destination: Workspace, job: JobCopy,
               advanced: Callable[[int, int], None], notes: list[str], task_dirs: set[str]) -> None:
     folder = layout.job_dir(job.task_id, job.identifier)
-    staging = f"{STAGING}/{job.task_id}/{job.identifier}"
+    staging = layout.staged_job_dir(job.task_id, job.identifier)
     # A staging folder made now is empty: nothing to resume, no listing to ask for.
     fresh = destination.create_dir(staging)
     _copy_files(source, folder, destination, staging, job.files, advanced, notes, fresh=fresh,
@@ -318,7 +295,7 @@ def _copy_job(source: Workspace, destination: Workspace, job: JobCopy,
     if not destination.rename_new(staging, folder):
         # Placed meanwhile (by another copy): the same job, or an error.
         _check_same_params(source, destination, job)
-        _remove_staging(destination, staging)
+        destination.remove_staged_job(job.task_id, job.identifier)
     job.placed = True
 
 
@@ -397,45 +374,21 @@ def _copy_link(source: Workspace, src: str, destination: Workspace, dst: str) ->
 
 
 def _transfer(source: Workspace, src: str, destination: Workspace, dst: str, copied: Callable[[int], None]) -> None:
-    """Copies one file's bytes (a local copy, an SFTP get or put, or a stream), telling ``copied`` how
-    many bytes went as they go."""
+    """Copies one file's bytes (a local copy, an upload or download, or a stream between two remote
+    workspaces), telling ``copied`` how many bytes went as they go."""
     src_path, dst_path = source.local_path(src), destination.local_path(dst)
     if src_path is not None and dst_path is not None:
         shutil.copyfile(src_path, dst_path)
         copied(os.path.getsize(dst_path))
     elif src_path is not None:
-        fs, root = _fs(destination)
-        if os.path.getsize(src_path) <= CHUNK:
-            # One open, write, close (put_file would first stat every ancestor folder).
-            data = src_path.read_bytes()
-            fs.pipe_file(posixpath.join(root, dst), data)
-            copied(len(data))
-        else:
-            fs.put_file(str(src_path), posixpath.join(root, dst), callback=_callback(copied))
+        destination.upload(src_path, dst, copied)
     elif dst_path is not None:
-        fs, root = _fs(source)
-        fs.get_file(posixpath.join(root, src), str(dst_path), callback=_callback(copied))
+        source.download(src, dst_path, copied)
     else:
-        with _open(source, src, "rb") as fin, _open(destination, dst, "wb") as fout:
+        with source.open_file(src, "rb") as fin, destination.open_file(dst, "wb") as fout:
             while chunk := fin.read(CHUNK):
                 fout.write(chunk)
                 copied(len(chunk))
-
-
-def _callback(copied: Callable[[int], None]) -> Any:
-    """An fsspec callback that passes on the bytes transferred since its last call."""
-    from fsspec.callbacks import Callback  # type: ignore[import-untyped]
-
-    class Bytes(Callback):  # type: ignore[misc]
-        reported = 0
-
-        def call(self, *args: Any, **kwargs: Any) -> None:
-            value = int(self.value or 0)
-            if value > self.reported:
-                copied(value - self.reported)
-                self.reported = value
-
-    return Bytes()
 
 
 def _mark_unfinished(destination: Workspace, staging: str, job: JobCopy) -> None:
@@ -477,14 +430,6 @@ def _check_same_params(source: Workspace, destination: Workspace, job: JobCopy) 
     if destination.read_optional(rel) != source.read_optional(rel):
         folder = layout.job_dir(job.task_id, job.identifier)
         raise ParamsMismatch(source.describe(folder), destination.describe(folder))
-
-
-def _remove_staging(ws: Workspace, rel: str) -> None:
-    """Deletes a staged job that is not needed (the job is in place already): only under the staging folder."""
-    parts = rel.split("/")
-    if len(parts) != 3 or parts[0] != STAGING or not layout.is_identifier(parts[2]):
-        raise CopyError(f"refusing to delete {rel!r}: not a staged job")
-    ws._remove_tree(rel)  # the one recursive deletion of a copy, checked above
 
 
 def _prune_staging(ws: Workspace, rel: str = STAGING) -> None:
@@ -536,23 +481,3 @@ def _index_jobs(destination: Workspace, plan: CopyPlan) -> None:
                                   failure_reason=reason, tags=plan.tags.get((job.task_id, job.identifier), {})))
     if entries:
         store.index.append(*entries)
-
-
-# --- filesystem access the Workspace API does not give ---------------------------------------------
-
-
-def _fs(ws: Workspace) -> tuple[Any, str]:
-    """The fsspec filesystem and root folder of a non-local workspace."""
-    fs, root = getattr(ws, "fs", None), getattr(ws, "root", None)
-    if fs is None or root is None:
-        raise CopyError(f"{ws.location}: neither a local nor an fsspec workspace")
-    return fs, root
-
-
-def _open(ws: Workspace, rel: str, mode: str) -> IO[bytes]:
-    local = ws.local_path(rel)
-    if local is not None:
-        return open(local, mode)
-    fs, root = _fs(ws)
-    return fs.open(posixpath.join(root, rel), mode)  # type: ignore[no-any-return]
-

@@ -75,6 +75,11 @@ def partial_dir(task_id: str, name: str, partial_id: str) -> str:
     return f"{PARTIALS}/{task_id}/{name}/{partial_id}"
 
 
+def staged_job_dir(task_id: str, identifier: str) -> str:
+    """Where ``experiments copy`` assembles a job before renaming it to :func:`job_dir`."""
+    return f"{STAGING}/{task_id}/{identifier}"
+
+
 def config_cache_dir(task_id: str, identifier: str) -> str:
     """The folder of the files ``@cache`` methods keep for a configuration, relative to the workspace."""
     return f"{CONFIG_CACHE}/{task_id}/{identifier}"

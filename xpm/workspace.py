@@ -20,7 +20,7 @@ import posixpath
 import stat
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from xpm import codec, layout
 from xpm._version import __version__
@@ -200,6 +200,23 @@ class Workspace:
         """The total size in bytes of the files under a folder (0 when it does not exist)."""
         raise NotImplementedError
 
+    def list_files(self, rel: str) -> list[tuple[str, int, bool]]:
+        """Every file under a folder, ``(path relative to it, size, is a link)``, sorted; links are
+        listed as themselves, never followed; [] when the folder does not exist."""
+        raise NotImplementedError
+
+    def open_file(self, rel: str, mode: str) -> IO[bytes]:
+        """A binary file object (``"rb"`` or ``"wb"``), for streaming between two workspaces."""
+        raise NotImplementedError
+
+    def upload(self, local: Path, rel: str, progress: Callable[[int], None]) -> None:
+        """Copies the local file ``local`` to ``rel``; ``progress(n)`` is told of the bytes as they go."""
+        raise NotImplementedError
+
+    def download(self, rel: str, local: Path, progress: Callable[[int], None]) -> None:
+        """Copies ``rel`` to the local file ``local``; ``progress(n)`` is told of the bytes as they go."""
+        raise NotImplementedError
+
     def lock(self, rel: str, timeout: float | None = None) -> Lock:
         """An exclusive lock named by the path ``rel`` (see :mod:`xpm.locks`)."""
         return FolderLock(self, rel, timeout)
@@ -229,6 +246,15 @@ class Workspace:
         if not (layout.is_name(experiment_id) and layout.is_name(run_id)):
             raise UnsafeDelete(f"refusing to delete {experiment_id!r}/{run_id!r}: not a run folder")
         self._remove_tree(layout.run_dir(experiment_id, run_id))
+
+    def remove_staged_job(self, task_id: str, identifier: str) -> None:
+        """Deletes a job staged by ``experiments copy`` that is not needed (the job is in place).
+
+        Refuses anything that is not exactly ``.xpm-staging/<task-id>/<identifier>``.
+        """
+        if not (layout.is_task_id(task_id) and layout.is_identifier(identifier)):
+            raise UnsafeDelete(f"refusing to delete {task_id!r}/{identifier!r}: not a staged job")
+        self._remove_tree(layout.staged_job_dir(task_id, identifier))
 
     def iter_job_dirs(self) -> Iterator[tuple[str, str]]:
         """Every ``(task id, identifier)`` folder under ``jobs/`` (names not checked)."""
@@ -350,6 +376,36 @@ class LocalWorkspace(Workspace):
         import shutil
 
         shutil.rmtree(self._p(rel))
+
+    def list_files(self, rel: str) -> list[tuple[str, int, bool]]:
+        top = self._p(rel)
+        found: list[tuple[str, int, bool]] = []
+        for folder, dirs, files in os.walk(top):
+            base = os.path.relpath(folder, top)
+            for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+                path = os.path.join(folder, name)
+                try:
+                    info = os.lstat(path)
+                except FileNotFoundError:
+                    continue  # removed while walking
+                entry = posixpath.normpath(posixpath.join(base.replace(os.sep, "/"), name))
+                found.append((entry, info.st_size, stat.S_ISLNK(info.st_mode)))
+        return sorted(found)
+
+    def open_file(self, rel: str, mode: str) -> IO[bytes]:
+        return open(self._p(rel), mode)  # type: ignore[return-value]
+
+    def upload(self, local: Path, rel: str, progress: Callable[[int], None]) -> None:
+        import shutil
+
+        shutil.copyfile(local, self._p(rel))
+        progress(os.path.getsize(self._p(rel)))
+
+    def download(self, rel: str, local: Path, progress: Callable[[int], None]) -> None:
+        import shutil
+
+        shutil.copyfile(self._p(rel), local)
+        progress(os.path.getsize(local))
 
     def tree_size(self, rel: str) -> int:
         total = 0
@@ -511,8 +567,54 @@ class FsspecWorkspace(Workspace):
     def _remove_tree(self, rel: str) -> None:
         self.fs.rm(self._p(rel), recursive=True)
 
+    def list_files(self, rel: str) -> list[tuple[str, int, bool]]:
+        top = self._p(rel)
+        try:
+            listing = self.fs.find(top, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            (posixpath.relpath(path, top), int(info.get("size") or 0), info.get("type") == "link")
+            for path, info in listing.items()
+        )
+
+    def open_file(self, rel: str, mode: str) -> IO[bytes]:
+        return self.fs.open(self._p(rel), mode)  # type: ignore[no-any-return]
+
+    def upload(self, local: Path, rel: str, progress: Callable[[int], None]) -> None:
+        size = os.path.getsize(local)
+        if size <= _ONE_WRITE:
+            # One open, write, close (put_file would first stat every ancestor folder).
+            self.fs.pipe_file(self._p(rel), Path(local).read_bytes())
+            progress(size)
+        else:
+            self.fs.put_file(str(local), self._p(rel), callback=_progress_callback(progress))
+
+    def download(self, rel: str, local: Path, progress: Callable[[int], None]) -> None:
+        self.fs.get_file(self._p(rel), str(local), callback=_progress_callback(progress))
+
     def tree_size(self, rel: str) -> int:
         try:
             return int(self.fs.du(self._p(rel), total=True))
         except FileNotFoundError:
             return 0
+
+
+#: Files up to this size go to a remote workspace in one write (:meth:`FsspecWorkspace.upload`)
+_ONE_WRITE = 4 << 20
+
+
+def _progress_callback(progress: Callable[[int], None]) -> Any:
+    """An fsspec callback that passes on the bytes transferred since its last call."""
+    from fsspec.callbacks import Callback  # type: ignore[import-untyped]
+
+    class Bytes(Callback):  # type: ignore[misc]
+        reported = 0
+
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            value = int(self.value or 0)
+            if value > self.reported:
+                progress(value - self.reported)
+                self.reported = value
+
+    return Bytes()

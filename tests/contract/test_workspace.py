@@ -226,3 +226,32 @@ def test_compare_and_swap_between_processes(shared_workspace):
     children = [_child(location, options, "cas", count) for _ in range(2)]
     assert [c.wait(120) for c in children] == [0, 0]
     assert RefStore(Workspace.open(location, **options)).value("counter") == str(2 * count)
+
+
+def test_files_listed_streamed_uploaded_and_downloaded(workspace: Workspace, tmp_path):
+    workspace.write_atomic("d/a.txt", b"aa")
+    workspace.write_atomic("d/sub/b.bin", b"b" * 5)
+    assert workspace.list_files("d") == [("a.txt", 2, False), ("sub/b.bin", 5, False)]
+    assert workspace.list_files("nowhere") == []
+    with workspace.open_file("d/c.txt", "wb") as f:
+        f.write(b"streamed")
+    with workspace.open_file("d/c.txt", "rb") as f:
+        assert f.read() == b"streamed"
+    local = tmp_path / "big.bin"
+    local.write_bytes(b"x" * (5 << 20))  # above the one-write size of remote workspaces
+    sent: list[int] = []
+    workspace.upload(local, "d/big.bin", sent.append)
+    assert workspace.size("d/big.bin") == 5 << 20 and sum(sent) == 5 << 20
+    back = tmp_path / "back.bin"
+    got: list[int] = []
+    workspace.download("d/big.bin", back, got.append)
+    assert back.read_bytes() == local.read_bytes() and sum(got) == 5 << 20
+
+
+def test_remove_staged_job_removes_only_a_staged_job(workspace: Workspace):
+    ident = "c" * 64
+    workspace.write_atomic(f"{layout.staged_job_dir('t.x', ident)}/params.json", b"{}")
+    workspace.remove_staged_job("t.x", ident)
+    assert not workspace.exists(layout.staged_job_dir("t.x", ident))
+    with pytest.raises(UnsafeDelete):
+        workspace.remove_staged_job("..", ident)
