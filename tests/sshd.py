@@ -142,6 +142,27 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(f"no SSH test server: {reason}")
 
 
+@pytest.fixture
+def server() -> dict[str, Any]:
+    """The SSH test server's parameters (``ssh_workspace_params``), with a client key; skips without
+    one, or fails when ``XPM_REQUIRE_SSH=1``."""
+    params, reason = ssh_server_status()
+    if params is None or "client_keys" not in params:
+        skip_or_fail(f"no SSH test server with a client key: {reason}")
+    assert params is not None
+    return params
+
+
+def fresh_host_folder(server: dict[str, Any], prefix: str) -> Iterator[Path]:
+    """A new folder path under the server's root, on its host (this machine: the sshd runs on
+    127.0.0.1), removed afterwards; for ``yield from`` in a fixture."""
+    path = Path(server["root"]) / f"{prefix}-{uuid.uuid4().hex[:10]}"
+    try:
+        yield path
+    finally:
+        subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
 @dataclass(frozen=True)
 class SSHTestServer:
     """The session's connection: ``fs`` is an ``sshfs.SSHFileSystem``; ``root`` the remote base folder."""

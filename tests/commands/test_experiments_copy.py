@@ -20,7 +20,6 @@ from click.testing import CliRunner, Result
 
 from tests.commands.conftest import Maker
 from tests.run.conftest import start_script  # noqa: F401 - a fixture
-from tests.sshd import skip_or_fail, ssh_server_status
 from xpm import layout
 from xpm.cli import cli
 from xpm.copying import STAGING
@@ -197,14 +196,6 @@ def test_bad_input_is_one_line_and_writes_nothing(case: str, source, dest: Works
 
 # --- over SSH ---------------------------------------------------------------------------------
 
-
-@pytest.fixture
-def server() -> dict[str, Any]:
-    params, reason = ssh_server_status()
-    if params is None or "client_keys" not in params:
-        skip_or_fail(f"no SSH test server with a client key: {reason}")
-    assert params is not None
-    return params
 
 
 @pytest.fixture

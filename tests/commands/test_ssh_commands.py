@@ -16,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -24,21 +23,12 @@ import pytest
 
 from tests.run.conftest import ROOT, script_env, wait_until
 from tests.run.tasks import log_lines
-from tests.sshd import skip_or_fail, ssh_server_status
+from tests.sshd import fresh_host_folder
 from xpm import codec
 from xpm.locks import LockTimeout
 from xpm.process import pid_alive
 from xpm.schema import LockOwner
 from xpm.workspace import LocalWorkspace, Workspace
-
-
-@pytest.fixture
-def server() -> dict[str, Any]:
-    params, reason = ssh_server_status()
-    if params is None or "client_keys" not in params:
-        skip_or_fail(f"no SSH test server with a client key: {reason}")
-    assert params is not None
-    return params
 
 
 @pytest.fixture
@@ -61,9 +51,7 @@ def home(tmp_path: Path, server: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 @pytest.fixture
 def remote(server: dict[str, Any]) -> Iterator[Path]:
     """The workspace's folder on the host (this machine), removed afterwards."""
-    path = Path(server["root"]) / f"cmds-{uuid.uuid4().hex[:10]}"
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    yield from fresh_host_folder(server, "cmds")
 
 
 def url(server: dict[str, Any], path: Path, user: str = "") -> str:

@@ -11,14 +11,13 @@ import socket
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from tests.run.conftest import ROOT, script_env
-from tests.sshd import skip_or_fail, ssh_server_status
+from tests.sshd import fresh_host_folder
 from xpm.cli.sshmonitor import SSHMonitorError, open_target, parse_ssh_options, resolve_target
 from xpm.settings import SettingsError
 
@@ -172,21 +171,11 @@ def test_unreachable_host_and_server_mode_options_are_said(home: Path) -> None:
 # --- against the real sshd ---------------------------------------------------------------
 
 
-@pytest.fixture
-def server() -> dict[str, Any]:
-    params, reason = ssh_server_status()
-    if params is None or "client_keys" not in params:
-        skip_or_fail(f"no SSH test server with a client key: {reason}")
-    assert params is not None
-    return params
-
 
 @pytest.fixture
 def remote(server: dict[str, Any]) -> Iterator[Path]:
     """The workspace's folder on the host (this machine: the sshd runs on 127.0.0.1), removed afterwards."""
-    path = Path(server["root"]) / f"mon-{uuid.uuid4().hex[:10]}"
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    yield from fresh_host_folder(server, "mon")
 
 
 def ssh_args(server: dict[str, Any], key: str | None = None) -> list[str]:

@@ -14,18 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.sshd import skip_or_fail, ssh_server_status
 from xpm.settings import load_settings
 from xpm.workspace import Workspace, WorkspaceNotFound
-
-
-@pytest.fixture
-def server() -> dict[str, Any]:
-    params, reason = ssh_server_status()
-    if params is None or "client_keys" not in params:
-        skip_or_fail(f"no SSH test server with a client key: {reason}")
-    assert params is not None
-    return params
 
 
 @pytest.fixture

@@ -11,31 +11,20 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from tests.run.conftest import own_settings, script_env, wait_until  # noqa: F401 - autouse fixture
-from tests.sshd import skip_or_fail, ssh_server_status
+from tests.sshd import fresh_host_folder
 from tests.terminal.test_monitor_tmux import line_with, tmux, wait_screen  # noqa: F401 - the tmux fixture
 
 
 @pytest.fixture
-def server() -> dict[str, Any]:
-    params, reason = ssh_server_status()
-    if params is None or "client_keys" not in params:
-        skip_or_fail(f"no SSH test server with a client key: {reason}")
-    assert params is not None
-    return params
-
-
-@pytest.fixture
 def remote(server: dict[str, Any]) -> Iterator[Path]:
-    path = Path(server["root"]) / f"tmux-{uuid.uuid4().hex[:10]}"
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    """The workspace's folder on the host (this machine), removed afterwards."""
+    yield from fresh_host_folder(server, "tmux")
 
 
 def test_ssh_monitor_shows_a_remote_experiment_live(server: dict[str, Any], remote: Path, tmp_path: Path,
