@@ -133,13 +133,14 @@ def running_experiment() -> Submitter | None:
         return _experiments[-1] if _experiments else None
 
 
-#: What submits a task outside any experiment (a dry run...): set by the experiment layer
+#: What submits a task outside any experiment (a dry run...): set by the package face, ``xpm``,
+#: to a function that imports the experiment layer (:mod:`xpm.runs`) on its first call
 _outside: Callable[..., Any] | None = None
 
 
 def set_outside_submitter(submit: Callable[..., Any]) -> None:
-    """Installs what ``task.submit(run_mode=...)`` calls outside any experiment (:mod:`xpm.runs` does,
-    when it is imported): a function taking the task and the keywords of ``submit``."""
+    """Installs what ``task.submit(run_mode=...)`` calls outside any experiment: a function taking
+    the task and the keywords of ``submit``."""
     global _outside
     _outside = submit
 
@@ -148,13 +149,10 @@ def submit_outside(task: Any, **kwargs: Any) -> Any:
     """Submits ``task`` outside any experiment (``run_mode=DRY_RUN``...), through the experiment layer.
 
     Raises:
-        XpmError: the experiment layer is not loaded (nothing imported ``xpm.runs`` yet).
+        XpmError: nothing was installed (``import xpm`` installs it: the package face always runs first).
     """
     if _outside is None:
-        raise XpmError(
-            "submit() outside an experiment needs the experiment layer: import it first "
-            "(`from xpm import experiment`), or call submit() inside `with experiment(...) as xp:`"
-        )
+        raise XpmError("submit() outside an experiment: the experiment layer is not installed")
     return _outside(task, **kwargs)
 
 

@@ -543,6 +543,3 @@ def submit_outside(
     xp = Experiment(workspace, "submit", launcher=launcher, run_mode=mode)
     xp._open_workspace()
     return xp.submit(task, init_tasks=init_tasks, max_retries=max_retries, transient=transient)
-
-
-context.set_outside_submitter(submit_outside)

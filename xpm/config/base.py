@@ -196,8 +196,9 @@ class ConfigInfo:
                 init.__xpm__.seal()
             if self.task is not None:
                 self.task.__xpm__.seal()
-            if _has_attribute(config, "__validate__"):
-                config.__validate__()  # type: ignore[attr-defined]
+            validate = type(config).__validate__  # type: ignore[attr-defined]
+            if validate is not Config.__validate__:  # the base one checks nothing: not called
+                validate(config)
         except BaseException:
             self.sealed = False
             raise
