@@ -357,16 +357,6 @@ def _creation_site() -> str | None:
     return site
 
 
-def _has_attribute(config: ConfigMixin, name: str) -> bool:
-    """Whether a configuration has the (method) attribute ``name``, without calling ``__getattr__``.
-
-    ``getattr(config, name, None)`` on a missing name goes through
-    ``ConfigMixin.__getattr__``, which builds and raises an error: that cost
-    was paid for each configuration sealed and each task submitted.
-    """
-    return hasattr(type(config), name) or name in config.__dict__
-
-
 #: The method that gives the outputs of each configuration class: ``__submit__``, ``task_outputs`` or None
 _OUTPUT_HOOKS: dict[type, str | None] = {}
 
