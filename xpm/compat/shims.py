@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from xpm.config.base import Config
+from xpm.fsutil import write_local_atomic
 
 
 class JsonSettings:
@@ -31,11 +32,8 @@ class JsonSettings:
         return settings
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # written whole then renamed: a crash never leaves half a settings file
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(self.SCHEMA().dumps(self))
-        tmp.replace(self.path)
+        # written whole then renamed (its folder made if needed): never half a settings file
+        write_local_atomic(str(self.path), self.SCHEMA().dumps(self).encode("utf-8"))
 
 
 def cleanupdir(path: Path) -> Path:
