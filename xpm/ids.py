@@ -33,7 +33,7 @@ from xpm.config.classinfo import Argument, ClassInfo
 from xpm.config.fields import _MISSING
 from xpm.errors import IdentifierError
 
-__all__ = ["identifier", "digest", "partial_identifier", "raw_identifier", "DOMAIN"]
+__all__ = ["identifier", "digest", "partial_identifier", "raw_identifier", "holds_deprecated", "DOMAIN"]
 
 #: Prefix of every configuration preimage; changes if the encoding ever changes.
 DOMAIN = b"xpm/identifier/v1\x00"
@@ -563,6 +563,11 @@ def raw_identifier(config: Any) -> str:
     finally:
         for info, d in zip(cached, saved):
             info.digest = d
+
+
+def holds_deprecated(config: Any) -> bool:
+    """Whether a deprecated class is in the tree of ``config`` (so that :func:`raw_identifier` may differ)."""
+    return any(info.xpmtype.deprecated for info in _tree(config.__xpm__, set()))
 
 
 def _tree(info: ConfigInfo, seen: set[int]) -> list[ConfigInfo]:

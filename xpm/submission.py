@@ -18,7 +18,7 @@ from xpm import layout
 from xpm.config.base import ConfigMixin, Prepare, ResumableTask
 from xpm.config.deprecate import any_deprecated
 from xpm.config.hooks import apply_submit_hooks
-from xpm.ids import digest, raw_identifier
+from xpm.ids import digest, holds_deprecated, raw_identifier
 from xpm.launchers import Launcher
 from xpm.scheduler.job import Job
 from xpm.serialize import dumps
@@ -140,8 +140,12 @@ def plan(
 def _former_folder(task: Any, task_id: str, identifier: str, exists: Callable[[str, str], bool]) -> str:
     """The identifier naming the task's job folder: the one from before a deprecation when only that
     folder exists (nothing is moved or renamed: the job is found where it ran)."""
+    # The former identifier costs a computation without the cached digests: only for a tree that
+    # holds a deprecated class, and whose job folder is not where it is now named.
+    if not holds_deprecated(task) or exists(task_id, identifier):
+        return identifier
     former = raw_identifier(task)
-    if former != identifier and not exists(task_id, identifier) and exists(task_id, former):
+    if former != identifier and exists(task_id, former):
         logger.info("%s/%s: found under its former identifier %s (deprecated classes)", task_id, identifier, former)
         return former
     return identifier
