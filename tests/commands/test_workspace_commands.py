@@ -137,7 +137,7 @@ def test_parameters_difference_bad_inputs(tmp_path: Path, xpm_cli):
 
 def test_help_of_every_command_fits_80_columns_and_shows_an_example(xpm_cli):
     for command in (["experiments", "list"], ["experiments", "sync"], ["orphans"], ["parameters-difference"],
-                    ["jobs"], ["experiments"]):
+                    ["jobs"], ["experiments"], ["experiments", "copy"], ["experiments", "ssh-monitor"]):
         result = xpm_cli(*command, "--help")
         assert result.exit_code == 0
         assert "experimaestro " + " ".join(command) in result.stdout

@@ -77,8 +77,9 @@ def copy(
 
     \b
     Examples:
-      experimaestro experiments copy --from-workspace cluster --to-workspace local my_experiment
-      experimaestro experiments copy --from-workdir ssh://me@cluster/scratch/xpm --to-workdir ~/xpm my_xp -y
+      experimaestro experiments copy --from-workspace hpc --to-workspace me my_xp
+      experimaestro experiments copy --from-workdir ssh://me@hpc/xp \\
+          --to-workdir ~/xp my_xp -y
     """
     from xpm.copying import ACTIVE, PRESENT, plan_copy
     from xpm.store.runs import RunStore

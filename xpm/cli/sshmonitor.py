@@ -270,7 +270,7 @@ def ssh_monitor(
     \b
     Examples:
       experimaestro experiments ssh-monitor me@cluster /scratch/me/xp
-      experimaestro experiments ssh-monitor cluster /scratch/me/xp -o "-p 2222" -o "-i ~/.ssh/key"
+      experimaestro experiments ssh-monitor hpc /scratch/xp -o "-p 2222 -i ~/k"
       experimaestro experiments ssh-monitor --workspace my-cluster
     """
     from xpm.cli.commands import NoWebMonitor
