@@ -40,3 +40,12 @@ def test_public_api_is_complete():
 
     for name in xpm.__all__:
         assert getattr(xpm, name) is not None, name
+
+
+def test_the_package_ships_the_typed_marker():
+    """PEP 561: type checkers read xpm's annotations only when the package has ``py.typed``."""
+    from pathlib import Path
+
+    import xpm
+
+    assert (Path(xpm.__file__).parent / "py.typed").is_file()

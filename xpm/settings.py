@@ -1,8 +1,8 @@
 """User settings (``settings.yaml``) and the choice of a workspace.
 
-The file lives in the configuration directory (``~/.config/experimaestro`` unless
-``XPM_CONFIG_DIR`` or ``--xpm-config-dir`` says otherwise) and uses the same keys as
-experimaestro's, so that one file serves both tools::
+The file lives in the configuration directory (``$XDG_CONFIG_HOME/experimaestro``, by default
+``~/.config/experimaestro``, unless ``XPM_CONFIG_DIR`` or ``--xpm-config-dir`` says otherwise)
+and uses the same keys as experimaestro's, so that one file serves both tools::
 
     env: {JAVA_HOME: /opt/java}
     history: {max_done: 5, max_failed: 1}
@@ -255,15 +255,18 @@ def config_dir(explicit: str | Path | None = None) -> Path:
     """The configuration directory, as an absolute path.
 
     ``explicit`` (``--xpm-config-dir``) wins over the ``XPM_CONFIG_DIR`` environment
-    variable, which wins over ``~/.config/experimaestro`` (experimaestro's directory,
-    so that both tools share one settings file).
+    variable, which wins over ``$XDG_CONFIG_HOME/experimaestro`` (``~/.config`` when
+    ``XDG_CONFIG_HOME`` is unset or empty, as the XDG base directory specification says;
+    experimaestro's directory, so that both tools share one settings file).
     """
     if explicit is not None and str(explicit) != "":
         chosen = Path(explicit)
     elif os.environ.get(CONFIG_DIR_ENV):
         chosen = Path(os.environ[CONFIG_DIR_ENV])
     else:
-        chosen = Path("~/.config/experimaestro")
+        # The XDG specification: a relative XDG_CONFIG_HOME is invalid and ignored.
+        xdg = os.environ.get("XDG_CONFIG_HOME", "")
+        chosen = Path(xdg if os.path.isabs(xdg) else "~/.config") / "experimaestro"
     # Absolute so that error messages name the file unambiguously and relative
     # workspace paths do not depend on a later change of directory.
     return Path(os.path.abspath(chosen.expanduser()))

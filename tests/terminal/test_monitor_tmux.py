@@ -7,6 +7,7 @@ without tmux.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -35,12 +36,12 @@ def tmux(tmp_path: Path):
         return subprocess.run(["tmux", "-S", socket, *args], capture_output=True, text=True, check=True).stdout
 
     def start(command: list[str], env: dict[str, str]) -> None:
-        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k in ("PYTHONPATH", "XPM_CONFIG_DIR"))
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k in ("PYTHONPATH", "XPM_CONFIG_DIR", "NO_COLOR"))
         shell = f"env {exports} TERM=xterm-256color {shlex.join(command)}; echo MONITOR-EXITED $?; sleep 60"
         run("new-session", "-d", "-s", name, "-x", "120", "-y", "40", shell)
 
-    def screen() -> str:
-        return run("capture-pane", "-p", "-t", name)
+    def screen(escapes: bool = False) -> str:
+        return run("capture-pane", "-p", *(["-e"] if escapes else []), "-t", name)
 
     def keys(*sequence: str) -> None:
         for key in sequence:
@@ -124,6 +125,32 @@ def test_follow_an_experiment_in_the_console_monitor(ws: Path, tmp_path: Path, s
     assert "MONITOR-EXITED 0" in shown and "Traceback" not in shown
     experiment.communicate(timeout=60)
     assert experiment.returncode == 1  # the killed job failed the experiment
+
+
+def test_without_colours_the_cursor_row_still_stands_out(ws: Path, tmp_path: Path, start_script, tmux) -> None:
+    """NO_COLOR: no colour at all, but the cursor row and the header are in reverse video."""
+    start, screen, keys = tmux
+    done = start_script(f"""
+        from xpm import experiment, tag
+        from tests.run.tasks import Record
+
+        with experiment({str(ws)!r}, "plain") as xp:
+            Record.C(key=tag("one"), log={str(tmp_path / "log")!r}).submit()
+    """)
+    assert done.wait(timeout=60) == 0
+    start(
+        [sys.executable, "-m", "xpm", "experiments", "monitor", "--workdir", str(ws), "--console"],
+        {**script_env(), "NO_COLOR": "1"},
+    )
+    wait_screen(screen, lambda s: "plain" in s, "the experiment in the list")
+    shown = screen(escapes=True)
+    row = line_with("plain", shown)
+    assert "\x1b[7m" in row, row  # the cursor row: reverse video
+    # No colour anywhere (30-38, 40-48, 90-107; 39 and 49 are the defaults).
+    codes = re.findall(r"\x1b\[([0-9;]*)m", shown)
+    numbers = [int(p) for c in codes for p in c.split(";") if p.isdigit()]
+    coloured = [n for n in numbers if n not in (39, 49) and (30 <= n <= 49 or 90 <= n <= 107)]
+    assert coloured == [], coloured
 
 
 def test_run_experiment_with_the_console_monitor(tmp_path: Path, tmux) -> None:

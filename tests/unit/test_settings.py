@@ -28,6 +28,7 @@ def isolated(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("XPM_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     monkeypatch.chdir(tmp_path)
     return home
 
@@ -51,6 +52,21 @@ def error(folder: Path, text: str) -> SettingsError:
 
 def test_default_config_dir_is_in_home(isolated):
     assert config_dir() == isolated / ".config" / "experimaestro"
+
+
+def test_xdg_config_home_comes_before_the_home_folder(isolated, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert config_dir() == tmp_path / "xdg" / "experimaestro"
+    # The XDG specification: an empty or relative value is ignored.
+    for ignored in ("", "relative/config"):
+        monkeypatch.setenv("XDG_CONFIG_HOME", ignored)
+        assert config_dir() == isolated / ".config" / "experimaestro"
+
+
+def test_xpm_config_dir_wins_over_xdg_config_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XPM_CONFIG_DIR", str(tmp_path / "from-env"))
+    assert config_dir() == tmp_path / "from-env"
 
 
 def test_env_var_overrides_default(tmp_path, monkeypatch):

@@ -56,7 +56,7 @@ def cli(ctx: click.Context, debug: bool, quiet: bool, traceback: bool) -> None:
     \b
     Examples:
       experimaestro version
-      experimaestro identifier params.json
+      experimaestro jobs list --workdir /path/to/workspace
     """
     import logging
 

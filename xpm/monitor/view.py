@@ -23,24 +23,27 @@ logger = logging.getLogger("xpm.monitor")
 #: ``run_action(action, done)``: runs ``action()`` (maybe in a thread), then ``done(result, error)``
 ActionRunner = Callable[[Callable[[], Any], Callable[[Any, BaseException | None], None]], None]
 
+#: (name, foreground, background, monochrome): the fourth entry is what a terminal without
+#: colours shows (``NO_COLOR`` set, or a mono terminal), so that the cursor row, the header
+#: and failures still stand out there.
 PALETTE = [
-    ("header", "white,bold", "dark blue"),
-    ("keys", "black", "light gray"),
-    ("key", "yellow,bold", ""),
-    ("title", "bold", ""),
-    ("label", "light gray", ""),
-    ("focus", "black", "light cyan"),
-    ("message", "light green", ""),
-    ("problem", "light red", ""),
-    ("filter error", "light red", ""),
-    ("dialog", "white", "dark red"),
-    ("state unscheduled", "dark gray", ""),
-    ("state waiting", "light cyan", ""),
-    ("state ready", "light cyan", ""),
-    ("state scheduled", "light blue", ""),
-    ("state running", "yellow,bold", ""),
-    ("state done", "light green", ""),
-    ("state error", "light red,bold", ""),
+    ("header", "white,bold", "dark blue", "standout"),
+    ("keys", "black", "light gray", "standout"),
+    ("key", "yellow,bold", "", "bold"),
+    ("title", "bold", "", "bold"),
+    ("label", "light gray", "", ""),
+    ("focus", "black", "light cyan", "standout"),
+    ("message", "light green", "", "bold"),
+    ("problem", "light red", "", "bold,underline"),
+    ("filter error", "light red", "", "bold,underline"),
+    ("dialog", "white", "dark red", "standout"),
+    ("state unscheduled", "dark gray", "", ""),
+    ("state waiting", "light cyan", "", ""),
+    ("state ready", "light cyan", "", ""),
+    ("state scheduled", "light blue", "", ""),
+    ("state running", "yellow,bold", "", "bold"),
+    ("state done", "light green", "", ""),
+    ("state error", "light red,bold", "", "bold,underline"),
 ]
 
 #: Every key, by screen (the help screen lists them)
