@@ -150,6 +150,8 @@ class Scheduler:
             # Done jobs (the common case when an experiment runs again) need no lock.
             record = self.store.state(job.task_id, job.identifier)
             if record is not None and record.state == state.DONE:
+                if job.tags:
+                    self.store.add_tags(job.task_id, job.identifier, state.DONE, job.tags)
                 self._finish(job, state.DONE)
                 return
         if job.transient.is_transient and not job.needed and not state.run_elsewhere(record, process_alive):

@@ -7,6 +7,7 @@ the job's event log and one to the job index.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
@@ -140,6 +141,29 @@ class JobStore:
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self.index = JobIndex(workspace)
+        #: the tags the index knows, read once, when a job found done brings tags (see add_tags)
+        self._indexed_tags: dict[tuple[str, str], dict[str, Any]] | None = None
+        self._tags_lock = threading.Lock()
+
+    def add_tags(self, task_id: str, identifier: str, state: str, tags: dict[str, Any]) -> None:
+        """Indexes the tags a run gives a job that needs no state change (it is found done).
+
+        The index's tags of a job are those of every run that submitted it (what
+        ``experiments sync`` rebuilds from the runs' ``jobs.jsonl``); a job changes state
+        only in the run that runs it, so a later run that tags it differently appends one
+        entry, and only when its tags add to what the index knows: running an experiment
+        again appends nothing. The index is read once per store, at the first such job.
+        """
+        key = (task_id, identifier)
+        with self._tags_lock:
+            if self._indexed_tags is None:
+                self._indexed_tags = {k: job.tags for k, job in self.index.load().jobs.items()}
+            known = self._indexed_tags.get(key, {})
+            merged = {**known, **tags}
+            if merged == known:
+                return
+            self._indexed_tags[key] = merged
+        self.index.append(IndexEntry(ts=time.time(), task_id=task_id, identifier=identifier, state=state, tags=tags))
 
     def resolve(self, text: str) -> tuple[str, str]:
         """The job a ``task-id/identifier`` designates; the identifier may be a unique prefix.
