@@ -36,7 +36,8 @@ def tmux(tmp_path: Path):
         return subprocess.run(["tmux", "-S", socket, *args], capture_output=True, text=True, check=True).stdout
 
     def start(command: list[str], env: dict[str, str]) -> None:
-        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k in ("PYTHONPATH", "XPM_CONFIG_DIR", "NO_COLOR"))
+        passed = ("PYTHONPATH", "XPM_CONFIG_DIR", "NO_COLOR")
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k in passed)
         shell = f"env {exports} TERM=xterm-256color {shlex.join(command)}; echo MONITOR-EXITED $?; sleep 60"
         run("new-session", "-d", "-s", name, "-x", "120", "-y", "40", shell)
 
