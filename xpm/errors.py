@@ -23,6 +23,7 @@ __all__ = [
     "IdentifierError",
     "SerializationError",
     "FormatVersionError",
+    "ClassImportError",
     "GracefulTimeout",
     "TaskCancelled",
     "os_error_text",
@@ -142,6 +143,20 @@ class FormatVersionError(SerializationError):
             f"this xpm ({__version__}) reads; upgrade xpm to read it",
             path,
         )
+
+
+class ClassImportError(SerializationError):
+    """A class named in a configuration file cannot be imported (its module is missing or fails).
+
+    Attributes:
+        name: the class, as ``module:qualified.name``.
+        reason: why, as ``ExceptionType: message``.
+    """
+
+    def __init__(self, name: str, reason: str, path: str | None = None):
+        self.name = name
+        self.reason = reason
+        super().__init__(f"cannot import {name} ({reason})", path)
 
 
 def describe_value(value: Any) -> str:

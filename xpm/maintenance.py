@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from xpm import codec, layout, state
-from xpm.errors import XpmError
+from xpm.errors import ClassImportError, XpmError
 from xpm.ids import identifier as compute_identifier
 from xpm.locks import describe_owner, host_pid_ended, is_stale, read_owner
 from xpm.schema import RECORD_VERSION, JobStateChanged, JobStateRecord, JobSubmitted, ParamsFile, RunRecord
@@ -223,6 +223,8 @@ def check(ws: Workspace, *, recompute: bool = True) -> list[Problem]:
     """
     problems: list[Problem] = []
     run_problems: list[Problem] = []
+    #: classes that could not be imported, with why and the jobs left unchecked: said once each
+    unimported: dict[str, tuple[str, int]] = {}
     tags = _tags_from_runs(ws, run_problems)
     disk: dict[tuple[str, str], IndexedJob] = {}
     for task_id, identifier in ws.iter_job_dirs():
@@ -244,12 +246,15 @@ def check(ws: Workspace, *, recompute: bool = True) -> list[Problem]:
                         Problem(where, f"the folder name differs from the identifier {recorded} in params.json")
                     )
                 elif recompute:
-                    problems.extend(_recompute(ws, task_id, identifier, params))
+                    problems.extend(_recompute(ws, task_id, identifier, params, unimported))
             except (msgspec.DecodeError, TypeError, KeyError) as exc:
                 problems.append(Problem(f"{where}/params.json", f"unreadable ({exc})"))
         key = (task_id, identifier)
         disk[key] = _job_entry(ws, task_id, identifier, tags.get(key, {}), problems)
         problems.extend(_check_log(ws, layout.job_events(task_id, identifier)))
+    for name, (reason, jobs) in sorted(unimported.items()):
+        problems.append(Problem(ws.describe(layout.JOBS), f"the identifiers of {jobs} job(s) could not be "
+                                f"recomputed: cannot import {name} ({reason}); their other files were checked"))
     problems.extend(run_problems)
     if not ws.isdir(layout.JOB_INDEX):
         problems.extend(_check_log(ws, layout.JOB_INDEX))
@@ -293,12 +298,21 @@ def _check_runs_and_refs(ws: Workspace) -> list[Problem]:
     return problems
 
 
-def _recompute(ws: Workspace, task_id: str, identifier: str, params: bytes) -> list[Problem]:
+def _recompute(
+    ws: Workspace, task_id: str, identifier: str, params: bytes, unimported: dict[str, tuple[str, int]]
+) -> list[Problem]:
+    """The identifier recomputed from ``params``; a class that cannot be imported (the task's
+    modules are not installed where the check runs) is counted in ``unimported``, not reported
+    once per job."""
     where = ws.describe(layout.job_dir(task_id, identifier))
     # Paths inside the job folder never enter identifiers; any folder resolves them.
     jobpath = ws.local_path(layout.job_dir(task_id, identifier)) or Path(layout.job_dir(task_id, identifier))
     try:
         config = loads(params, jobpath=jobpath, source=f"{where}/params.json")
+    except ClassImportError as exc:
+        reason, jobs = unimported.get(exc.name, (exc.reason, 0))
+        unimported[exc.name] = (reason, jobs + 1)
+        return []
     except XpmError as exc:
         return [Problem(where, f"identifier not recomputed: {exc}")]
     actual = compute_identifier(config)

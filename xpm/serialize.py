@@ -27,7 +27,7 @@ from xpm.config.base import ConfigMixin, LightweightTask, _instance, config_dige
 from xpm.config.classinfo import MAIN_ALIAS, module_name
 from xpm.config.datapath import SerializationContext, SerializedPath, data_paths
 from xpm.config.fields import PathGenerator
-from xpm.errors import ConfigError, SerializationError
+from xpm.errors import ClassImportError, ConfigError, SerializationError
 from xpm.fsutil import write_local_atomic
 from xpm.imports import import_file
 from xpm.layout import PARAMS_FILE, SAVED_FILE
@@ -537,7 +537,7 @@ class _Reader:
             for part in qualname.split("."):
                 obj = getattr(obj, part)
         except Exception as exc:  # ImportError, AttributeError, errors in user modules
-            raise self.fail(f"cannot import {path} ({type(exc).__name__}: {exc})") from None
+            raise ClassImportError(path, f"{type(exc).__name__}: {exc}", self.source) from None
         return obj
 
     def value(self, raw: Any) -> Any:

@@ -139,3 +139,20 @@ def test_cli_check_and_sync(tmp_path):
     result = runner.invoke(cli, ["workspace", "check", "--workdir", str(tmp_path / "missing")])
     assert result.exit_code == 1 and result.output == f"Error: {tmp_path / 'missing'}: no such folder\n"
     assert os.path.isdir(tmp_path / "ws" / "jobs")
+
+
+def test_check_says_once_that_classes_cannot_be_imported_and_checks_the_rest(workspace: Workspace):
+    """The task's module is not installed where the check runs: one line says so, and why, for
+    all its jobs; the other checks still run (here, a missing index)."""
+    jobs = [add_job(workspace, hidden) for hidden in (1, 2, 3)]
+    for task_id, identifier in jobs:
+        rel = layout.job_params(task_id, identifier)
+        workspace.write_atomic(rel, workspace.read_bytes(rel).replace(b"tests.unit.configs", b"gone_module"))
+    workspace.remove(layout.JOB_INDEX)
+    found = [str(p) for p in check(workspace)]
+    jobs_folder = workspace.describe(layout.JOBS)
+    assert found == [
+        f"{jobs_folder}: the identifiers of 3 job(s) could not be recomputed: cannot import gone_module:Model "
+        "(ModuleNotFoundError: No module named 'gone_module'); their other files were checked",
+        f"{workspace.describe(layout.JOB_INDEX)}: missing (run experiments sync)",
+    ]
