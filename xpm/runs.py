@@ -371,6 +371,8 @@ class Experiment(Submitting):
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         graceful = exc_type is not None and issubclass(exc_type, GracefulExperimentExit)
         if self.run_mode is not RunMode.NORMAL:
+            if self.store is not None:
+                self.store.index.flush()  # the jobs planned in GENERATE_ONLY mode
             context.pop_experiment(self)
             return graceful
         if exc_type is not None:

@@ -92,10 +92,10 @@ STARTABLE = frozenset({UNSCHEDULED, WAITING, READY, ERROR})
 LAUNCHED = (SCHEDULED, RUNNING)
 #: States in which a job may be killed: an experiment will start it, or a process runs it
 KILLABLE = (WAITING, READY, SCHEDULED, RUNNING)
-#: States in which a job folder may be deleted: it ended. Not ``unscheduled``: an experiment
-#: writes params.json before it records the job's first state, so a job without a state
-#: record may be one that an experiment is submitting.
-CLEANABLE = (DONE, ERROR)
+#: States in which a job folder may be deleted: it ended, or it never started (``unscheduled``:
+#: planned in GENERATE_ONLY mode; an experiment that is submitting such a job writes its folder
+#: again, under the job's lock, if it was deleted meanwhile: :meth:`JobStore.restore`).
+CLEANABLE = (DONE, ERROR, UNSCHEDULED)
 #: States (as listed: ``unscheduled`` for no record) in which no process writes the job's logs any more
 LOG_ENDED = (DONE, ERROR, UNSCHEDULED)
 #: The order in which the monitors list jobs: what needs a look first
@@ -468,13 +468,15 @@ def kill(record: Record, alive: Alive) -> Decision:
 
 def not_cleanable(state: str) -> str:
     """Why a job in ``state`` is not cleaned (the same words wherever it is said)."""
-    return f"{state.upper()} (only finished jobs are cleaned)"
+    return f"{state.upper()} (only jobs that ended or never started are cleaned)"
 
 
 def clean_refusal(record: Record, alive: Alive) -> str | None:
     """Why a job's folder may not be deleted now (``jobs clean``), or None when it may."""
-    if record is None or record.state not in CLEANABLE:
-        return not_cleanable(record.state if record is not None else UNSCHEDULED)
+    if record is None:
+        return None  # never started (see CLEANABLE)
+    if record.state not in CLEANABLE:
+        return not_cleanable(record.state)
     if record.failure_reason == CANCELLED and record.process:
         # Killed: recorded before its process stopped, which may still be writing in the folder.
         live = alive(record.process)

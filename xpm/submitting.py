@@ -22,7 +22,7 @@ from xpm.runmode import RunMode, TransientMode
 from xpm.scheduler.job import Job, run_prepares
 from xpm.scheduler.prepare import PrepareStep
 from xpm.scheduler.workspaceview import location_of, same_place
-from xpm.schema import JobSubmitted
+from xpm.schema import IndexEntry, JobSubmitted
 from xpm.settings import WorkspaceSettings
 from xpm.store.jobs import JobDirs, JobStore
 from xpm.store.runs import RunStore
@@ -199,6 +199,12 @@ class Submitting:
             assert self.store is not None
             # A job folder this call creates holds no state record: nothing to read.
             created = self.store.create(job.task_id, job.identifier, planned.params)
+            if created:
+                # Indexed (by the end of the experiment), so that jobs list shows it and jobs clean
+                # can delete it.
+                self.store.index.append_later(IndexEntry(
+                    ts=time.time(), task_id=job.task_id, identifier=job.identifier, state=state.UNSCHEDULED,
+                    tags=job.tags))
             known = state.UNSCHEDULED if created else self._disk_state(job)
         else:
             known = self._disk_state(job)

@@ -134,8 +134,8 @@ def test_clean_is_a_dry_run_without_perform(maker: Maker, mixed, xpm_cli):
     result = xpm_cli("jobs", "clean", "--workdir", "{ws}")
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
-        "SKIPPED m.eval/000000000000: WAITING (only finished jobs are cleaned)",
-        "SKIPPED m.train/000000000000: RUNNING (only finished jobs are cleaned)",
+        "SKIPPED m.eval/000000000000: WAITING (only jobs that ended or never started are cleaned)",
+        "SKIPPED m.train/000000000000: RUNNING (only jobs that ended or never started are cleaned)",
         "CLEANING m.train/000000000000 (dry run)",
         "CLEANING m.train/000000000000 (dry run)",
         "2 job(s) would be deleted: add --perform to delete them.",
@@ -156,8 +156,8 @@ def test_clean_deletes_finished_jobs_only(maker: Maker, mixed, xpm_cli):
     # Everything else is refused, even when asked for by name.
     result = xpm_cli("jobs", "clean", "--workdir", "{ws}", "--perform")
     assert result.stdout.splitlines() == [
-        "SKIPPED m.eval/000000000000: WAITING (only finished jobs are cleaned)",
-        "SKIPPED m.train/000000000000: RUNNING (only finished jobs are cleaned)",
+        "SKIPPED m.eval/000000000000: WAITING (only jobs that ended or never started are cleaned)",
+        "SKIPPED m.train/000000000000: RUNNING (only jobs that ended or never started are cleaned)",
     ]
 
 
@@ -166,7 +166,7 @@ def test_clean_rechecks_the_state_under_the_lock(maker: Maker, xpm_cli):
     key = maker.job("m.train", 1, "running", process=local(dead_pid()))
     JobStore(maker.ws).index.append(IndexEntry(ts=time.time() + 10, task_id=key[0], identifier=key[1], state="done"))
     result = xpm_cli("jobs", "clean", "--workdir", "{ws}", "--perform")
-    assert result.stdout.splitlines() == ["SKIPPED m.train/000000000000: RUNNING (only finished jobs are cleaned)"]
+    assert result.stdout.splitlines() == ["SKIPPED m.train/000000000000: RUNNING (only jobs that ended or never started are cleaned)"]
     assert maker.path(key).exists()
 
 

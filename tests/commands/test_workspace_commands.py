@@ -66,15 +66,16 @@ def test_orphans_lists_and_cleans_only_unreferenced_finished_jobs(maker: Maker, 
     result = xpm_cli("orphans", "{ws}", "--clean")
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
-        "SKIPPED m.eval/000000000000: RUNNING (only finished jobs are cleaned)",
-        "SKIPPED m.eval/000000000000: UNSCHEDULED (only finished jobs are cleaned)",
+        "SKIPPED m.eval/000000000000: RUNNING (only jobs that ended or never started are cleaned)",
+        "CLEANED m.eval/000000000000",
         "CLEANED m.train/000000000000",
         "CLEANED m.train/000000000000",
     ]
     assert not maker.path(orphan).exists() and not maker.path(failed).exists()
-    for key in (kept, in_old_run, running, generated):
+    assert not maker.path(generated).exists()  # planned, never started: an orphan that --clean deletes
+    for key in (kept, in_old_run, running):
         assert maker.path(key).exists()
-    assert xpm_cli("orphans", "{ws}").stdout.splitlines()[-1] == "2 orphan job(s)."
+    assert xpm_cli("orphans", "{ws}").stdout.splitlines()[-1] == "1 orphan job(s)."
 
 
 @pytest.mark.parametrize("damage", ["bad line", "torn last line"])

@@ -161,6 +161,8 @@ class Scheduler:
             return
         with self.store.lock(job.task_id, job.identifier):
             record = self.store.state(job.task_id, job.identifier)
+            if record is None:
+                self.store.restore(job.task_id, job.identifier, lambda: _params(job))
             decision = state.admit(record, process_alive, resumable=job.resumable, max_retries=job.max_retries)
             if self._taken_care_of(job, record, decision):
                 return
@@ -595,3 +597,10 @@ class Scheduler:
 
 
 __all__ = ["Scheduler", "SchedulerStopped", "POLL_INTERVAL"]
+
+
+def _params(job: Job) -> bytes:
+    """The job's params.json, encoded again (its generated paths are resolved already)."""
+    from xpm.serialize import dumps
+
+    return dumps(job.config, jobpath=Path(job.jobpath))

@@ -89,9 +89,13 @@ def no_gc() -> Iterator[None]:
 class JobIndex:
     """The job index of a workspace (``index/jobs.jsonl``): a log of job states, folded on read."""
 
+    #: entries :meth:`append_later` keeps before writing them in one append
+    BATCH = 1024
+
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self.log = EventLog(workspace, layout.JOB_INDEX)
+        self._later: list[IndexEntry | IndexRemoved] = []
 
     def continues(self, snapshot: IndexSnapshot) -> bool:
         """Whether the log still holds, just before the snapshot's offset, the last line it folded
@@ -136,6 +140,20 @@ class JobIndex:
 
     def append(self, *entries: IndexEntry | IndexRemoved) -> None:
         self.log.append(*entries)
+
+    def append_later(self, entry: IndexEntry | IndexRemoved) -> None:
+        """Appends ``entry`` with others, :attr:`BATCH` at a time (planning writes one entry per
+        job: one append per job would cost as much as the job's folder); :meth:`flush` writes
+        the rest. Only for entries that no other process waits for."""
+        self._later.append(entry)
+        if len(self._later) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Writes the entries kept by :meth:`append_later`."""
+        if self._later:
+            later, self._later = self._later, []
+            self.log.append(*later)
 
     def load(self, snapshot: IndexSnapshot | None = None, *, full: bool = False) -> IndexSnapshot:
         """Folds the index.

@@ -293,6 +293,17 @@ class JobStore:
         ws.write_atomic(params_rel, params)
         return False
 
+    def restore(self, task_id: str, identifier: str, params: Callable[[], bytes]) -> None:
+        """Writes the job's folder again if it was deleted; call it under the job's lock, before
+        its first state record.
+
+        ``jobs clean`` deletes a job without a state record (one planned in GENERATE_ONLY
+        mode) under the job's lock; an experiment may have created or found that folder
+        just before it took the lock. ``params`` encodes params.json again (only then).
+        """
+        if not self.workspace.exists(layout.job_params(task_id, identifier)):
+            self.create(task_id, identifier, params())
+
     def state(self, task_id: str, identifier: str) -> JobStateRecord | None:
         rel = layout.job_state(task_id, identifier)
         data = self.workspace.read_optional(rel)
