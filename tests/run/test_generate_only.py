@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.run.tasks import Sum
 from tests.run.conftest import script_env
+from tests.run.tasks import Sum
 from xpm import RunMode, experiment, tag
 
 
