@@ -193,6 +193,32 @@ def test_log_prints_stderr_or_stdout(maker: Maker, xpm_cli):
     assert xpm_cli("jobs", "log", "-f", "--workdir", "{ws}", jobid[:20]).stdout == "an error line\n"
 
 
+def test_log_and_path_of_the_one_job_a_selection_gives(maker: Maker, xpm_cli):
+    """The common options of the job commands: --filter and --experiment select the job."""
+    run = ("xp", maker.run("xp"))
+    bm25 = maker.job("m.train", 1, "done", tags={"model": "bm25"}, experiment=run)
+    maker.job("m.train", 2, "error", tags={"model": "splade"}, experiment=run)
+    maker.job("m.train", 3, "done", tags={"model": "bm25"})  # not in the experiment
+    (maker.path(bm25) / "train.err").write_text("bm25's log\n")
+    selected = ("--experiment", "xp", "--filter", 'model = "bm25"')
+    assert xpm_cli("jobs", "log", "--workdir", "{ws}", *selected).stdout == "bm25's log\n"
+    assert xpm_cli("jobs", "path", "--workdir", "{ws}", *selected).stdout == f"{maker.path(bm25)}\n"
+    # With a JOBID, the job must match the selection.
+    assert xpm_cli("jobs", "path", "--workdir", "{ws}", *selected, f"m.train/{bm25[1]}").exit_code == 0
+    refused = xpm_cli("jobs", "log", "--workdir", "{ws}", "--filter", 'model = "bm25"', f"m.train/{'0' * 63}2")
+    assert refused.exit_code == 1
+    assert refused.stderr == f"Error: job m.train/{'0' * 63}2 does not match --filter 'model = \"bm25\"'\n"
+    # No job, or several: one line, and a non-zero exit.
+    none = xpm_cli("jobs", "log", "--workdir", "{ws}", "--filter", 'model = "colbert"')
+    assert none.exit_code == 1 and none.stderr == "Error: no job matches --filter 'model = \"colbert\"'\n"
+    many = xpm_cli("jobs", "path", "--workdir", "{ws}", "--filter", 'model = "bm25"')
+    assert many.exit_code == 1
+    assert many.stderr.startswith("Error: 2 jobs match --filter 'model = \"bm25\"' (m.train/")
+    assert many.stderr.endswith("): give a JOBID, or narrow the selection\n")
+    bare = xpm_cli("jobs", "path", "--workdir", "{ws}")
+    assert bare.exit_code == 2 and "give a JOBID, or --experiment/--filter that select one job" in bare.stderr
+
+
 def test_log_of_a_job_without_log(maker: Maker, xpm_cli):
     key = maker.job("m.train", 1, "done")
     result = xpm_cli("jobs", "log", "--workdir", "{ws}", f"m.train/{key[1]}")

@@ -19,6 +19,7 @@ from xpm.cli.common import (
     warn,
     workspace_options,
 )
+from xpm.errors import XpmError
 
 __all__ = ["jobs"]
 
@@ -196,42 +197,88 @@ def clean(perform: bool, **options: Any) -> None:
         raise SystemExit(1)
 
 
+class NotSelected(XpmError):
+    """``jobs log``/``path``: no job, or more than one, answers the JOBID and selection given."""
+
+
 def _job_options(fn: F) -> F:
-    fn = click.argument("jobid", metavar="JOBID")(fn)
+    fn = click.argument("jobid", metavar="[JOBID]", required=False)(fn)
+    fn = click.option(
+        "--filter", "filter_text", metavar="EXPR", help="The job matching EXPR (or check that JOBID matches it)."
+    )(fn)
+    fn = click.option("--experiment", metavar="ID", help="A job of this experiment's current run.")(fn)
     return workspace_options(fn)
+
+
+def _one_job(jobid: str | None, experiment: str | None, filter_text: str | None, **options: Any) -> tuple[Any, str]:
+    """The workspace, and the one job (``task-id/identifier``) that JOBID and the selection designate.
+
+    Raises:
+        NotSelected: JOBID does not match the selection; or, without JOBID, no job or
+            several jobs match it.
+    """
+    from xpm.query import short_name
+    from xpm.store.jobs import JobStore
+
+    if jobid is None and experiment is None and filter_text is None:
+        raise click.UsageError("give a JOBID, or --experiment/--filter that select one job")
+    selection = Selection(**options, experiment=experiment, filter_text=filter_text, show_tags=False, fullpath=False)
+    key = JobStore(selection.ws).resolve(jobid) if jobid is not None else None
+    given = " and ".join(f"{o} {v!r}" for o, v in (("--experiment", experiment), ("--filter", filter_text)) if v)
+    if experiment is None and filter_text is None:
+        assert key is not None
+        return selection.ws, f"{key[0]}/{key[1]}"
+    found = [(job.task_id, job.identifier) for job in selection.jobs()]
+    if key is not None:
+        if key not in found:
+            raise NotSelected(f"job {key[0]}/{key[1]} does not match {given}")
+        return selection.ws, f"{key[0]}/{key[1]}"
+    if len(found) != 1:
+        names = ", ".join(short_name(job) for job in found[:5]) + (", …" if len(found) > 5 else "")
+        raise NotSelected(
+            f"no job matches {given}" if not found
+            else f"{len(found)} jobs match {given} ({names}): give a JOBID, or narrow the selection"
+        )
+    return selection.ws, f"{found[0][0]}/{found[0][1]}"
 
 
 @jobs.command()
 @_job_options
 @click.option("--std", is_flag=True, help="Show the standard output instead of the standard error.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the job ends (or Ctrl-C).")
-def log(jobid: str, std: bool, follow: bool, **options: Any) -> None:
+def log(jobid: str | None, std: bool, follow: bool, **options: Any) -> None:
     """Print a job's standard error (or output) log.
 
     JOBID is task-id/identifier, as `jobs list` shows it (a unique prefix of
-    the identifier is enough).
+    the identifier is enough). Without it, --experiment and --filter must select
+    exactly one job; with it, the job must match them.
 
     \b
     Examples:
       experimaestro jobs log mymodule.mytask/0721c3a9b8e4
       experimaestro jobs log --std mymodule.mytask/0721c3a9b8e4
       experimaestro jobs log -f mymodule.mytask/0721c3a9b8e4
+      experimaestro jobs log --experiment my-xp --filter 'model = "bm25"'
     """
     from xpm.cli.follow import print_log
 
-    print_log(group_workspace(**options), jobid, "out" if std else "err", follow)
+    ws, job = _one_job(jobid, **options)
+    print_log(ws, job, "out" if std else "err", follow)
 
 
 @jobs.command()
 @_job_options
-def path(jobid: str, **options: Any) -> None:
+def path(jobid: str | None, **options: Any) -> None:
     """Print the folder of a job.
 
+    Without JOBID, --experiment and --filter must select exactly one job.
+
     \b
-    Example:
+    Examples:
       experimaestro jobs path mymodule.mytask/0721c3a9b8e4
+      experimaestro jobs path --experiment my-xp --filter '@state = "ERROR"'
     """
     from xpm.store.jobs import JobStore
 
-    ws = group_workspace(**options)
-    click.echo(ws.describe(layout.job_dir(*JobStore(ws).resolve(jobid))))
+    ws, job = _one_job(jobid, **options)
+    click.echo(ws.describe(layout.job_dir(*JobStore(ws).resolve(job))))
