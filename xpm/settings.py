@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from xpm import layout
 from xpm.errors import FileProblem
 from xpm.launchers.slurm_options import settings_problems
 from xpm.location import WorkspaceLocation, parse_location
@@ -41,6 +42,7 @@ __all__ = [
     "HistorySettings",
     "Settings",
     "SettingsError",
+    "NoWorkspaceGiven",
     "WorkspaceLocation",
     "WorkspaceSettings",
     "config_dir",
@@ -83,6 +85,27 @@ class SettingsError(FileProblem):
             command-line option concerned (``--workdir``), or "".
         problem: the description of the problem alone.
     """
+
+
+class NoWorkspaceGiven(SettingsError):
+    """Nothing designates a workspace: no option, and no local workspace in the settings."""
+
+
+def workspace_in(folder: str | os.PathLike[str]) -> Path | None:
+    """The workspace a command may use in ``folder`` when nothing else designates one.
+
+    ``folder`` itself when it is a workspace (it has the workspace marker), else its one
+    child folder that is (the demo's ``xpm-workspace``); None when there is none, or
+    several (choosing among them would be a guess).
+    """
+    base = Path(folder)
+    if (base / layout.MARKER).is_file():
+        return base
+    try:
+        children = [child for child in base.iterdir() if (child / layout.MARKER).is_file()]
+    except OSError:
+        return None
+    return children[0] if len(children) == 1 else None
 
 
 def _location(value: WorkspaceLocation | str | os.PathLike[str], where: str) -> WorkspaceLocation:
@@ -566,7 +589,7 @@ def resolve_workspace(
         if ws.location.is_local:
             return ws
 
-    raise SettingsError(
+    raise NoWorkspaceGiven(
         "no workspace given: use --workdir PATH or --workspace ID, "
         "or declare a workspace with a local path in this file" + (f" ({missing})" if missing else ""),
         path=file,
