@@ -8,9 +8,9 @@ Where the server comes from, in this order:
    output of ``scripts/ci/start-sshd.sh``. ``XPM_TEST_SSH_ROOT`` optionally sets the remote base
    folder (default ``/tmp/xpm-ssh-tests``).
 2. Otherwise, when ``/usr/sbin/sshd`` exists and we are root, ``scripts/ci/start-sshd.sh`` is run
-   (once per test session) to start a server on 127.0.0.1. The server is left running after the
-   tests (the script is idempotent, so the next session reuses it); stop it with
-   ``kill "$(cat /tmp/xpm-sshd/sshd.pid)"``.
+   (once per test session) to start a server on 127.0.0.1. A server that this test session
+   started is stopped when the session ends; one that was already running (started by
+   ``.ci/run`` or by hand) is reused and left running.
 3. Otherwise there is no server: the fixtures skip, or fail when ``XPM_REQUIRE_SSH=1`` (CI).
 
 Use from a test module or a conftest by importing the fixtures, e.g.
@@ -20,10 +20,12 @@ root conftest). ``ssh_fs`` is self-contained: it does not need other fixtures to
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import os
 import re
 import shlex
+import signal
 import subprocess
 import threading
 import uuid
@@ -42,6 +44,8 @@ ENV_REQUIRE = "XPM_REQUIRE_SSH"
 
 START_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "ci" / "start-sshd.sh"
 SSHD_BIN = Path("/usr/sbin/sshd")
+#: Where start-sshd.sh records the pid of the server it started (its default SSHD_DIR)
+PID_FILE = Path(os.environ.get("SSHD_DIR", "/tmp/xpm-sshd")) / "sshd.pid"
 DEFAULT_REMOTE_ROOT = "/tmp/xpm-ssh-tests"
 #: Seconds allowed for the SSH connection to be set up (passed as ``timeout`` to SSHFileSystem).
 CONNECT_TIMEOUT = 30
@@ -81,6 +85,24 @@ def _from_environment() -> tuple[dict[str, Any] | None, str]:
     return _params(host, port, user, key, root), f"from {ENV_HOST}={host}"
 
 
+def _running_sshd() -> int | None:
+    """The pid of the sshd that ``start-sshd.sh`` recorded, when that process is alive."""
+    try:
+        pid = int(PID_FILE.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _stop_sshd(pid: int) -> None:
+    """Stops the sshd this test session started (at the end of the session)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 def _start_local_server() -> tuple[dict[str, Any] | None, str]:
     if not SSHD_BIN.exists():
         return None, f"{ENV_HOST} is not set and {SSHD_BIN} does not exist (apt-get install openssh-server)"
@@ -88,6 +110,7 @@ def _start_local_server() -> tuple[dict[str, Any] | None, str]:
         return None, f"{ENV_HOST} is not set and starting a local sshd needs root"
     if not START_SCRIPT.is_file():
         return None, f"{START_SCRIPT} is missing"
+    already = _running_sshd()
     try:
         done = subprocess.run(
             ["bash", str(START_SCRIPT)],
@@ -108,6 +131,9 @@ def _start_local_server() -> tuple[dict[str, Any] | None, str]:
         host, port, user, key = values[ENV_HOST], int(values[ENV_PORT]), values[ENV_USER], values[ENV_KEY]
     except (KeyError, ValueError):
         return None, f"unexpected output from {START_SCRIPT.name}: {done.stdout!r}"
+    started = _running_sshd()
+    if already is None and started is not None:
+        atexit.register(_stop_sshd, started)  # ours: stopped with the test session
     root = os.environ.get(ENV_ROOT, "").strip() or DEFAULT_REMOTE_ROOT
     return _params(host, port, user, key, root), f"started by {START_SCRIPT.name}"
 

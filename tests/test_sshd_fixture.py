@@ -253,3 +253,43 @@ def test_require_ssh_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("XPM_REQUIRE_SSH", "0")
     assert require_ssh() is False
     assert isinstance(ssh_server_status()[1], str)
+
+
+def test_a_server_the_tests_start_is_stopped_when_they_end(tmp_path) -> None:
+    """Without XPM_TEST_SSH_*, a test session starts its own sshd, and stops it when it ends; one
+    that was running before (another state folder here) is reused and left running."""
+    import os
+    import subprocess
+    import sys
+
+    from tests import sshd
+
+    if not sshd.SSHD_BIN.exists() or os.geteuid() != 0:
+        sshd.skip_or_fail("starting a private sshd needs root and openssh-server")
+    folder = tmp_path / "sshd"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XPM_TEST_SSH_")}
+    env.update(SSHD_DIR=str(folder), SSHD_PORT="2298", PYTHONPATH=str(sshd.START_SCRIPT.parents[2]))
+    session = "from tests import sshd; print(sshd.ssh_server_status()[1]); print(sshd._running_sshd())"
+
+    def run() -> tuple[str, int | None]:
+        done = subprocess.run([sys.executable, "-c", session], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        *reason, pid = done.stdout.splitlines()
+        return "\n".join(reason), None if pid == "None" else int(pid)
+
+    out, pid = run()
+    assert "started by start-sshd.sh" in out and pid is not None
+    with pytest.raises(ProcessLookupError):  # stopped when the session (the process) ended
+        for _ in range(50):
+            os.kill(pid, 0)
+            time.sleep(0.1)
+    # A server already running is left running.
+    started = subprocess.run(["bash", str(sshd.START_SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    running = int((folder / "sshd.pid").read_text())
+    try:
+        out, pid = run()
+        assert pid == running
+        os.kill(running, 0)  # still alive
+    finally:
+        os.kill(running, 15)
