@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import click
 
+from xpm.cli.completion import complete_folders, complete_workspace_ids
 from xpm.errors import XpmError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -17,8 +18,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 def workspace_options(fn: F) -> F:
     """``--workspace ID``, ``--workdir PATH`` and ``--xpm-config-dir DIR``."""
     fn = click.option("--xpm-config-dir", type=click.Path(), help="The configuration folder (settings.yaml).")(fn)
-    fn = click.option("--workdir", help="The workspace folder (a path or ssh://user@host:port/path).")(fn)
-    fn = click.option("--workspace", "workspace_id", help="A workspace id from settings.yaml.")(fn)
+    fn = click.option("--workdir", help="The workspace folder (a path or ssh://user@host:port/path).",
+                      shell_complete=complete_folders)(fn)
+    fn = click.option("--workspace", "workspace_id", help="A workspace id from settings.yaml.",
+                      shell_complete=complete_workspace_ids)(fn)
     return fn
 
 

@@ -19,6 +19,7 @@ from xpm.cli.common import (
     warn,
     workspace_options,
 )
+from xpm.cli.completion import complete_experiment_ids, complete_job_ids
 from xpm.errors import XpmError
 
 __all__ = ["jobs"]
@@ -33,7 +34,8 @@ def selection_options(fn: F) -> F:
     fn = click.option(
         "--filter", "filter_text", metavar="EXPR", help="Only jobs matching EXPR, e.g. '@state = \"DONE\"'."
     )(fn)
-    fn = click.option("--experiment", metavar="ID", help="Only the jobs of this experiment's current run.")(fn)
+    fn = click.option("--experiment", metavar="ID", help="Only the jobs of this experiment's current run.",
+                      shell_complete=complete_experiment_ids)(fn)
     return workspace_options(fn)
 
 
@@ -202,11 +204,12 @@ class NotSelected(XpmError):
 
 
 def _job_options(fn: F) -> F:
-    fn = click.argument("jobid", metavar="[JOBID]", required=False)(fn)
+    fn = click.argument("jobid", metavar="[JOBID]", required=False, shell_complete=complete_job_ids)(fn)
     fn = click.option(
         "--filter", "filter_text", metavar="EXPR", help="The job matching EXPR (or check that JOBID matches it)."
     )(fn)
-    fn = click.option("--experiment", metavar="ID", help="A job of this experiment's current run.")(fn)
+    fn = click.option("--experiment", metavar="ID", help="A job of this experiment's current run.",
+                      shell_complete=complete_experiment_ids)(fn)
     return workspace_options(fn)
 
 
