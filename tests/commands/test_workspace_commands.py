@@ -110,6 +110,36 @@ def test_parameters_difference(tmp_path: Path, xpm_cli):
     assert result.stdout.splitlines() == ["lr: 0.001 -> 0.01", "model.hidden: 64 -> 128"]
     same = xpm_cli("parameters-difference", str(first), str(first))
     assert same.stdout == "No difference: the two jobs have the same identifier.\n"
+    as_json = xpm_cli("parameters-difference", "--json", str(first), str(second))
+    assert json.loads(as_json.stdout) == [
+        {"path": "lr", "left": "0.001", "right": "0.01"},
+        {"path": "model.hidden", "left": "64", "right": "128"},
+    ]
+    assert json.loads(xpm_cli("parameters-difference", "--json", str(first), str(first)).stdout) == []
+
+
+def test_json_of_orphans_sync_and_check(maker: Maker, xpm_cli):
+    """--json wherever a command prints records."""
+    run = ("xp", maker.run("xp"))
+    maker.job("m.train", 1, "done", experiment=run)
+    orphan = maker.job("m.train", 3, "error", reason="failed")
+    listed = json.loads(xpm_cli("orphans", "{ws}", "--json", "--size").stdout)
+    assert [(o["task_id"], o["identifier"], o["state"], o["orphan"]) for o in listed] == [(*orphan, "error", True)]
+    assert listed[0]["path"] == str(maker.path(orphan)) and listed[0]["size"] > 0
+    assert len(json.loads(xpm_cli("orphans", "{ws}", "--json", "--show-all").stdout)) == 2
+    refused = xpm_cli("orphans", "{ws}", "--json", "--clean")
+    assert refused.exit_code == 2 and maker.path(orphan).exists()
+
+    (maker.root / "index" / "jobs.jsonl").unlink()
+    check = xpm_cli("workspace", "check", "--workdir", "{ws}", "--json", "--no-recompute")
+    assert check.exit_code == 1
+    assert json.loads(check.stdout) == [
+        {"path": str(maker.root / "index" / "jobs.jsonl"), "message": "missing (run experiments sync)"}
+    ]
+    synced = json.loads(xpm_cli("experiments", "sync", "--workdir", "{ws}", "--json").stdout)
+    assert synced["jobs"] == 2 and len(synced["fixed"]) == 2
+    check = xpm_cli("workspace", "check", "--workdir", "{ws}", "--json", "--no-recompute")
+    assert check.exit_code == 0 and json.loads(check.stdout) == []
 
 
 def test_parameters_difference_of_job_ids(maker: Maker, xpm_cli):

@@ -111,7 +111,8 @@ def monitor(
 
 @experiments.command()
 @workspace_options
-def sync(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"jobs": N, "fixed": [...]} as JSON.')
+def sync(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None, as_json: bool) -> None:
     """Rebuild the derived indexes from the files, and say what was fixed.
 
     Never deletes a job folder.
@@ -124,6 +125,9 @@ def sync(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | No
 
     ws = group_workspace(workspace_id, workdir, xpm_config_dir)
     report = run_sync(ws)
+    if as_json:
+        emit_json({"jobs": report.jobs, "fixed": report.fixed})
+        return
     for line in report.fixed:
         click.echo(f"fixed: {line}")
     click.echo(f"{report.jobs} jobs, {len(report.fixed)} fixes")
@@ -137,7 +141,10 @@ def workspace() -> None:
 @workspace.command()
 @workspace_options
 @click.option("--no-recompute", is_flag=True, help="Do not import task classes to recompute identifiers.")
-def check(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None, no_recompute: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print [{"path": ..., "message": ...}] as JSON.')
+def check(
+    workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None, no_recompute: bool, as_json: bool
+) -> None:
     """Check every job folder, record, log and lock; exit 1 if anything is wrong.
 
     Recomputes each job's identifier from its params.json and compares it with
@@ -151,6 +158,9 @@ def check(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | N
 
     ws = open_workspace(workspace_id, workdir, xpm_config_dir)
     problems = run_check(ws, recompute=not no_recompute)
+    if as_json:
+        emit_json([{"path": p.path, "message": p.message} for p in problems])
+        raise SystemExit(1 if problems else 0)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -161,8 +171,9 @@ def check(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | N
 @click.argument("job1", metavar="JOB1")
 @click.argument("job2", metavar="JOB2")
 @workspace_options
+@click.option("--json", "as_json", is_flag=True, help='Print [{"path": ..., "left": ..., "right": ...}] as JSON.')
 def parameters_difference(
-    job1: str, job2: str, workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None
+    job1: str, job2: str, workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None, as_json: bool
 ) -> None:
     """Show why two jobs have different identifiers: each parameter that differs.
 
@@ -198,6 +209,9 @@ def parameters_difference(
 
     (left, left_source), (right, right_source) = params(job1), params(job2)
     found = difference(left, right, left_source, right_source)
+    if as_json:
+        emit_json([d._asdict() for d in found])
+        return
     if not found:
         click.echo("No difference: the two jobs have the same identifier.")
         return
@@ -210,7 +224,7 @@ from xpm.cli import copy, jobs, orphans, run_experiment, sshmonitor  # noqa: E40
 @cli.command("find-launchers")
 @click.option("--config", "config_dir", type=click.Path(), metavar="DIR",
               help="The configuration folder holding launchers.py (default: XPM_CONFIG_DIR, else "
-                   "~/.config/experimaestro).")
+                   "$XDG_CONFIG_HOME/experimaestro).")
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="A tag passed to find_launcher (repeatable).")
 @click.argument("spec", metavar="SPEC")
 def find_launchers(config_dir: str | None, tags: tuple[str, ...], spec: str) -> None:

@@ -8,10 +8,20 @@ import click
 
 from xpm import layout
 from xpm.cli import cli
-from xpm.cli.common import clean_jobs, emit, warn
+from xpm.cli.common import clean_jobs, emit, emit_json, warn
 from xpm.errors import XpmError
 
 __all__ = ["orphans"]
+
+
+def _record(ws: Any, orphan: Any, show_size: bool) -> dict[str, Any]:
+    """One job of ``orphans --json``."""
+    folder = layout.job_dir(orphan.task_id, orphan.identifier)
+    record = {"task_id": orphan.task_id, "identifier": orphan.identifier, "state": orphan.state,
+              "orphan": orphan.orphan, "path": ws.describe(folder)}
+    if show_size:
+        record["size"] = ws.tree_size(folder)
+    return record
 
 
 def _size_text(size: int) -> str:
@@ -41,13 +51,16 @@ class DamagedRuns(XpmError):
 @click.option("--clean", "perform", is_flag=True, help="Delete the finished orphan jobs.")
 @click.option("--show-all", is_flag=True, help="Also list the jobs that are not orphans.")
 @click.option("--fullpath", is_flag=True, help="Show job folders instead of task-id/identifier.")
-def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="List as a JSON array (task_id, identifier, state, orphan, path, size with --size).")
+def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath: bool, as_json: bool) -> None:
     """List (or delete) jobs that no experiment run references.
 
     PATH is the workspace (a folder, or ssh://user@host/path). A job is
     referenced when a run kept in experiments/ submitted it. --clean deletes
-    the finished orphans (DONE, ERROR) only, each after checking its state
-    under its lock; running or waiting jobs are never deleted.
+    the orphans that ended (DONE, ERROR) or never started (UNSCHEDULED) only,
+    each after checking its state under its lock; running or waiting jobs are
+    never deleted.
 
     \b
     Examples:
@@ -59,12 +72,17 @@ def orphans(path: str, show_size: bool, perform: bool, show_all: bool, fullpath:
     from xpm.query import referenced_jobs, short_name, state_text
     from xpm.workspace import Workspace
 
+    if as_json and perform:
+        raise click.UsageError("--json lists the orphans; it does not combine with --clean")
     ws = Workspace.open(path)
     references = referenced_jobs(ws)
     if references.damaged and perform:
         raise DamagedRuns(references.damaged)
     warn(f"{file}: damaged lines; the jobs it references may be listed as orphans" for file in references.damaged)
     found = find_orphans(ws, references, show_all=show_all)
+    if as_json:
+        emit_json([_record(ws, o, show_size) for o in found])
+        return
     if not any(o.orphan for o in found):
         emit(["No orphan jobs found."])
         if not found:
