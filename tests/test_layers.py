@@ -55,6 +55,8 @@ FLOORS: dict[str, float] = {
     "xpm.config.checkers": 3.1,
     "xpm.config.classinfo": 3.2,
     "xpm.config.base": 3.3,
+    "xpm.config.info": 3.3,
+    "xpm.config.operations": 3.3,
     "xpm.config.hooks": 3.3,
     "xpm.config.deprecate": 3.3,
     "xpm.config.serializers": 3.3,
@@ -109,6 +111,10 @@ ALLOWED_UP: dict[tuple[str, str], str] = {
     ("xpm.config.base", "xpm.ids"): (
         "the lazy identity hook: ConfigMixin.__identifier__ and config_digest look up xpm.ids.digest on first "
         "use; xpm.ids reads ConfigInfo, ClassInfo and Argument of the configuration layer"
+    ),
+    ("xpm.config.info", "xpm.ids"): (
+        "the folder of a partial's generated path is named by its partial identifier (xpm.ids), looked up "
+        "when paths are generated, not at import"
     ),
     ("xpm.config.classinfo", "xpm.config.base"): (
         "config-internal: a class's value types recognise configuration classes (ConfigMixin), on use"

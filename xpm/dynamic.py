@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, cast
 
 from xpm import codec, taskoutputs
-from xpm.config.base import Config, ConfigMixin, Task, copyconfig
+from xpm.config.base import Config, ConfigMixin, Task
+from xpm.config.operations import copyconfig
 from xpm.errors import ConfigError, XpmError
 from xpm.schema import TaskOutput
 from xpm.store.outputs import OutputsLog

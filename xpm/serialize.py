@@ -23,10 +23,11 @@ import msgspec
 from xpm import layout
 from xpm._version import __version__
 from xpm.codec import decode_params, iter_lines
-from xpm.config.base import ConfigMixin, LightweightTask, _instance, config_digest
+from xpm.config.base import ConfigMixin, LightweightTask, config_digest
 from xpm.config.classinfo import MAIN_ALIAS, module_name
 from xpm.config.datapath import SerializationContext, SerializedPath, data_paths
 from xpm.config.fields import PathGenerator
+from xpm.config.operations import _instance
 from xpm.errors import ClassImportError, ConfigError, SerializationError
 from xpm.fsutil import write_local_atomic
 from xpm.imports import import_file

@@ -25,8 +25,9 @@ from pathlib import Path, PurePath
 from typing import Any, Callable, Generic, TypeVar
 
 from xpm import Config, Constant, LightweightTask, Meta, Option, Param, PathGenerator, Task, field
-from xpm.config.base import ConfigMixin, InstanceConfig, setmeta
+from xpm.config.base import ConfigMixin, InstanceConfig
 from xpm.config.deprecate import deprecate
+from xpm.config.operations import setmeta
 from xpm.config.partial import param_group
 
 # ---------------------------------------------------------------------------

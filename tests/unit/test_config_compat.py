@@ -15,7 +15,8 @@ import pytest
 import xpm
 from tests.helpers import make_module
 from xpm import Config, Meta, Param, PathGenerator, Task, field
-from xpm.config.base import InstanceConfig, sealed_set, setmeta
+from xpm.config.base import InstanceConfig
+from xpm.config.operations import sealed_set, setmeta
 from xpm.config.types import pathgenerator
 from xpm.errors import ConfigError, SealedError, ValidationError
 

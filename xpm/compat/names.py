@@ -54,8 +54,8 @@ _ANNOTATIONS: dict[str, Target] = {
     "TagDict": "xpm.config.annotations:TagDict",
     "tag": "xpm.config.fields:tag",
     "tags": "xpm.config.annotations:tags",
-    "tagspath": "xpm.config.base:tagspath",
-    "stop_tags": "xpm.config.base:stop_tags",
+    "tagspath": "xpm.config.operations:tagspath",
+    "stop_tags": "xpm.config.operations:stop_tags",
     "STDOUT": "xpm.config.annotations:STDOUT",
     "STDERR": "xpm.config.annotations:STDERR",
     "deprecate": "xpm.config.deprecate:deprecate",
@@ -95,9 +95,9 @@ _OBJECTS: dict[str, Target] = {
     "Task": "xpm.config.base:Task",
     "ResumableTask": "xpm.config.base:ResumableTask",
     "LightweightTask": "xpm.config.base:LightweightTask",
-    "copyconfig": "xpm.config.base:copyconfig",
-    "setmeta": "xpm.config.base:setmeta",
-    "sealed_set": "xpm.config.base:sealed_set",
+    "copyconfig": "xpm.config.operations:copyconfig",
+    "setmeta": "xpm.config.operations:setmeta",
+    "sealed_set": "xpm.config.operations:sealed_set",
     # The type of the ``dep`` argument of task_outputs(self, dep): an annotation only.
     "DependentMarker": "typing:Callable",
     # ConfigInformation.deserialize(...) as libraries call it; config.__xpm__ is xpm's ConfigInfo.

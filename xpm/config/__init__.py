@@ -8,11 +8,9 @@ from xpm.config.base import (
     Prepare,
     ResumableTask,
     Task,
-    copyconfig,
-    stop_tags,
-    tagspath,
 )
 from xpm.config.fields import PathGenerator, field, tag
+from xpm.config.operations import copyconfig, stop_tags, tagspath
 from xpm.config.types import Constant, Meta, Option, Param
 
 __all__ = [

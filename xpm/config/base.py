@@ -15,328 +15,18 @@ from __future__ import annotations
 
 import os
 import sys
-import typing
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 from xpm import context, taskoutputs
 from xpm.config.classinfo import ClassInfo
-from xpm.config.fields import Field, PathGenerator, TaggedValue
-from xpm.config.types import ArgKind, _Where
-from xpm.errors import ConfigError, MissingParameterError, SealedError, UnknownParameterError, ValidationError
+from xpm.config.fields import Field, TaggedValue
+from xpm.config.info import ConfigInfo
+from xpm.errors import ConfigError
 
 C = TypeVar("C", bound="Config")
 _XPM_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class ConfigInfo:
-    """xpm's bookkeeping for one configuration object (``cfg.__xpm__``)."""
-
-    __slots__ = (
-        "config",
-        "xpmtype",
-        "sealed",
-        "own_tags",
-        "stop_tags",
-        "task",
-        "_init_tasks",
-        "digest",
-        "created_at",
-        "job",
-        "dependencies",
-        "typevars",
-        "meta",
-        "compose_tail",
-        "on_completed",
-    )
-
-    def __init__(self, config: ConfigMixin, xpmtype: ClassInfo, created_at: str | None):
-        self.config = config
-        self.xpmtype = xpmtype
-        self.sealed = False
-        self.own_tags: dict[str, Any] = {}
-        self.stop_tags = False
-        #: the task whose output this configuration is (None for ordinary configurations)
-        self.task: ConfigMixin | None = None
-        self._init_tasks: tuple[ConfigMixin, ...] = ()
-        #: the identifier digest, cached once the configuration is sealed
-        self.digest: bytes | None = None
-        self.created_at = created_at
-        #: the job of a submitted task (an ``xpm.scheduler.Job``)
-        self.job: context.SubmittedJob | None = None
-        #: extra dependencies of a task (for instance tokens), added before it is submitted
-        #: (a tuple, replaced when some are added: most configurations have none)
-        self.dependencies: tuple[Any, ...] = ()
-        #: the types the type variables of a generic class are bound to here (None: none yet)
-        self.typevars: dict[Any, type] | None = None
-        #: set by ``setmeta``: as a parameter value, this configuration stays out of identifiers
-        self.meta = False
-        #: the innermost configuration of an ``outer @ inner`` chain built on this one
-        self.compose_tail: ConfigMixin | None = None
-        #: callbacks given to ``on_completed`` before the task was submitted (its job takes them)
-        self.on_completed: list[Callable[[], Any]] | None = None
-
-    @property
-    def init_tasks(self) -> tuple[ConfigMixin, ...]:
-        """The init tasks (``LightweightTask`` configurations) run before this task, in order."""
-        return self._init_tasks
-
-    @init_tasks.setter
-    def init_tasks(self, tasks: Iterable[ConfigMixin]) -> None:
-        # Init tasks enter the identifier: like parameters, they are frozen by sealing.
-        if self.sealed:
-            raise SealedError(self.xpmtype.name, "init_tasks", "the configuration is sealed")
-        tasks = tuple(tasks)
-        for task in tasks:
-            if not isinstance(task, LightweightTask):
-                raise ConfigError(f"{self.xpmtype.name}: an init task must be a LightweightTask, got {task!r}")
-        self._init_tasks = tasks
-
-    @property
-    def values(self) -> dict[str, Any]:
-        """The values that were set, by parameter name, in declaration order."""
-        d = self.config.__dict__
-        return {name: d[name] for name in self.xpmtype.arguments if name in d}
-
-    def set(self, name: str, value: Any) -> None:
-        """Validates and sets a parameter (what ``cfg.name = value`` does)."""
-        xpmtype = self.xpmtype
-        arg = xpmtype.arguments.get(name)
-        if arg is None:
-            retired = getattr(xpmtype.cls, name, None)
-            if getattr(retired, "__xpm_deprecated__", False):
-                retired.__set__(self.config, value)  # type: ignore[union-attr]
-                return
-            raise UnknownParameterError(xpmtype.name, name, list(xpmtype.arguments))
-        if self.sealed:
-            raise SealedError(xpmtype.name, name, "the configuration is sealed; change a copy made with copyconfig()")
-        if arg.kind is ArgKind.CONSTANT:
-            raise SealedError(xpmtype.name, name, "it is a Constant")
-        vtype = arg.vtype
-        tagged = type(value) is TaggedValue
-        if tagged:
-            value = value.value
-        if value is None:
-            if not (arg.optional or vtype.accepts_none):
-                raise ValidationError(xpmtype.name, name, vtype.describe(), value)
-        else:
-            if type(value) is not vtype.exact:
-                value = vtype.validate(value, _Where(xpmtype.name, name))
-            if arg.checkers:
-                _check(arg, value, xpmtype.name)
-            if arg.typevar is not None:
-                bound = value.__xpm__.xpmtype.cls if isinstance(value, ConfigMixin) else type(value)
-                self.bind(arg.typevar, bound, name)
-            if isinstance(value, ConfigMixin) and (self.typevars or value.__xpm__.typevars):
-                # Bindings are shared down and up a tree: `x: Param[Holder[T]]` and
-                # `y: Param[T]` must agree on T.
-                sub = value.__xpm__
-                for typevar, bound in list((sub.typevars or {}).items()):
-                    self.bind(typevar, bound, name)
-                for typevar, bound in list((self.typevars or {}).items()):
-                    sub.bind(typevar, bound, name)
-        if tagged or name in self.own_tags:
-            # A tagged parameter stays tagged when it is set again: the tag
-            # always shows the value.
-            self.own_tags[name] = value
-        self.config.__dict__[name] = value
-
-    def bind(self, typevar: Any, bound: type, name: str) -> None:
-        """Binds a type variable of a generic class to ``bound`` (or a common base of both).
-
-        Raises:
-            ValidationError: the bound of the type variable is broken, or it is
-                already bound to an unrelated type.
-        """
-        where = self.xpmtype.name
-        limit = getattr(typevar, "__bound__", None)
-        if isinstance(limit, typing.ForwardRef):
-            # TypeVar("T", bound="Base"): the name is looked up in the class's module
-            module = sys.modules.get(self.xpmtype.cls.__module__)
-            limit = getattr(module, limit.__forward_arg__, None)
-        if isinstance(limit, type) and not issubclass(bound, limit):
-            raise ValidationError(where, name, f"{typevar} (bound to {limit.__qualname__})", bound,
-                                  f"{bound.__qualname__} is not a subclass of {limit.__qualname__}")
-        typevars = self.typevars
-        if typevars is None:
-            self.typevars = {typevar: bound}
-            return
-        current = typevars.get(typevar)
-        if current is None or issubclass(bound, current):
-            typevars.setdefault(typevar, bound)
-        elif issubclass(current, bound):
-            typevars[typevar] = bound  # widened to the more general type
-        else:
-            raise ValidationError(where, name, f"{typevar} (bound to {current.__qualname__} here)", bound,
-                                  f"{typevar} is already {current.__qualname__}, not {bound.__qualname__}")
-
-    def seal(self) -> None:
-        """Checks required parameters, runs ``__validate__`` and freezes the tree."""
-        if self.sealed:
-            return
-        # Marked first: a cycle in the configuration graph comes back here.
-        self.sealed = True
-        try:
-            config = self.config
-            d = config.__dict__
-            xpmtype = self.xpmtype
-            for arg in xpmtype.seal_arguments:
-                name = arg.name
-                if name not in d:
-                    if arg.default_factory is not None:
-                        d[name] = arg.default_factory()
-                    elif arg.required:
-                        raise MissingParameterError(xpmtype.name, name, arg.vtype.describe(), self.created_at)
-            for sub in self.child_configs():
-                sub_info = sub.__xpm__
-                if not sub_info.sealed:
-                    sub_info.seal()
-            for init in self._init_tasks:
-                init.__xpm__.seal()
-            if self.task is not None:
-                self.task.__xpm__.seal()
-            validate = type(config).__validate__  # type: ignore[attr-defined]
-            if validate is not Config.__validate__:  # the base one checks nothing: not called
-                validate(config)
-        except BaseException:
-            self.sealed = False
-            raise
-
-    def children(self) -> Iterator[ConfigMixin]:
-        """The configurations held directly by this one's parameters (in containers too)."""
-        return iter(self.child_configs())
-
-    def child_configs(self) -> list[ConfigMixin]:
-        """The configurations held directly by this one's parameters, in declaration order.
-
-        Only the parameters whose type may hold a configuration are looked at
-        (``ClassInfo.config_arguments``): most are numbers and strings.
-        """
-        names = self.xpmtype.config_arguments
-        if not names:
-            return []
-        d = self.config.__dict__
-        found: list[ConfigMixin] = []
-        for name in names:
-            value = d.get(name)
-            if value is None:
-                continue
-            if isinstance(value, ConfigMixin):
-                found.append(value)
-            elif isinstance(value, (list, tuple, set, frozenset, dict)):
-                found.extend(iter_configs(value))
-        return found
-
-    def xpmvalues(self) -> Iterator[tuple[Any, Any]]:
-        """``(argument, value)`` for each parameter that has a value, in declaration order."""
-        d = self.config.__dict__
-        for name, arg in self.xpmtype.arguments.items():
-            if name in d:
-                yield arg, d[name]
-
-    @property
-    def identifier(self) -> Identifier:
-        """The identifier of the configuration (``.all`` the digest, ``str()`` the hex form)."""
-        return Identifier(config_digest(self.config))
-
-    def tags(self) -> dict[str, Any]:
-        """Own tags, and those of sub-configurations not behind ``stop_tags``."""
-        result: dict[str, Any] = {}
-        _gather_tags(self, result, set())
-        return result
-
-    def generate_paths(self, jobpath: Path | Callable[[], Path]) -> None:
-        """Replaces the ``PathGenerator`` values of this tree by paths inside ``jobpath``.
-
-        Sub-configurations produced by other tasks keep their own paths. Seals
-        the tree first: generators are the values of sealed configurations.
-        ``jobpath`` may be a function, called only if a path is generated (an
-        ``EmptyContext`` has no folder to give).
-        """
-        self.seal()
-        folder = _Folder(jobpath)
-        _generate_paths(self, self.config, folder, set())
-
-
-class _Folder:
-    """The job folder given to :meth:`ConfigInfo.generate_paths`, asked for once, when first needed."""
-
-    __slots__ = ("source", "path")
-
-    def __init__(self, source: Path | Callable[[], Path]):
-        self.source = source
-        self.path: Path | None = None
-
-    def get(self) -> Path:
-        if self.path is None:
-            self.path = Path(self.source()) if callable(self.source) else self.source
-        return self.path
-
-
-# The walks below are module functions rather than closures: a closure that calls
-# itself is a reference cycle, left for the garbage collector after each call.
-
-
-def _gather_tags(info: ConfigInfo, result: dict[str, Any], seen: set[int]) -> None:
-    """Adds the tags of the tree under ``info`` to ``result``: sub-configurations first, then its own."""
-    if id(info) in seen:
-        return
-    seen.add(id(info))
-    for sub in info.child_configs():
-        sub_info = sub.__xpm__
-        if not sub_info.stop_tags:
-            _gather_tags(sub_info, result, seen)
-    for key, value in info.own_tags.items():
-        if key in result and result[key] != value:
-            warnings.warn(f"tag {key!r} has two values, {result[key]!r} and {value!r}; keeping {value!r}")
-        result[key] = value
-
-
-def _generate_paths(info: ConfigInfo, root: ConfigMixin, folder: _Folder, seen: set[int]) -> None:
-    """Resolves the ``PathGenerator`` values under ``info`` (see :meth:`ConfigInfo.generate_paths`)."""
-    if id(info) in seen:
-        return
-    seen.add(id(info))
-    d = info.config.__dict__
-    for name in info.xpmtype.generator_arguments:
-        value = d.get(name)
-        if isinstance(value, PathGenerator):
-            jobpath = folder.get()
-            if value.partial is not None:
-                jobpath = _partial_dir(info, name, value, jobpath)
-            d[name] = value.resolve(jobpath, info.config)
-    for sub in info.child_configs():
-        sub_info = sub.__xpm__
-        producer = sub_info.task
-        if isinstance(sub, Task) or (producer is not None and producer is not root):
-            continue
-        _generate_paths(sub_info, root, folder, seen)
-
-
-def _partial_dir(info: ConfigInfo, name: str, generator: PathGenerator, jobpath: Path) -> Path:
-    """The folder of a generated path of a partial: ``partials/<type id>/<partial>/<partial id>``."""
-    from xpm import layout
-    from xpm.ids import partial_identifier
-
-    partial = generator.partial
-    xpmtype = info.xpmtype
-    pname = partial.name or name
-    excluded = frozenset(a.name for a in xpmtype.arguments.values() if partial.is_excluded(a.groups))
-    pid = partial_identifier(info.config, pname, excluded)
-    return layout.workspace_of_job(jobpath) / layout.partial_dir(xpmtype.identifier, pname, pid)
-
-
-def iter_configs(value: Any) -> Iterator[ConfigMixin]:
-    """The configurations inside a value (itself, or inside lists, tuples, sets, dicts)."""
-    if isinstance(value, ConfigMixin):
-        yield value
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for v in value:
-            yield from iter_configs(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from iter_configs(v)
 
 
 #: file:line texts of creation sites, shared: a loop makes many configurations at one line
@@ -383,13 +73,6 @@ def _warn_near_miss(xpmtype: ClassInfo, name: str) -> None:
             "outside the identifier",
             stacklevel=3,
         )
-
-
-def _check(arg: Any, value: Any, cls: str) -> None:
-    """Asks the checkers of an argument (``Annotated[str, Choices([...])]``) about a value."""
-    for checker in arg.checkers:
-        if not checker.check(value):
-            raise ValidationError(cls, arg.name, str(checker), value)
 
 
 class ConfigMixin:
@@ -469,6 +152,8 @@ class ConfigMixin:
             return NotImplemented
         info = outer.__xpm__
         target = info.compose_tail if info.compose_tail is not None else outer
+        from xpm.config.operations import _compose
+
         _compose(target, self)
         info.compose_tail = self
         return outer
@@ -487,12 +172,16 @@ class ConfigMixin:
                 (shared between calls so that a shared sub-configuration is built once).
             keep: record the configuration on the object (``obj.xpmconfig``).
         """
+        from xpm.config.operations import _instance
+
         if context is not None:
             self.__xpm__.generate_paths(lambda: Path(context.path))
         return _instance(self, {} if objects is None else objects, keep)
 
     def copy(self) -> ConfigMixin:
-        """An unsealed copy of this configuration (see :func:`copyconfig`)."""
+        """An unsealed copy of this configuration (see :func:`~xpm.config.operations.copyconfig`)."""
+        from xpm.config.operations import copyconfig
+
         return copyconfig(self)
 
     def __identifier__(self) -> Identifier:
@@ -523,6 +212,8 @@ class ConfigMixin:
                 # Already part of a sealed tree (for instance one of the task's
                 # own parameters): mark a copy, so that the task never depends on
                 # its own output.
+                from xpm.config.operations import copyconfig
+
                 value = copyconfig(value)
             value.__xpm__.task = self
             return value
@@ -859,141 +550,3 @@ class LightweightTask(Config):
 
     def execute(self) -> None:
         raise NotImplementedError(f"{type(self).__qualname__}.execute() is not defined")
-
-
-def copyconfig(config: C, **overrides: Any) -> C:
-    """An unsealed copy of ``config`` with some values replaced.
-
-    Containers are copied; sub-configurations are shared (they cannot change once
-    sealed). Tags are kept.
-    """
-    info = config.__xpm__  # type: ignore[attr-defined]
-    new = info.xpmtype.cls.C()
-    new_info = new.__xpm__
-    d = new.__dict__
-    for name, value in info.values.items():
-        d[name] = _copy_container(value)
-    new_info.own_tags = dict(info.own_tags)
-    new_info.stop_tags = info.stop_tags
-    new_info.init_tasks = list(info.init_tasks)
-    for name, value in overrides.items():
-        new_info.set(name, value)
-    return new  # type: ignore[no-any-return]
-
-
-def _copy_container(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_copy_container(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _copy_container(v) for k, v in value.items()}
-    if isinstance(value, set):
-        return set(value)
-    return value
-
-
-def stop_tags(value: Any) -> Any:
-    """Stops the tags of a sub-configuration from propagating to its parents."""
-    inner = value.value if isinstance(value, TaggedValue) else value
-    if not isinstance(inner, ConfigMixin):
-        raise ConfigError(f"stop_tags() takes a configuration, got {type(inner).__name__}")
-    inner.__xpm__.stop_tags = True
-    return value
-
-
-def tagspath(config: Config) -> str:
-    """A relative path made of the sorted tags, ``key=value`` joined by ``_``.
-
-    Useful to lay out folders (for instance for TensorBoard) by tag values.
-    """
-    parts = []
-    for key, value in sorted(config.__xpm__.tags().items()):  # type: ignore[attr-defined]
-        parts.append(f"{key}={value}".replace("/", "-"))
-    return "_".join(parts)
-
-
-def _compose(outer: ConfigMixin, inner: ConfigMixin) -> None:
-    """Sets ``inner`` as the one parameter of ``outer`` whose type takes it."""
-    from xpm.config.types import ConfigType
-
-    xpmtype = outer.__xpm__.xpmtype
-    names = [
-        a.name
-        for a in xpmtype.arguments.values()
-        if isinstance(a.vtype, ConfigType) and isinstance(inner, a.vtype.cls) and not a.is_constant
-    ]
-    kind = inner.__xpm__.xpmtype.name
-    if len(names) != 1:
-        detail = "no parameter takes" if not names else f"parameters {', '.join(names)} all take"
-        raise ConfigError(f"{xpmtype.name} @ {kind}: {detail} a {kind}")
-    outer.__xpm__.set(names[0], inner)
-
-
-def _instance(value: Any, memo: dict[int, Any], keep: bool = True) -> Any:
-    if isinstance(value, ConfigMixin):
-        found = memo.get(id(value))
-        if found is not None:
-            return found
-        info = value.__xpm__
-        info.seal()
-        xpmtype = info.xpmtype
-        cls = xpmtype.value_class
-        obj = object.__new__(cls)
-        memo[id(value)] = obj
-        if _has_own_init(cls):
-            # A class with its own __init__ (a value class deriving from a torch
-            # Module, say) is initialised first, without arguments; values come after.
-            obj.__init__()
-        # A class with its own __setattr__ (torch modules) registers what it is given.
-        put = setattr if cls.__setattr__ is not object.__setattr__ else object.__setattr__
-        d = value.__dict__
-        for name, arg in xpmtype.arguments.items():
-            if name in d:
-                v = d[name]
-                if isinstance(v, PathGenerator):
-                    raise ConfigError(
-                        f"{xpmtype.name}.{name} is a generated path, and the configuration has no job "
-                        "folder yet (submit its task first)"
-                    )
-                put(obj, name, _instance(v, memo, keep))
-            elif arg.optional:
-                put(obj, name, None)
-        if isinstance(value, Task):
-            object.__setattr__(obj, "__tags__", info.tags())
-        if keep:
-            object.__setattr__(obj, "__config__", value)
-        post_init: Callable[[], None] | None = getattr(obj, "__post_init__", None)
-        if post_init is not None:
-            post_init()
-        return obj
-    if isinstance(value, list):
-        return [_instance(v, memo, keep) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_instance(v, memo, keep) for v in value)
-    if isinstance(value, dict):
-        return {k: _instance(v, memo, keep) for k, v in value.items()}
-    if isinstance(value, (set, frozenset)):
-        return type(value)(_instance(v, memo, keep) for v in value)
-    return value
-
-
-def _has_own_init(cls: type) -> bool:
-    """Whether a class or one of its bases, other than Config, defines ``__init__``."""
-    return any("__init__" in k.__dict__ for k in cls.__mro__ if k is not Config and k is not object)
-
-
-def setmeta(config: C, flag: bool = True) -> C:
-    """Marks a configuration as meta (or not): as a parameter value, it then stays
-    out of the identifier of the configuration that holds it."""
-    if not isinstance(config, ConfigMixin):
-        raise ConfigError(f"setmeta() takes a configuration, got {type(config).__name__}")
-    config.__xpm__.meta = bool(flag)
-    return config
-
-
-def sealed_set(*elements: Any) -> set[Any]:
-    """A set of configurations (sealed first, so that they hash by identifier) and other values."""
-    for element in elements:
-        if isinstance(element, ConfigMixin):
-            element.__xpm__.seal()
-    return set(elements)
-

@@ -36,6 +36,7 @@ from xpm.runner.job import main as run_job
 PRELOAD = (
     "fcntl",
     "xpm.config.base",
+    "xpm.config.operations",
     "xpm.errors",
     "xpm.layout",
     "xpm.locks",

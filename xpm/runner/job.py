@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from xpm import context, layout, process, state, taskglobals
-from xpm.config.base import _instance
+from xpm.config.operations import _instance
 from xpm.errors import GracefulTimeout, TaskCancelled, XpmError
 from xpm.schema import JobStateRecord
 from xpm.serialize import loads
