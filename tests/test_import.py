@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ["click", "urwid", "fsspec", "sshfs", "asyncssh", "yaml", "portalocker"]
+HEAVY = ["click", "urwid", "fsspec", "sshfs", "asyncssh", "yaml", "portalocker", "aiohttp"]
 
 
 def modules_after(code: str) -> set[str]:
@@ -33,6 +33,16 @@ def test_defining_configs_and_identifiers_loads_no_heavy_module():
     )
     assert "xpm.ids" in loaded and "blake3" in loaded
     assert sorted(m for m in HEAVY if m in loaded) == []
+
+
+def test_the_commands_help_loads_no_web_server():
+    """aiohttp is imported by the commands that serve the web monitor only, when they serve."""
+    loaded = modules_after(
+        "from xpm.cli import main\n"
+        "for args in (['--help'], ['experiments', 'monitor', '--help'], ['run-experiment', '--help']):\n"
+        "    try:\n        main(args)\n    except SystemExit:\n        pass"
+    )
+    assert "xpm.cli.run_experiment" in loaded and "aiohttp" not in loaded and "xpm.web" not in loaded
 
 
 def test_public_api_is_complete():

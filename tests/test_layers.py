@@ -45,6 +45,8 @@ FLOORS: dict[str, float] = {
     "xpm.taskglobals": 2,
     "xpm.taskoutputs": 2,
     "xpm.notifications": 2,
+    "xpm.gitinfo": 2,
+    "xpm.notify": 2,
     # 3: configurations and their identity
     "xpm.config.fields": 3.0,
     "xpm.config.docs": 3.0,
@@ -71,6 +73,7 @@ FLOORS: dict[str, float] = {
     "xpm.locks": 4,
     "xpm.workspace": 4,
     "xpm.sshworkspace": 4,
+    "xpm.rsync": 4.5,
     # 5: records, one noun each, over a workspace
     "xpm.store": 5,
     "xpm.store.": 5,
@@ -90,11 +93,17 @@ FLOORS: dict[str, float] = {
     "xpm.control": 9,
     "xpm.maintenance": 9,
     "xpm.copying": 9,
+    "xpm.copying_rsync": 9,
     "xpm.history": 9,
+    "xpm.runspec": 9,
+    "xpm.rundiff": 9,
     "xpm.submitting": 9,
     "xpm.experiments": 9,
     "xpm.experiments.": 9,
     "xpm.dynamic": 9,
+    "xpm.refactor": 9,
+    "xpm.checkdoc": 9,
+    "xpm.skill": 9,
     # 10: shells, and the package face (its lazy names reach every floor)
     "xpm": 10,
     "xpm.__main__": 10,
@@ -104,6 +113,8 @@ FLOORS: dict[str, float] = {
     "xpm.compat.": 10,
     "xpm.monitor": 10,
     "xpm.monitor.": 10,
+    "xpm.web": 10,
+    "xpm.web.": 10,
 }
 
 #: The imports that point up, by (importer, imported), with their reason
@@ -125,6 +136,10 @@ ALLOWED_UP: dict[tuple[str, str], str] = {
     ("xpm.runner.forkserver", "xpm.__main__"): (
         "a name, not an import: the fork server finds the spec of xpm.__main__ (without running it) so that "
         "a forked job's __main__ is that of `python -m xpm run`"
+    ),
+    ("xpm.runs", "xpm.web.serve"): (
+        "experiment(port=...) serves the web monitor (a shell over the monitor's model) for the time of the "
+        "run, on use: the reference's keyword, so the experiment starts it"
     ),
     ("xpm.settings", "xpm.launchers.slurm"): (
         "WorkspaceSettings.make_launcher, a convenience for user code, on use; xpm itself builds the "

@@ -89,7 +89,9 @@ def fake_xp(monkeypatch: pytest.MonkeyPatch) -> list[FakeExperiment]:
     made: list[FakeExperiment] = []
 
     @contextlib.contextmanager
-    def experiment(where: Any, name: str, *, launcher: Any = None, run_mode: Any = None) -> Iterator[FakeExperiment]:
+    def experiment(
+        where: Any, name: str, *, launcher: Any = None, run_mode: Any = None, host: Any = None, port: Any = None
+    ) -> Iterator[FakeExperiment]:
         xp = FakeExperiment(where, name, run_mode)
         made.append(xp)
         yield xp

@@ -12,6 +12,12 @@ records) and only then renamed into ``jobs/``. An interrupted copy thus never
 leaves a half-copied job folder, and the same copy run again resumes from the
 files already staged. The run folder is copied last, then the destination's job
 index and current-run ref are updated. Nothing is ever deleted at the source.
+
+When rsync can serve the two workspaces (:func:`xpm.rsync.route`: local↔local,
+local↔SSH), the files of the finished jobs go by rsync into the same staging
+folders, many jobs per rsync (one ssh connection for a thousand small jobs), and
+are checked and renamed the same way. One copy at a time writes into a workspace:
+it holds :data:`~xpm.layout.COPY_LOCK` there while it copies.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from xpm import codec, layout, state
 from xpm.errors import XpmError
@@ -32,7 +38,11 @@ from xpm.store.jobs import JobStore, decode_state
 from xpm.store.runs import RunStore
 from xpm.workspace import Workspace
 
-__all__ = ["STAGING", "CopyError", "ParamsMismatch", "CopyPlan", "JobCopy", "Progress", "plan_copy", "perform_copy"]
+if TYPE_CHECKING:
+    from xpm.rsync import Route
+
+__all__ = ["STAGING", "CopyError", "CopyBusy", "ParamsMismatch", "CopyPlan", "JobCopy", "Progress", "plan_copy",
+           "perform_copy"]
 
 #: The staging folder of copies, at the root of the destination workspace (one folder per job)
 STAGING = layout.STAGING
@@ -53,6 +63,16 @@ COPY, PRESENT, ACTIVE, MISSING = "copy", "present", "active", "missing"
 
 class CopyError(XpmError):
     """A copy that cannot be made, or that stopped (no job folder is ever left half-copied)."""
+
+
+class CopyBusy(CopyError):
+    """Another copy writes into the destination workspace (its lock names the owner)."""
+
+    def __init__(self, lock: str, owner: str, note: str = ""):
+        self.lock = lock
+        self.owner = owner
+        super().__init__(f"another copy into this workspace is under way ({lock} is held {owner}"
+                         f"{'; ' + note if note else ''}): wait for it to end, then run this copy again")
 
 
 class ParamsMismatch(CopyError):
@@ -172,13 +192,17 @@ def plan_copy(
                     include_running)
     if read.damaged:
         plan.warnings.append(f"{source.describe(layout.run_jobs(experiment_id, run_id))}: damaged lines skipped")
+    # What the destination holds: one listing per task, not a round trip per job.
+    there = {task: set(destination.listdir(layout.task_dir(task))) for task in {t for t, _ in read.order}
+             if layout.is_task_id(task)}
     for task_id, identifier in read.order:
-        plan.jobs.append(_plan_job(source, destination, task_id, identifier, plan.warnings))
+        plan.jobs.append(_plan_job(source, destination, task_id, identifier, plan.warnings,
+                                   identifier in there.get(task_id, ())))
     return plan
 
 
 def _plan_job(source: Workspace, destination: Workspace, task_id: str, identifier: str,
-              warnings: list[str]) -> JobCopy:
+              warnings: list[str], listed: bool) -> JobCopy:
     folder = layout.job_dir(task_id, identifier)
     name = f"{task_id}/{identifier}"
     if not (layout.is_task_id(task_id) and layout.is_identifier(identifier)):
@@ -189,7 +213,7 @@ def _plan_job(source: Workspace, destination: Workspace, task_id: str, identifie
         what = f"no {layout.PARAMS_FILE}" if source.isdir(folder) else "no such job folder"
         warnings.append(f"{source.describe(folder)}: {what} (skipped)")
         return JobCopy(task_id, identifier, MISSING)
-    if destination.isdir(folder):
+    if listed and destination.isdir(folder):
         there = destination.read_optional(layout.job_params(task_id, identifier))
         if there != params:
             raise ParamsMismatch(source.describe(folder), destination.describe(folder))
@@ -223,16 +247,38 @@ def list_tree(ws: Workspace, rel: str) -> list[FileEntry]:
 
 
 def perform_copy(plan: CopyPlan, source: Workspace, destination: Workspace,
-                 progress: Callable[[Progress], None] | None = None) -> list[str]:
+                 progress: Callable[[Progress], None] | None = None, *, rsync: Route | None = None) -> list[str]:
     """Copies what the plan says; returns warnings (links not copied...).
 
     Each job is staged then renamed into place; the run folder comes last, then
-    the destination's index and current-run ref are updated.
+    the destination's index and current-run ref are updated. With ``rsync`` (see
+    :func:`xpm.rsync.route`), the files of the finished jobs go by rsync, many jobs
+    per rsync; otherwise, and for running jobs, through the workspaces (fsspec).
+    One copy at a time writes into a workspace (:data:`~xpm.layout.COPY_LOCK`).
 
     Raises:
+        CopyBusy: another copy into the destination is under way.
         ParamsMismatch: a job appeared at the destination meanwhile with other parameters.
-        CopyError: a staged job does not check (sizes, identifier).
+        CopyError: a staged job does not check (sizes, identifier), or rsync failed.
     """
+    from xpm.locks import LockTimeout, describe_owner
+
+    try:
+        lock = destination.lock(layout.COPY_LOCK, timeout=0)
+        lock.acquire()
+    except LockTimeout as exc:
+        raise CopyBusy(destination.describe(layout.COPY_LOCK), describe_owner(exc.owner), exc.note) from None
+    try:
+        return _perform(plan, source, destination, progress, rsync)
+    finally:
+        lock.release()
+
+
+def _perform(plan: CopyPlan, source: Workspace, destination: Workspace,
+             progress: Callable[[Progress], None] | None, rsync: Route | None) -> list[str]:
+    # The rsync path, beside: it builds on this module's checks and renames.
+    from xpm.copying_rsync import prune_staging, send_jobs
+
     notes: list[str] = []
     jobs = plan.to_copy
     done = Progress(0, len(jobs), 0, plan.files, 0, plan.bytes)
@@ -252,30 +298,55 @@ def perform_copy(plan: CopyPlan, source: Workspace, destination: Workspace,
         _copy_job(source, destination, job, advanced, notes, task_dirs)
         advanced(0, 0, 1)
 
+    def placed(job: JobCopy) -> None:
+        # Staged by rsync: its links (not sent by rsync), then the checks and the rename.
+        links = [entry for entry in job.files if entry.link]
+        staging = layout.staged_job_dir(job.task_id, job.identifier)
+        _copy_files(source, layout.job_dir(job.task_id, job.identifier), destination, staging, links, advanced,
+                    notes, replace=True)
+        _place(source, destination, job, staging, task_dirs)
+        advanced(0, 0, 1)
+
     # Over SFTP each file costs a few round trips: several jobs at once keep the connection busy.
     remote = source.local_path("") is None or destination.local_path("") is None
     pool = ThreadPoolExecutor(max_workers=PARALLEL_JOBS if remote else 1)
+    by_rsync = [job for job in jobs if job.action == COPY] if rsync is not None else []
     try:
-        futures = [pool.submit(one, job) for job in jobs]
-        wait(futures, return_when=FIRST_EXCEPTION)
+        if rsync is not None and by_rsync and not send_jobs(rsync, source, destination, by_rsync, advanced, notes,
+                                                            lambda chunk: _run_all(pool, placed, chunk)):
+            rsync = None  # the ssh command could not reach the host: nothing was sent, all go through SFTP
+        _run_all(pool, one, [job for job in jobs if rsync is None or job.action != COPY])
+    except Exception:
+        # The first error stops the copy: the jobs not started are not, those under way finish.
+        pool.shutdown(wait=True, cancel_futures=True)
+        _index_jobs(destination, plan)  # the jobs put in place are listed there all the same
+        raise
     except BaseException:
         # Ctrl-C: return at once (the jobs under way stay staged; the same copy resumes them).
         pool.shutdown(wait=False, cancel_futures=True)
         raise
-    # The first error stops the copy: the jobs not started are not, those under way finish.
-    pool.shutdown(wait=True, cancel_futures=True)
-    errors = [error for f in futures if not f.cancelled() and (error := f.exception()) is not None]
-    if errors:
-        _index_jobs(destination, plan)  # the jobs put in place are listed there all the same
-        raise errors[0]
+    pool.shutdown()
     _copy_run(source, destination, plan, advanced)
-    _prune_staging(destination)
+    prune_staging(destination)
     _index_jobs(destination, plan)
     runs = RunStore(destination)
     current = runs.current(plan.experiment_id)
     if current is None or current <= plan.run_id:  # the run becomes current there, unless a newer one is
         runs.set_current(plan.experiment_id, plan.run_id)
     return notes
+
+
+def _run_all(pool: ThreadPoolExecutor, fn: Callable[[JobCopy], None], jobs: list[JobCopy]) -> None:
+    """Runs ``fn`` on every job in the pool; the first error stops the jobs not started, and is raised
+    once those under way are done."""
+    futures = [pool.submit(fn, job) for job in jobs]
+    wait(futures, return_when=FIRST_EXCEPTION)
+    for future in futures:
+        future.cancel()
+    wait(futures)
+    errors = [error for f in futures if not f.cancelled() and (error := f.exception()) is not None]
+    if errors:
+        raise errors[0]
 
 
 def _copy_job(source: Workspace, destination: Workspace, job: JobCopy,
@@ -288,6 +359,12 @@ def _copy_job(source: Workspace, destination: Workspace, job: JobCopy,
                 changing=job.action == ACTIVE)
     if job.action == ACTIVE:
         _mark_unfinished(destination, staging, job)
+    _place(source, destination, job, staging, task_dirs)
+
+
+def _place(source: Workspace, destination: Workspace, job: JobCopy, staging: str, task_dirs: set[str]) -> None:
+    """Checks a staged job and renames it into place (unless the same job got there meanwhile)."""
+    folder = layout.job_dir(job.task_id, job.identifier)
     _check_staged(destination, staging, job)
     if job.task_id not in task_dirs:
         destination.makedirs(layout.task_dir(job.task_id))
@@ -410,19 +487,24 @@ def _check_staged(destination: Workspace, staging: str, job: JobCopy) -> None:
     A running job's files change while they are copied: only its identifier is checked then.
     """
     if job.action != ACTIVE:
-        staged = {f.rel: f.size for f in list_tree(destination, staging)}
-        for entry in job.files:
-            got = staged.get(entry.rel)
-            if not entry.link and got != entry.size:
-                found = "missing" if got is None else f"{got} bytes"
-                raise CopyError(f"{destination.describe(f'{staging}/{entry.rel}')}: {found}, {entry.size} bytes "
-                                "expected (the source changed? run the copy again)")
+        _check_sizes(destination, staging, job, {f.rel: f.size for f in list_tree(destination, staging)})
     params_rel = f"{staging}/{layout.PARAMS_FILE}"
-    params = codec.decode_params(destination.read_bytes(params_rel), destination.describe(params_rel))
-    recorded = codec.params_identifier(params)
+    _check_identifier(destination.read_bytes(params_rel), job, destination.describe(params_rel))
+
+
+def _check_sizes(destination: Workspace, staging: str, job: JobCopy, staged: dict[str, int]) -> None:
+    for entry in job.files:
+        got = staged.get(entry.rel)
+        if not entry.link and got != entry.size:
+            found = "missing" if got is None else f"{got} bytes"
+            raise CopyError(f"{destination.describe(f'{staging}/{entry.rel}')}: {found}, {entry.size} bytes "
+                            "expected (the source changed? run the copy again)")
+
+
+def _check_identifier(params_bytes: bytes, job: JobCopy, where: str) -> None:
+    recorded = codec.params_identifier(codec.decode_params(params_bytes, where))
     if recorded != job.identifier:
-        raise CopyError(f"{destination.describe(params_rel)}: records the identifier {recorded}, "
-                        f"not {job.identifier}")
+        raise CopyError(f"{where}: records the identifier {recorded}, not {job.identifier}")
 
 
 def _check_same_params(source: Workspace, destination: Workspace, job: JobCopy) -> None:

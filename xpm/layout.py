@@ -184,6 +184,34 @@ def run_environment(experiment_id: str, run_id: str) -> str:
     return f"{run_dir(experiment_id, run_id)}/environment.json"
 
 
+def run_spec(experiment_id: str, run_id: str) -> str:
+    """What a run was asked to do and with which code (configuration, sources, git state)."""
+    return f"{run_dir(experiment_id, run_id)}/spec.json"
+
+
+#: Content-addressed files (a run's sources, git patches), stored once whatever the number of runs
+BLOBS = "blobs"
+
+
+def blob(digest: str) -> str:
+    """The file holding the content whose SHA-256 is ``digest`` (64 lowercase hex characters)."""
+    return f"{BLOBS}/{digest[:2]}/{digest[2:]}"
+
+
+def blobs_lock() -> str:
+    """The lock held while a run records its spec, and while unreferenced blobs are removed."""
+    return lock(BLOBS)
+
+
+#: The refs that name runs (tags), under ``refs/``: apart from ``experiments/``, where each ref is a current run
+RUN_TAGS = "tags"
+
+
+def run_tag_ref(experiment_id: str, name: str) -> str:
+    """The name of the ref of a tag of an experiment's runs (its value: a run id)."""
+    return f"{RUN_TAGS}/{experiment_id}/{name}"
+
+
 def ref(name: str) -> str:
     """A ref is named by a path of name components, for instance ``experiments/<id>/current``."""
     return f"{REFS}/{name}.json"
@@ -200,6 +228,10 @@ def lock(name: str) -> str:
 
 def experiment_lock(experiment_id: str) -> str:
     return lock(f"experiments/{experiment_id}")
+
+
+#: Held by ``experiments copy`` in its destination workspace while it writes there (one copy at a time)
+COPY_LOCK = lock("copy")
 
 
 #: The derived job index (an append-only log; rebuilt by `experiments sync`)

@@ -39,7 +39,6 @@ from xpm.scheduler.options import (
     GracefulExperimentExit,
     check_git,
     dirty_git_action,
-    warn_web,
 )
 from xpm.scheduler.prepare import PrepareStep
 from xpm.scheduler.report import FailedExperiment, Progress
@@ -174,6 +173,12 @@ class Experiment(Submitting):
         self.job_dirs = JobDirs(None, "")
         #: the outputs that running tasks register, and the callbacks that watch them
         self.outputs = DynamicOutputs()
+        #: what experiment(host=, port=, token=, wait_for_quit=) asked of the web monitor, and the server
+        self._web: tuple[str | None, int | None, str | None, bool] = (None, None, None, False)
+        self._monitor: Any = None
+        #: what the caller knows of the run's spec (``xpm.runspec.RunInputs``: run-experiment's
+        #: configuration and files); None: an experiment run from Python, whose main script is its source
+        self.spec_inputs: Any = None
 
     # --- paths ----------------------------------------------------------------------
 
@@ -271,9 +276,29 @@ class Experiment(Submitting):
         _install_excepthook()
         self._open_workspace()
         if self.run_mode is RunMode.NORMAL:
-            self._start_run()
+            self._serve_web()
+            try:
+                self._start_run()
+            except BaseException:
+                self._end_web()
+                raise
         context.push_experiment(self)
         return self
+
+    def _serve_web(self) -> None:
+        """Serves the web monitor for the time of the run, when experiment(port=...) or host= asked for it."""
+        from xpm.web.serve import WebOptions, serve_run
+
+        options = WebOptions(*self._web)
+        if options.wanted and self._ws is not None:
+            self._monitor = serve_run(self._ws, self.id, options)
+
+    def _end_web(self) -> None:
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            from xpm.web.serve import WebOptions, end_run
+
+            end_run(monitor, WebOptions(*self._web))
 
     def _start_run(self) -> None:
         ws = self._ws
@@ -329,17 +354,31 @@ class Experiment(Submitting):
         run_id = self.runs.create_run(self.id, self._started_at)
         self._write_run(run_id, state.RUN_RUNNING)
         self.runs.write_environment(self.id, run_id, environment)
+        self._record_spec(run_id)
         self.runs.set_current(self.id, run_id)
         return run_id
 
+    def _project(self) -> str:
+        """The folder of the experiment's code: the first project path, else the main script's folder."""
+        if self._project_paths:
+            return self._project_paths[0]
+        main = getattr(sys.modules.get("__main__"), "__file__", None)
+        return os.path.dirname(os.path.abspath(main)) if main else os.getcwd()
+
+    def _record_spec(self, run_id: str) -> None:
+        """Records the run's spec (configuration, sources, git state); a problem is a warning, never a failure."""
+        from xpm import runspec
+
+        assert self.runs is not None
+        inputs = self.spec_inputs or runspec.RunInputs.of_script(self._project())
+        try:
+            runspec.record(self.runs, self.id, run_id, inputs)
+        except (XpmError, OSError) as exc:
+            print(f"xpm: the spec of run {run_id} is not recorded: {exc}", file=sys.stderr)
+
     def _environment(self) -> EnvironmentRecord:
         """What the run runs with, checked against ``dirty_git`` before anything is recorded."""
-        if self._project_paths:
-            project = self._project_paths[0]
-        else:
-            main = getattr(sys.modules.get("__main__"), "__file__", None)
-            project = os.path.dirname(os.path.abspath(main)) if main else os.getcwd()
-        environment = collect(project)
+        environment = collect(self._project())
         check_git(environment, self._dirty_git)
         return environment
 
@@ -354,6 +393,8 @@ class Experiment(Submitting):
             started_at=self._started_at,
             ended_at=time.time() if ended else None,
             status=status,
+            command=list(getattr(sys, "orig_argv", sys.argv)),
+            cwd=os.getcwd(),
         ))
 
     def _refresh_index_snapshot(self) -> None:
@@ -381,6 +422,7 @@ class Experiment(Submitting):
         failed: list[Job] = []
         callbacks: list[Any] = []
         stopped: SchedulerStopped | None = None
+        ended: str | None = None  # the status recorded at the end, which the notification tells
         try:
             if exc_type is None:
                 try:
@@ -407,18 +449,35 @@ class Experiment(Submitting):
                 # The cause (a full disk...) is what the user must hear of, once; the run
                 # record says "running" until the next run of the experiment.
                 logger.debug("run record not written: %s", error)
+            ended = state.RUN_DONE if ok else state.RUN_FAILED
             if ok:
                 self._prune_history()
             self._refresh_index_snapshot()
         finally:
             context.pop_experiment(self)
             self._release_lock()
+            self._end_web()
+        if ended is not None:
+            self._notify(ended)  # once the lock is released: a slow command delays no other run
         if stopped is not None:
             raise stopped
         if failed or callbacks:
             raise FailedExperiment(self.id, failed, callbacks)
         # GracefulExperimentExit: the jobs go on; the block ends without an error.
         return graceful
+
+    def _notify(self, status: str) -> None:
+        """Runs the ``notify`` command of the settings, once for the run; its failure is a warning."""
+        command = getattr(self._settings, "notify", None)
+        if not command or self.scheduler is None:
+            return
+        from xpm.notify import notify_run
+
+        jobs = list(self.scheduler.jobs.values())
+        notify_run(command, experiment_id=self.id, run_id=self.run_id or "", status=status,
+                   done=sum(job.state == state.DONE for job in jobs),
+                   failed=sum(job.state == state.ERROR for job in jobs), total=len(jobs),
+                   workspace=self._location, run_dir=str(self.workdir))
 
     def _prune_history(self) -> None:
         """Deletes the old runs the ``history`` settings do not keep (when they set a limit)."""
@@ -489,8 +548,11 @@ def experiment(
             ``DirtyGitAction.IGNORE`` (the default), ``WARN`` (a line on stderr) or
             ``ERROR`` (raises :class:`DirtyGitError` before the run starts); or
             their values, ``"ignore"``...
-        host, port, token, wait_for_quit: the web monitor's; xpm serves none, and
-            says so once (a negative ``port`` asks for none: nothing is said).
+        host, port, token, wait_for_quit: the web monitor: given a ``port`` (0: any free
+            one; a negative one: none) or a ``host``, it is served for the time of the run
+            (port: ``server.port`` of the settings, else 12345; host: 127.0.0.1) and its
+            URL printed on stderr; ``token`` is its secret (default: a fresh one);
+            ``wait_for_quit`` keeps it serving after the run until Ctrl-C.
         register_signals, no_db, no_environmental_impact: accepted, and change
             nothing (xpm handles Ctrl-C as any exception, has no database and does
             not track energy).
@@ -503,8 +565,7 @@ def experiment(
             Evaluate.C(model=model).submit()
         # here every job ended; FailedExperiment was raised if some failed
     """
-    warn_web({"host": host, "port": port, "token": token, "wait_for_quit": wait_for_quit})
-    return Experiment(
+    xp = Experiment(
         where,
         name,
         launcher=launcher,
@@ -513,6 +574,8 @@ def experiment(
         project_paths=project_paths,
         dirty_git=dirty_git,
     )
+    xp._web = (host, port, token, wait_for_quit)
+    return xp
 
 
 def submit_outside(

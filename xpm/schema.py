@@ -192,6 +192,9 @@ class RunRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     ended_at: float | None = None
     #: running, done, failed
     status: str = "running"
+    #: the command line of the experiment process (``sys.orig_argv``), and its working directory
+    command: list[str] = []
+    cwd: str | None = None
 
 
 class GitInfo(msgspec.Struct, kw_only=True):
@@ -207,6 +210,48 @@ class EnvironmentRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     python: str
     packages: dict[str, str] = {}
     git: GitInfo | None = None
+
+
+class SourceFile(msgspec.Struct, kw_only=True):
+    """A source file of a run: its content is the blob ``blobs/<digest[:2]>/<digest[2:]>``."""
+
+    #: the file's absolute path when the run started
+    path: str
+    #: the SHA-256 of its content (64 lowercase hex characters)
+    digest: str
+    size: int
+
+
+class RepositoryRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The state of a git repository holding a run's code, when the run started."""
+
+    #: the repository's top folder
+    path: str
+    commit: str
+    #: whether tracked files had uncommitted changes (``git status``)
+    dirty: bool = False
+    #: the checked-out branch (None: a detached HEAD)
+    branch: str | None = None
+    #: the blob (digest) of ``git diff HEAD --binary``: the uncommitted changes of tracked files
+    patch: str | None = None
+    #: how many untracked files there were (their content is not recorded)
+    untracked: int = 0
+
+
+class RunSpec(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``experiments/<id>/<run-id>/spec.json``: what a run was asked to do, and with which code."""
+
+    version: int
+    #: the merged YAML configuration, as ``run-experiment --show`` prints it (None: a Python experiment)
+    configuration: Any = None
+    #: the ``-c key=value`` overrides of the command line, in order
+    overrides: list[str] = []
+    #: the YAML files and Python modules of the experiment, content-addressed
+    sources: list[SourceFile] = []
+    #: the git repositories of the experiment's code and of its editable packages
+    repositories: list[RepositoryRecord] = []
+    #: what could not be recorded (git missing, a folder outside git...), one line each
+    problems: list[str] = []
 
 
 class RefRecord(msgspec.Struct, kw_only=True):

@@ -64,7 +64,7 @@ CONFIG_DIR_ENV = "XPM_CONFIG_DIR"
 # for experimaestro loads, and ignored (not even interpolated, so that an unset
 # variable in a section we never use cannot make the whole file fail).
 _IGNORED_KEYS = frozenset({"server", "carbon"})
-_TOP_KEYS = ("env", "history", "max_jobs", "workspaces")
+_TOP_KEYS = ("env", "history", "max_jobs", "notify", "workspaces")
 _WORKSPACE_KEYS = ("env", "history", "id", "known_hosts", "launcher", "max_retries", "path", "triggers")
 _HISTORY_KEYS = ("max_done", "max_failed")
 
@@ -252,6 +252,7 @@ class Settings:
         path: the file the settings came from; None if there was no file.
         max_jobs: how many local jobs an experiment process runs at once (None:
             as many as the machine has CPUs).
+        notify: a shell command run once when an experiment run ends (done or failed).
     """
 
     env: dict[str, str] = field(default_factory=dict)
@@ -260,6 +261,8 @@ class Settings:
     path: Path | None = None
     #: how many local jobs an experiment process runs at once (None: the number of CPUs)
     max_jobs: int | None = None
+    #: a shell command run once when an experiment run ends (see ``xpm.notify``), or None
+    notify: str | None = None
 
     def workspace(self, workspace_id: str) -> WorkspaceSettings | None:
         """The workspace with this id, or None."""
@@ -358,6 +361,7 @@ class _Reader:
             workspaces=self.workspaces(top.get("workspaces"), history),
             path=self.path,
             max_jobs=self.positive(top.get("max_jobs"), "max_jobs"),
+            notify=self.string(top["notify"], "notify") if top.get("notify") is not None else None,
         )
 
     def mapping(

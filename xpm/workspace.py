@@ -567,6 +567,12 @@ class FsspecWorkspace(Workspace):
     def _remove_tree(self, rel: str) -> None:
         self.fs.rm(self._p(rel), recursive=True)
 
+    def connection_options(self) -> dict[str, Any]:
+        """The options its filesystem was opened with (over SSH: host, username, port, known_hosts,
+        client_keys...): what another client needs to reach the host the same way (``experiments copy``'s
+        rsync over ssh)."""
+        return dict(getattr(self.fs, "storage_options", {}))
+
     def list_files(self, rel: str) -> list[tuple[str, int, bool]]:
         top = self._p(rel)
         try:

@@ -11,7 +11,11 @@ For each, the median of ``--repeat`` copies into a fresh remote folder, for
 ``experimaestro experiments copy -y`` and for ``rsync -a -e ssh`` of the job folders
 and the run folder. Printed: the times and the ratio copy/rsync (goal: ≤ 1.5).
 
-Run: ``python scripts/bench/copy.py [--jobs 1000] [--size-mb 1024] [--repeat 3]``.
+``experiments copy`` uses rsync there (both ends have it); ``--fsspec`` adds a column for
+the same copies with ``--no-rsync`` (through SFTP).
+
+Run: ``python scripts/bench/copy.py [--jobs 1000] [--size-mb 1024] [--repeat 3] [--fsspec]``;
+``--small`` for a quick run (100 jobs, a 64 MB file, once).
 """
 
 from __future__ import annotations
@@ -92,7 +96,7 @@ def ssh_home(folder: Path) -> Path:
     return folder
 
 
-def time_xpm(source: Path, remote: str, experiment: str, home: Path) -> float:
+def time_xpm(source: Path, remote: str, experiment: str, home: Path, *extra: str) -> float:
     host, port, user, key = ssh_target()
     url = f"ssh://{user}@{host}:{port}{remote}"
     env = dict(os.environ, HOME=str(home))
@@ -102,7 +106,7 @@ def time_xpm(source: Path, remote: str, experiment: str, home: Path) -> float:
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "xpm", "experiments", "copy", experiment, "--from-workdir", str(source),
-         "--to-workdir", url, "-y"],
+         "--to-workdir", url, "-y", *extra],
         capture_output=True, text=True, env=env,
     )  # fmt: skip
     elapsed = time.perf_counter() - start
@@ -127,7 +131,11 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--small", action="store_true", help="a quick run: 100 jobs, a 64 MB file, once")
+    parser.add_argument("--fsspec", action="store_true", help="also time the copy with --no-rsync")
     args = parser.parse_args()
+    if args.small:
+        args.jobs, args.size_mb, args.repeat = 100, 64, 1
     if shutil.which("rsync") is None:
         print("rsync is not installed (apt-get install rsync)", file=sys.stderr)
         return 1
@@ -140,17 +148,22 @@ def main() -> int:
             ("small", "bench.copy.small", f"{args.jobs:,} small jobs"),
             ("large", "bench.copy.large", f"one job with a {args.size_mb:,} MB file"),
         ):
-            xpm_times, rsync_times = [], []
+            xpm_times, rsync_times, sftp_times = [], [], []
             for i in range(args.repeat):
                 # the tools take turns, each into a fresh remote folder
                 xpm_times.append(time_xpm(source, f"{tmp}/remote-xpm-{experiment}-{i}", experiment, home))
                 rsync_times.append(time_rsync(source, f"{tmp}/remote-rsync-{experiment}-{i}", experiment, task))
+                if args.fsspec:
+                    sftp_times.append(time_xpm(source, f"{tmp}/remote-sftp-{experiment}-{i}", experiment, home,
+                                               "--no-rsync"))
             x, r = statistics.median(xpm_times), statistics.median(rsync_times)
-            rows.append((label, x, r))
-        print("| workload | experiments copy | rsync -a | copy/rsync |")
-        print("|---|---:|---:|---:|")
-        for label, x, r in rows:
-            print(f"| {label} | {x:.2f} s | {r:.2f} s | {x / r:.2f} |")
+            rows.append((label, x, r, statistics.median(sftp_times) if sftp_times else None))
+        extra_head = " --no-rsync | ratio |" if args.fsspec else ""
+        print("| workload | experiments copy | rsync -a | copy/rsync |" + extra_head)
+        print("|---|---:|---:|---:|" + ("---:|---:|" if args.fsspec else ""))
+        for label, x, r, f in rows:
+            extra = f" {f:.2f} s | {f / r:.2f} |" if f is not None else ""
+            print(f"| {label} | {x:.2f} s | {r:.2f} s | {x / r:.2f} |{extra}")
         print(f"\n{args.repeat} repetition(s), medians; local→SSH on {ssh_target()[0]}:{ssh_target()[1]}")
     return 0
 

@@ -49,6 +49,11 @@ def make_source(root: Path, jobs: int = 3, size: int = 50_000, running: int = 0)
     return maker, keys
 
 
+def header(output: str) -> str:
+    """The line of a copy's output that says what it copies, and how."""
+    return next(line for line in output.splitlines() if line.startswith(("Copying", "Would copy")))
+
+
 def files_of(ws: Workspace, rel: str) -> dict[str, bytes]:
     """Every file under a workspace folder, read back (the job lock excluded: it is the source's)."""
     found: dict[str, bytes] = {}
@@ -230,28 +235,54 @@ def remote(server: dict[str, Any], home: Path) -> Iterator[Callable[[bool], Any]
         ws.fs.rm(ws.root, recursive=True)
 
 
-def test_local_to_ssh_and_back(source, remote, tmp_path: Path):
+@pytest.mark.parametrize("transport", ["rsync", "sftp"])
+def test_local_to_ssh_and_back(transport: str, source, remote, tmp_path: Path):
+    """Both ways, by rsync over ssh (the default where both ends have rsync) or through SFTP (--no-rsync)."""
     maker, keys = source
     far = remote()
-    up = invoke("experiments", "copy", "--from-workdir", str(maker.root), "--to-workdir", far.location, XP, "-y")
+    extra = ["--no-rsync"] if transport == "sftp" else []
+    up = invoke("experiments", "copy", "--from-workdir", str(maker.root), "--to-workdir", far.location, XP, "-y",
+                *extra)
     assert up.exit_code == 0, up.output
+    assert ("with rsync" in header(up.output)) == (transport == "rsync"), up.output
     assert_same_jobs(maker.ws, far, keys[:3])
     assert not far.exists(STAGING)
     assert invoke("jobs", "list", "--workdir", far.location).output.count("DONE") == 3
     back = Workspace.open(tmp_path / "back", create=True)
-    down = invoke("experiments", "copy", "--from-workdir", far.location, "--to-workdir", back.location, XP, "-y")
+    down = invoke("experiments", "copy", "--from-workdir", far.location, "--to-workdir", back.location, XP, "-y",
+                  *extra)
     assert down.exit_code == 0, down.output
+    assert ("with rsync" in header(down.output)) == (transport == "rsync"), down.output
     assert_same_jobs(maker.ws, back, keys[:3])
+    assert not back.exists(STAGING)
     assert "xp1 [node1] (3/3 jobs)" in invoke("experiments", "list", "--workdir", back.location).output
 
 
+@pytest.mark.parametrize("transport", ["rsync", "sftp"])
+def test_local_to_local(transport: str, source, dest: Workspace, monkeypatch: pytest.MonkeyPatch):
+    """rsync between two local folders; XPM_COPY_NO_RSYNC=1 turns it off as --no-rsync does."""
+    maker, keys = source
+    if transport == "sftp":
+        monkeypatch.setenv("XPM_COPY_NO_RSYNC", "1")
+    result = invoke("experiments", "copy", "--from-workdir", str(maker.root), "--to-workdir", dest.location, XP, "-y")
+    assert result.exit_code == 0, result.output
+    assert ("with rsync" in header(result.output)) == (transport == "rsync"), result.output
+    assert "Copied xp1/20250101_000000: 3 job(s), 17 file(s)" in result.output
+    assert "[3/3 jobs] 15/17 files" in result.output  # the jobs' files counted (the run's 2 come last)
+    assert_same_jobs(maker.ws, dest, keys[:3])
+    assert not dest.exists(STAGING)
+    assert invoke("jobs", "list", "--workdir", dest.location).output.count("DONE") == 3
+
+
 def test_ssh_to_ssh(source, remote):
+    """Between two SSH workspaces: through SFTP (rsync copies between this machine and one host)."""
     maker, keys = source
     first, second = remote(), remote()
     assert invoke("experiments", "copy", "--from-workdir", str(maker.root), "--to-workdir", first.location, XP,
                   "-y").exit_code == 0
     result = invoke("experiments", "copy", "--from-workdir", first.location, "--to-workdir", second.location, XP, "-y")
     assert result.exit_code == 0, result.output
+    assert "rsync not used: both workspaces are remote" in result.output
     assert_same_jobs(maker.ws, second, keys[:3])
 
 
@@ -271,7 +302,8 @@ def test_a_wrong_remote_path_or_an_unreachable_host_is_one_line(source, remote, 
 def test_an_interrupted_copy_leaves_no_half_job_and_the_same_command_finishes_it(
     direction: str, stop: int, tmp_path: Path, remote, home: Path
 ):
-    """Killed, or stopped with Ctrl-C (which says how to resume), mid-way: run again, it finishes."""
+    """Through SFTP (--no-rsync: job by job), killed, or stopped with Ctrl-C (which says how to resume),
+    mid-way: run again, it finishes."""
     maker, keys = make_source(tmp_path / "src", jobs=12, size=3_000_000)
     origin: Workspace = maker.ws
     if direction == "local-to-ssh":
@@ -282,7 +314,7 @@ def test_an_interrupted_copy_leaves_no_half_job_and_the_same_command_finishes_it
                       "-y").exit_code == 0
         far = Workspace.open(tmp_path / "dst", create=True)
     args = [sys.executable, "-m", "xpm", "experiments", "copy", "--from-workdir", origin.location,
-            "--to-workdir", far.location, XP, "-y"]
+            "--to-workdir", far.location, XP, "-y", "--no-rsync"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, cwd=REPO)
     assert process.stdout is not None
@@ -447,3 +479,154 @@ def test_symbolic_links_are_copied_as_links_between_local_folders_and_named_othe
                     "-y")
     assert result.exit_code == 0, result.output
     assert f"{maker.ws.describe(layout.job_dir(*keys[0]))}/data: a symbolic link, not copied" in result.output
+
+
+# --- rsync: interrupted, and the ssh command ---------------------------------------------------
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Polls ``condition`` until it holds (fails if the process ends first)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the copy ended first: {process.communicate()}"
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.005)
+
+
+def large_source(root: Path) -> tuple[Maker, list[tuple[str, str]]]:
+    """Three jobs, the second with a 400 MB file: a copy takes long enough to be stopped within it."""
+    maker, keys = make_source(root, jobs=3, size=20_000)
+    with open(maker.path(keys[1]) / "model.bin", "wb") as f:
+        block = os.urandom(1 << 20)
+        for _ in range(400):
+            f.write(block)
+    return maker, keys
+
+
+def copy_process(origin: str, target: str, *extra: str) -> tuple[list[str], subprocess.Popen[str]]:
+    args = [sys.executable, "-m", "xpm", "experiments", "copy", "--from-workdir", origin, "--to-workdir", target, XP,
+            "-y", *extra]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return args, subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, cwd=REPO)
+
+
+def sizes_under(folder: Path) -> dict[Path, int]:
+    """The files under a folder and their sizes, as rsync writes and renames them ({} when it does not exist)."""
+    found = {}
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file():
+                found[path] = path.stat().st_size
+        except FileNotFoundError:
+            continue  # renamed or removed meanwhile
+    return found
+
+
+def host_folder(ws: Workspace) -> Path:
+    """The folder of a workspace on this machine (the test sshd runs on 127.0.0.1: its folders are here too)."""
+    local = ws.local_path("")
+    return local if local is not None else Path(ws.root)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("direction", ["local-to-ssh", "ssh-to-local", "local-to-local"])
+def test_an_rsync_copy_killed_mid_way_is_finished_by_the_same_command(direction: str, tmp_path: Path, remote,
+                                                                       home: Path):
+    """The copy process is killed (SIGKILL) while rsync sends a large file: no job is in place, rsync stops
+    too (nothing is written in the staging folder afterwards), and the same command finishes the copy:
+    every file compared."""
+    maker, keys = large_source(tmp_path / "src")
+    origin: Workspace = maker.ws
+    if direction == "ssh-to-local":
+        origin = remote()
+        assert invoke("experiments", "copy", "--from-workdir", str(maker.root), "--to-workdir", origin.location, XP,
+                      "-y").exit_code == 0
+    far = remote() if direction == "local-to-ssh" else Workspace.open(tmp_path / "dst", create=True)
+    staging = host_folder(far) / STAGING
+    args, process = copy_process(origin.location, far.location)
+    # rsync writes the file being sent in its temporary folder of the staging folder: a part of the large one
+    wait_for(lambda: any(size > (20 << 20) for size in sizes_under(staging / ".rsync").values()), process)
+    process.kill()
+    process.wait(timeout=30)
+    import time
+
+    sizes = sizes_under(staging)
+    time.sleep(1.0)
+    after = sizes_under(staging)
+    assert all(p in sizes and size <= sizes[p] for p, size in after.items())  # rsync ended with it (cleaning up)
+    assert not any(far.isdir(layout.job_dir(*key)) for key in keys)  # placed only once all files are there
+    assert not far.isdir(layout.run_dir(XP, "20250101_000000"))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    finished = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert "with rsync" in finished.stdout
+    assert_same_jobs(maker.ws, far, keys)
+    assert files_of(far, layout.job_dir(*keys[1]))["model.bin"] == (maker.path(keys[1]) / "model.bin").read_bytes()
+    assert not far.exists(STAGING)  # and with it, what the killed rsync left in its temporary folder
+    assert far.read_bytes(layout.MARKER)  # the destination is still a workspace
+
+
+@pytest.mark.parametrize("where", ["local", "ssh"])
+def test_a_second_copy_into_the_same_workspace_meanwhile_is_refused_naming_the_first(where: str, tmp_path: Path,
+                                                                                     remote, home: Path):
+    """While a copy writes into a workspace, another copy into it stops at once, naming the first (host, pid);
+    once the first is killed, its lock goes with it: the next copy takes it and finishes."""
+    import socket
+
+    maker, keys = large_source(tmp_path / "src")
+    far = remote() if where == "ssh" else Workspace.open(tmp_path / "dst", create=True)
+    other, _ = make_source(tmp_path / "other", jobs=1)
+    first_args, first = copy_process(str(maker.root), far.location)
+    wait_for(lambda: (host_folder(far) / STAGING).is_dir(), first)
+    second = invoke("experiments", "copy", "--from-workdir", str(other.root), "--to-workdir", far.location, XP, "-y")
+    lines = second.output.strip().splitlines()
+    assert second.exit_code != 0, second.output
+    assert lines[-1].startswith("Error: another copy into this workspace is under way"), second.output
+    assert f"{far.describe(layout.COPY_LOCK)} is held by host {socket.gethostname()}, pid {first.pid}" in lines[-1]
+    first.kill()
+    first.wait(timeout=30)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    finished = subprocess.run(first_args, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert_same_jobs(maker.ws, far, keys)
+
+
+def test_the_ssh_command_checks_host_keys_as_the_workspace_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The ssh command under rsync: host keys checked strictly (known_hosts of $HOME, as asyncssh reads
+    them) unless the workspace's options turn the check off; options ssh cannot take mean no rsync."""
+    from xpm.rsync import ssh_command
+
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text("Host *\n    IdentityFile /k\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    checked = ssh_command({"host": "h", "known_hosts": (), "username": "me", "port": 2200})
+    assert isinstance(checked, list)
+    text = " ".join(checked)
+    assert "StrictHostKeyChecking=yes" in text and "StrictHostKeyChecking=no" not in text
+    assert f"UserKnownHostsFile={tmp_path}/.ssh/known_hosts" in text and f"-F {tmp_path}/.ssh/config" in text
+    assert "-p 2200" in text and "-l me" in text and "BatchMode=yes" in text
+    named = " ".join(ssh_command({"known_hosts": "/etc/kh", "client_keys": ["/key"]}))  # type: ignore[arg-type]
+    assert "UserKnownHostsFile=/etc/kh" in named and "-i /key" in named and "StrictHostKeyChecking=yes" in named
+    off = " ".join(ssh_command({"known_hosts": None}))  # type: ignore[arg-type]
+    assert "StrictHostKeyChecking=no" in off and "UserKnownHostsFile=/dev/null" in off
+    assert ssh_command({"password": "secret"}) == "the option(s) password cannot be given to the ssh command"
+
+
+def test_when_the_ssh_command_cannot_reach_the_host_the_files_go_through_sftp(source, remote, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch):
+    """The workspace's own connection works but the ssh command under rsync does not (here: an ssh that
+    always fails, first on PATH): the copy says so and copies through SFTP."""
+    maker, keys = source
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "ssh").write_text("#!/bin/sh\necho 'ssh: connect to host example: Connection refused' >&2\nexit 255\n")
+    (shims / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+    far = remote()
+    result = invoke("experiments", "copy", "--from-workdir", str(maker.root), "--to-workdir", far.location, XP, "-y")
+    assert result.exit_code == 0, result.output
+    assert "with rsync" in header(result.output)
+    assert "Connection refused (the files went through SFTP instead)" in result.output
+    assert_same_jobs(maker.ws, far, keys[:3])
+    assert not far.exists(STAGING)

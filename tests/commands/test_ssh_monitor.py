@@ -18,7 +18,14 @@ import pytest
 
 from tests.run.conftest import ROOT, script_env
 from tests.sshd import fresh_host_folder
-from xpm.cli.sshmonitor import SSHMonitorError, open_target, parse_ssh_options, resolve_target
+from xpm.cli.sshmonitor import (
+    SSHMonitorError,
+    open_target,
+    parse_ssh_options,
+    remote_command,
+    resolve_target,
+    start_server,
+)
 from xpm.settings import SettingsError
 
 # --- ssh options ------------------------------------------------------------------------
@@ -143,11 +150,6 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_web_monitor_is_not_there_yet(home: Path) -> None:
-    out = xpm(home, "experiments", "ssh-monitor", "cluster", "/xp", "--web", "--port", "8080")
-    one_error_line(out, "the web monitor is not available yet")
-
-
 def test_unknown_workspace_id(home: Path) -> None:
     out = xpm(home, "experiments", "ssh-monitor", "--workspace", "nowhere")
     one_error_line(out, "no workspace has the id 'nowhere'")
@@ -159,13 +161,35 @@ def test_bad_ssh_option_on_the_command_line(home: Path) -> None:
     one_error_line(out, "'-X' is not supported here")
 
 
-def test_unreachable_host_and_server_mode_options_are_said(home: Path) -> None:
+def test_unreachable_host_in_both_modes(home: Path) -> None:
     port = closed_port()
+    # The server mode asked for: ssh's own error.
     out = xpm(home, "experiments", "ssh-monitor", "127.0.0.1", "/xp", "-o", f"-p {port}",
               "--remote-xpm", "/opt/xpm", "--uv-offline", "--request-timeout", "5")
+    one_error_line(out, f"ssh://127.0.0.1:{port}/xp: the monitor server ended", "Connection refused")
+    # Not asked for: no xpm could be looked for, and the SFTP connection says why.
+    out = xpm(home, "experiments", "ssh-monitor", "127.0.0.1", "/xp", "-o", f"-p {port}")
     one_error_line(out, f"ssh://127.0.0.1:{port}/xp", "cannot connect")
-    [note] = [line for line in out.stderr.splitlines() if line.startswith("note:")]
-    assert "--remote-xpm, --uv-offline, --request-timeout" in note and "server mode" in note
+    assert "note:" not in out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--remote-xpm", "x", "--remote-python", "python3"], "give --remote-xpm or --remote-python, not both"),
+    (["--remote-xpm", "'unclosed"], "No closing quotation"),
+    (["--request-timeout", "0"], "--request-timeout 0: give a number of seconds above 0"),
+])
+def test_bad_server_mode_options(home: Path, args: list[str], message: str) -> None:
+    one_error_line(xpm(home, "experiments", "ssh-monitor", "cluster", "/xp", *args), message)
+
+
+def test_remote_command_of_each_option() -> None:
+    assert remote_command("/s p/xp", remote_python="/opt/py") == \
+        "exec env /opt/py -m xpm experiments monitor-server --workdir '/s p/xp'"
+    assert remote_command("/xp", remote_xpm="uv run --project ~/x experimaestro", shell_init="module load py;",
+                          uv_offline=True) == ("module load py; exec env UV_OFFLINE=1 uv run --project ~/x "
+                                               "experimaestro experiments monitor-server --workdir /xp")
+    assert remote_command("/xp") == ("command -v experimaestro >/dev/null 2>&1 || exit 127; exec env experimaestro "
+                                     "experiments monitor-server --workdir /xp")
 
 
 # --- against the real sshd ---------------------------------------------------------------
@@ -266,3 +290,109 @@ def test_a_refresh_with_no_change_costs_a_few_round_trips(server: dict[str, Any]
     # A few per experiment and for the index; none per job (the jobs are done: their logs are not read again).
     assert len(calls) <= 10, calls
     assert not any("/jobs/" in call for call in calls), calls
+
+
+def test_web_monitor_of_a_remote_workspace(server: dict[str, Any], remote: Path, home: Path, tmp_path: Path) -> None:
+    """ssh-monitor --web serves the web monitor here, on the remote files read over SFTP."""
+    import json
+    import re
+    import urllib.request
+
+    from tests.run.conftest import wait_until
+
+    go = tmp_path / "go"
+    go.write_text("go")
+    experiment = run_experiment(tmp_path, remote, go)
+    assert experiment.wait(timeout=60) == 0
+    env = {**script_env(), "HOME": str(home), "XPM_CONFIG_DIR": str(home / "config")}
+    monitor = subprocess.Popen(
+        [sys.executable, "-m", "xpm", "experiments", "ssh-monitor", *ssh_args(server)[:1], str(remote),
+         *ssh_args(server)[1:], "--web", "--port", "0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert monitor.stdout is not None
+        line = monitor.stdout.readline()
+        found = re.search(r"open (http://127\.0\.0\.1:(\d+)/\S*token=(\S+))", line)
+        assert found, line + (monitor.stderr.read() if monitor.poll() is not None else "")
+        port, token = found.group(2), found.group(3)
+
+        def experiments() -> list[dict[str, Any]]:
+            url = f"http://127.0.0.1:{port}/api/experiments?token={token}"
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                return json.load(answer)["experiments"]
+
+        wait_until(lambda: any(xp["id"] == "faraway" for xp in experiments()), what="the remote experiment")
+        faraway = next(xp for xp in experiments() if xp["id"] == "faraway")
+        assert faraway["total"] == 2
+    finally:
+        monitor.terminate()
+        monitor.wait(timeout=30)
+
+
+# --- the server mode: an xpm on the host answers ---------------------------------------------------
+
+
+def test_server_mode_over_ssh_lists_kills_and_survives_bad_requests(server: dict[str, Any], remote: Path,
+                                                                    tmp_path: Path, home: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.run.conftest import wait_until
+    from xpm.monitor.remote import ServerError
+
+    go = tmp_path / "go"
+    experiment = run_experiment(tmp_path, remote, go)
+    try:
+        wait_until(lambda: (remote / "index").exists(), what="the workspace")
+        host, *options = ssh_args(server)
+        target = resolve_target(host, str(remote), options[1::2])
+        # The host's xpm is this one: --remote-python runs `PY -m xpm` there.
+        model = start_server(target, remote_command(str(remote), remote_python=sys.executable), 30, "faraway")
+        try:
+            def slow_running() -> bool:
+                model.refresh()
+                rows = [model.job_row(i) for i in range(model.job_count())]
+                return len(rows) == 2 and any(r.tags["key"] == "slow" and r.state == "running" for r in rows)
+
+            wait_until(slow_running, what="both jobs, the slow one running")
+            connection = model.connection
+            # Bad requests: an error reply each, and the server goes on.
+            with pytest.raises(ServerError, match="no job x/y in the workspace"):
+                connection.request("detail", key=["x", "y"])
+            with pytest.raises(ServerError, match="unknown request 'fly'"):
+                connection.request("fly")
+            wait_until(lambda: model.refresh() is False, what="a refresh without change")
+            before = connection.requests
+            assert model.refresh() is False and connection.requests == before + 1
+            # Kill through the server: the job's process on the host.
+            [slow] = [model.job_key(i) for i in range(2) if model.job_row(i).tags["key"] == "slow"]
+            outcome = model.kill(slow, grace=5)
+            assert outcome.result == "killed", outcome
+            experiment.communicate(timeout=60)
+            assert experiment.returncode == 1  # the killed job failed the experiment
+            wait_until(lambda: model.refresh() is not None and model.row(slow) is not None
+                       and model.row(slow).state == "error", what="the killed job in error")  # type: ignore[union-attr]
+            assert model.detail(slow).state.failure_reason == "cancelled"  # type: ignore[union-attr]
+        finally:
+            model.close()
+    finally:
+        if experiment.poll() is None:
+            experiment.kill()
+            experiment.wait()
+    with capsys.disabled():
+        print(f"\nssh-monitor server mode: a refresh with no change = 1 request ({connection.requests} in all)")
+
+
+def test_server_mode_errors_are_one_line(server: dict[str, Any], home: Path, tmp_path: Path) -> None:
+    host, *options = ssh_args(server)
+    # The server runs but the path is wrong: its own error, through ssh.
+    out = xpm(home, "experiments", "ssh-monitor", host, "/no/such/xp", *options, "--remote-python", sys.executable)
+    one_error_line(out, "the monitor server ended", "/no/such/xp: no such folder")
+    # No such program on the host.
+    out = xpm(home, "experiments", "ssh-monitor", host, str(tmp_path), *options, "--remote-xpm", "/no/such/xpm")
+    one_error_line(out, "the monitor server ended", "/no/such/xpm")
+    # Not asked for but found (after --remote-shell-init), and failing: a note, then the SFTP mode's error.
+    init = f"PATH={Path(sys.executable).parent}:$PATH"
+    out = xpm(home, "experiments", "ssh-monitor", host, "/no/such/xp", *options, "--remote-shell-init", init)
+    one_error_line(out, "/no/such/xp", "no such folder")
+    [note] = [line for line in out.stderr.splitlines() if line.startswith("note:")]
+    assert "the monitor server ended: Error: /no/such/xp: no such folder; reading the workspace over SFTP" in note

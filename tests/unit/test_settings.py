@@ -355,7 +355,7 @@ def test_unknown_workspace_key(tmp_path):
 def test_unknown_top_level_key(tmp_path):
     err = error(tmp_path, "workspace: []\n")
     assert str(err) == (
-        f"{tmp_path}/settings.yaml: workspace: unknown key (known keys: carbon, env, history, max_jobs, server, workspaces)"
+        f"{tmp_path}/settings.yaml: workspace: unknown key (known keys: carbon, env, history, max_jobs, notify, server, workspaces)"
     )
 
 

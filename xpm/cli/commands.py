@@ -19,7 +19,6 @@ from xpm.cli.common import (
     warn,
     workspace_options,
 )
-from xpm.errors import XpmError
 
 
 @cli.group()
@@ -64,19 +63,16 @@ def list_experiments(workspace_id: str | None, workdir: str | None, xpm_config_d
         )
 
 
-class NoWebMonitor(XpmError):
-    """``experiments monitor`` without ``--console``: the web monitor does not exist yet."""
-
-    exit_code = 2
-
-
 @experiments.command()
 @workspace_options
-@click.option("--console", is_flag=True, help="The console monitor, in this terminal (the only one so far).")
+@click.option("--console", is_flag=True, help="The console monitor, in this terminal, instead of the web one.")
 @click.option("--sync", "sync_first", is_flag=True, help="Run `experiments sync` first.")
 @click.option("--experiment", metavar="ID", help="Open on the jobs of this experiment.")
-@click.option("--port", type=int, metavar="INT", help="Port of the web monitor (not available yet).")
-@click.option("--host", metavar="TEXT", help="Host name of the web monitor (not available yet).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), metavar="INT",
+    help="Port of the web monitor (default: server.port of settings.yaml, else 12345; 0: any free port).",
+)
+@click.option("--host", metavar="TEXT", help="Address the web monitor listens on (default: 127.0.0.1, this machine).")
 def monitor(
     workspace_id: str | None,
     workdir: str | None,
@@ -87,26 +83,45 @@ def monitor(
     port: int | None,
     host: str | None,
 ) -> None:
-    """Watch experiments and their jobs live; kill jobs, read their logs.
+    """Watch experiments and their jobs live in a browser (or the terminal); kill jobs, read their logs.
 
-    Keys are shown at the bottom; ? lists them all, q quits.
+    Prints the URL to open: it holds a secret token, and the server listens on this
+    machine only unless --host says otherwise (through ssh: ssh -L 12345:localhost:12345).
+    With --console, keys are shown at the bottom; ? lists them all, q quits.
 
     \b
     Examples:
-      experimaestro experiments monitor --workdir /path/to/workspace --console
+      experimaestro experiments monitor --workdir /path/to/workspace
+      experimaestro experiments monitor --workdir /path/to/workspace --port 0
       experimaestro experiments monitor --workspace main --console --sync
     """
-    if not console:
-        raise NoWebMonitor("the web monitor is not available yet: use --console for the console monitor")
     ws = group_workspace(workspace_id, workdir, xpm_config_dir)
     if sync_first:
         from xpm.maintenance import sync as run_sync
 
         report = run_sync(ws)
         click.echo(f"{report.jobs} jobs, {len(report.fixed)} fixes")
-    from xpm.cli.console import monitor as run_monitor
+    if console:
+        from xpm.cli.console import monitor as run_monitor
 
-    run_monitor(ws, experiment)
+        run_monitor(ws, experiment)
+        return
+    serve_web(ws, port=port, host=host, experiment=experiment, config_dir=xpm_config_dir)
+
+
+def serve_web(ws: Any, *, port: int | None, host: str | None, experiment: str | None, config_dir: str | None) -> None:
+    """Serves the web monitor of ``ws`` until Ctrl-C, after printing the URL to open (with its token).
+
+    The port: ``port``, else ``server.port`` of the settings, else 12345.
+    """
+    from xpm.web.serve import DEFAULT_PORT, WebMonitor, settings_port
+
+    if port is None:
+        port = settings_port(config_dir)
+    server = WebMonitor(ws, host=host, port=DEFAULT_PORT if port is None else port, experiment=experiment)
+    click.echo(f"Web monitor of {ws.location}: open {server.url}")
+    click.echo("(Ctrl-C stops it)")
+    server.run()
 
 
 @experiments.command()
@@ -218,7 +233,19 @@ def parameters_difference(
     emit(format_difference(d) for d in found)
 
 
-from xpm.cli import copy, jobs, orphans, run_experiment, sshmonitor  # noqa: E402,F401 - registers their commands
+# Registers their commands.
+from xpm.cli import (  # noqa: E402,F401
+    checkdoc,
+    copy,
+    history,
+    jobs,
+    monitorserver,
+    orphans,
+    refactor,
+    run_experiment,
+    skill,
+    sshmonitor,
+)
 
 
 @cli.command("find-launchers")

@@ -58,6 +58,8 @@ def _open(side: str, workspace_id: str | None, workdir: str | None, config: str 
 @click.option("-y", "--perform", is_flag=True, help="Actually copy (the default is a dry run).")
 @click.option("--include-running", is_flag=True,
               help="Copy jobs that run at the source too (their copy is marked cancelled: not finished).")
+@click.option("--no-rsync", is_flag=True, envvar="XPM_COPY_NO_RSYNC",
+              help="Copy through SFTP/fsspec even where rsync could be used (also: XPM_COPY_NO_RSYNC=1).")
 def copy(
     experiment_id: str | None,
     run_id: str | None,
@@ -68,12 +70,14 @@ def copy(
     xpm_config_dir: str | None,
     perform: bool,
     include_running: bool,
+    no_rsync: bool,
 ) -> None:
     """Copy a run of an experiment (by default its current run) and its jobs to another workspace.
 
     Jobs already at the destination are not copied again; nothing is deleted at
     the source. Without -y, shows what would be copied. Running the same copy
-    again resumes an interrupted one.
+    again resumes an interrupted one. Files go by rsync (over ssh) between this
+    machine and a local or SSH workspace when rsync is installed at both ends.
 
     \b
     Examples:
@@ -109,16 +113,29 @@ def copy(
         experiment_id = _choose("Experiment", runs.experiment_ids())
         run_id = _choose("Run", runs.run_ids(experiment_id), runs.current(experiment_id))
 
-    plan = plan_copy(source, destination, experiment_id, run_id, include_running=include_running)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Whether rsync can serve (a command on an SSH end's host) is asked while the copy is planned.
+        found = None
+        if perform and not no_rsync:
+            from xpm.rsync import route as rsync_route
+
+            found = pool.submit(rsync_route, source, destination)
+        plan = plan_copy(source, destination, experiment_id, run_id, include_running=include_running)
     warn(plan.warnings)
     running = plan.with_action(ACTIVE)
     if running and not include_running:
         warn(f"{job.name} is {job.state} at the source: skipped (--include-running copies it)" for job in running)
     present = plan.with_action(PRESENT)
     jobs = plan.to_copy
+    route, how = None, ""
+    if found is not None and jobs:
+        answer = found.result()
+        route, how = (None, f" (rsync not used: {answer})") if isinstance(answer, str) else (answer, " with rsync")
     verb = "Copying" if perform else "Would copy"
     emit([
-        f"{verb} {experiment_id}/{plan.run_id} from {source.location} to {destination.location}: "
+        f"{verb} {experiment_id}/{plan.run_id} from {source.location} to {destination.location}{how}: "
         f"{len(jobs)} job(s), {plan.files} file(s), {size_text(plan.bytes)}; "
         f"{len(present)} job(s) already there"
     ])
@@ -140,7 +157,7 @@ def copy(
                   f"{size_text(p.bytes)}/{size_text(p.total_bytes)}"])
 
     try:
-        notes = perform_copy(plan, source, destination, progress)
+        notes = perform_copy(plan, source, destination, progress, rsync=route)
     except KeyboardInterrupt:
         click.echo("Interrupted: no half-copied job is in place; the same command resumes the copy.", err=True)
         sys.stdout.flush()

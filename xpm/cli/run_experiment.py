@@ -40,11 +40,13 @@ def _run_mode(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--workspace", "workspace_id", metavar="ID", help="Use this workspace of settings.yaml.")
 @click.option("--workdir", metavar="PATH", help="Use the workspace at this path (or ssh://user@host:port/path).")
 @click.option(
-    "--port", type=int, metavar="INT", help="Port of the web monitor (accepted; the monitors are not available yet)."
+    "--port", type=click.IntRange(0, 65535), metavar="INT",
+    help="Serve the web monitor during the run on this port (0: any free one); its URL is printed.",
 )
 @click.option("--console", is_flag=True, help="Follow the experiment in the console monitor (q leaves it).")
 @click.option(
-    "--host", metavar="TEXT", help="Host name of the web monitor (accepted; the monitors are not available yet)."
+    "--host", metavar="TEXT",
+    help="Serve the web monitor during the run on this address (default 127.0.0.1; port: settings, else 12345).",
 )
 @click.option(
     "--pre-yaml", multiple=True, metavar="PATH", help="Merge this YAML file before the main one (repeatable)."
@@ -143,8 +145,13 @@ def run_experiment(
     # folders of sys.path, which load_experiment extended before this point.
     logger.debug("Folders added to sys.path: %s", ", ".join(map(str, loaded.folders)) or "none")
 
+    from xpm.runspec import RunInputs
+
     def body() -> None:
-        with experiment(ws_settings, xp_id, run_mode=run_mode) as xp:
+        running = experiment(ws_settings, xp_id, run_mode=run_mode, host=host, port=port)
+        # What the run records as its spec: the configuration as --show prints it, the files that gave it.
+        running.spec_inputs = RunInputs.of_yaml(merged, target.file, loaded.folders, conf)
+        with running as xp:
             for name, value in env:
                 xp.setenv(name, value)
             helper = ExperimentHelper(xp=xp, args=list(args), cfg=cfg)

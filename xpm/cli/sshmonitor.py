@@ -1,9 +1,14 @@
 """``experimaestro experiments ssh-monitor``: the console monitor on a workspace of an SSH host.
 
-Agentless: the monitor reads the remote files over SFTP through the same model as the
-local monitor (:class:`xpm.monitor.model.MonitorModel`), which reads only what changed.
+Two modes. With an xpm on the host (``--remote-xpm``, ``--remote-python``, or an
+``experimaestro`` found there), ``ssh`` runs ``experiments monitor-server`` on the host and
+the monitor asks it (:class:`xpm.monitor.remote.RemoteModel`, spec/monitor-server.md): one
+round trip a refresh, whatever the size of the workspace. Otherwise, agentless: the monitor
+reads the remote files over SFTP through the same model as the local monitor
+(:class:`xpm.monitor.model.MonitorModel`), which reads only what changed.
 The host is named as for the ``ssh`` command (``[user@]host``, ``-o "-p 2222"``,
-``-o "-i KEY"``); those options become the storage options of an ``ssh://`` workspace.
+``-o "-i KEY"``); those options become the storage options of an ``ssh://`` workspace,
+and the options of the ``ssh`` command of the server mode.
 """
 
 from __future__ import annotations
@@ -19,12 +24,19 @@ import click
 from xpm.cli.commands import experiments
 from xpm.errors import XpmError
 
-__all__ = ["SSHMonitorError", "SSHTarget", "parse_ssh_options", "resolve_target", "ssh_monitor"]
+__all__ = [
+    "SSHMonitorError", "SSHTarget", "parse_ssh_options", "remote_command", "resolve_target", "ssh_command",
+    "ssh_monitor", "start_server",
+]
 
 #: Seconds allowed to set up the SSH connection when ``ConnectTimeout`` is not given
 CONNECT_TIMEOUT = 30.0
-#: Options that only the server mode (an xpm run on the host) uses
-SERVER_OPTIONS = ("--remote-xpm", "--remote-shell-init", "--remote-python", "--uv-offline", "--request-timeout")
+#: What the server mode runs on the host when neither --remote-xpm nor --remote-python is given
+DEFAULT_REMOTE_XPM = "experimaestro"
+#: Exit status of a shell for a command it did not find (the server mode then falls back to SFTP)
+NOT_FOUND = 127
+#: Exit status of ssh for its own errors (connection, authentication)
+SSH_FAILED = 255
 
 
 class SSHMonitorError(XpmError):
@@ -229,22 +241,126 @@ def open_target(target: SSHTarget) -> Any:
         raise WorkspaceNotFound(target.url, f"cannot connect ({type(exc).__name__}: {exc})") from None
 
 
+def ssh_command(target: SSHTarget) -> list[str]:
+    """The ``ssh`` command (without its remote command) that reaches the target's host as the
+    SFTP connection would: its user, port, keys, host-key setting, timeout, jump host and config."""
+    import math
+
+    from xpm.location import parse_location
+
+    location = parse_location(target.url)
+    options = target.storage_options
+    # BatchMode: a password or passphrase prompt would fight the monitor for the terminal.
+    command = ["ssh", "-T", "-o", "BatchMode=yes"]
+    for config in options.get("config", ())[-1:]:  # ssh reads one -F (the last one given wins here)
+        command += ["-F", config]
+    if location.port is not None:
+        command += ["-p", str(location.port)]
+    if location.user:
+        command += ["-l", location.user]
+    for key in options.get("client_keys", ()):
+        command += ["-i", key]
+    if "known_hosts" in options:
+        known = options["known_hosts"]
+        if known is None:
+            command += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+        else:
+            command += ["-o", f"UserKnownHostsFile={known}"]
+    if options.get("connect_timeout") is not None:
+        command += ["-o", f"ConnectTimeout={max(1, math.ceil(float(options['connect_timeout'])))}"]
+    if options.get("tunnel"):
+        command += ["-J", str(options["tunnel"])]
+    assert location.host is not None
+    return [*command, location.host]
+
+
+def remote_command(
+    workdir: str,
+    remote_xpm: str | None = None,
+    remote_python: str | None = None,
+    shell_init: str | None = None,
+    uv_offline: bool = False,
+) -> str:
+    """The command line the host's shell runs for the server mode.
+
+    ``--remote-xpm`` is shell words for the command that runs xpm (it may hold arguments:
+    ``"uv run --project ~/x experimaestro"``), ``--remote-python PY`` runs ``PY -m xpm``; both
+    are written as given, so that the host's shell expands ``~`` and variables there. Without
+    either, ``experimaestro`` is looked up with ``command -v`` after the shell setup (exit status
+    127 when there is none).
+    """
+    if remote_xpm is not None and remote_python is not None:
+        raise SSHMonitorError("give --remote-xpm or --remote-python, not both")
+    given = remote_xpm if remote_python is None else remote_python
+    option = "--remote-xpm" if remote_python is None else "--remote-python"
+    if given is not None:
+        try:
+            words = shlex.split(given)
+        except ValueError as exc:
+            raise SSHMonitorError(f"{option} {given!r}: {exc}") from None
+        if not words:
+            raise SSHMonitorError(f"{option}: give the command that runs it on the host")
+    program = given.strip() if given is not None else DEFAULT_REMOTE_XPM
+    if remote_python is not None:
+        program += " -m xpm"
+    parts = [shell_init.strip().rstrip(";")] if shell_init and shell_init.strip() else []
+    if given is None:
+        parts.append(f"command -v {DEFAULT_REMOTE_XPM} >/dev/null 2>&1 || exit {NOT_FOUND}")
+    env = " UV_OFFLINE=1" if uv_offline else ""
+    # exec env: the server replaces the shell (its end is the session's) in sh, bash, zsh or csh alike.
+    parts.append(f"exec env{env} {program} {shlex.join(['experiments', 'monitor-server', '--workdir', workdir])}")
+    return "; ".join(parts)
+
+
+def start_server(target: SSHTarget, command: str, request_timeout: float, experiment: str | None) -> Any:
+    """Runs the monitor server on the host and checks that it speaks spec/monitor-server.md.
+
+    Returns:
+        A :class:`xpm.monitor.remote.RemoteModel` on it.
+
+    Raises:
+        xpm.monitor.remote.ServerUnavailable: it did not start (``missing``: no such command on
+            the host), ended, did not answer in time, or speaks another protocol.
+    """
+    from xpm.monitor.remote import RemoteModel, ServerConnection
+
+    def connect() -> tuple[ServerConnection, dict[str, Any]]:
+        connection = ServerConnection([*ssh_command(target), command], f"{target.url}: the monitor server",
+                                      request_timeout)
+        try:
+            # Starting takes an ssh connection and the host's Python start: the connection timeout on top.
+            return connection, connection.hello(
+                request_timeout + float(target.storage_options.get("connect_timeout") or 0))
+        except BaseException:
+            connection.close()
+            raise
+
+    connection, hello = connect()
+    try:
+        return RemoteModel(connection, target.url, hello, experiment=experiment, restart=lambda: connect()[0])
+    except BaseException:
+        connection.close()
+        raise
+
+
 @experiments.command("ssh-monitor")
 @click.argument("host", required=False, metavar="[HOST]")
 @click.argument("remote_workdir", required=False, metavar="[REMOTE_WORKDIR]")
-@click.option("--web", is_flag=True, help="The web monitor (not available yet).")
-@click.option("--port", type=int, metavar="INT", help="Port of the local web server, with --web (default: 12345).")
+@click.option("--web", is_flag=True, help="The web monitor, served on this machine, instead of the console one.")
+@click.option("--port", type=click.IntRange(0, 65535), metavar="INT",
+              help="Port of the local web server, with --web (default: server.port of settings.yaml, else 12345).")
 @click.option("-o", "--ssh-option", "ssh_options", multiple=True, metavar="OPTION",
               help='An ssh option, as for ssh: "-p 2222", "-i KEY", "-o StrictHostKeyChecking=no" (repeatable).')
 @click.option("--workspace", "workspace_id", metavar="ID",
               help="Take the host and path of this ssh:// workspace of settings.yaml.")
 @click.option("--xpm-config-dir", type=click.Path(), help="The configuration folder (settings.yaml).")
 @click.option("--experiment", metavar="ID", help="Open on the jobs of this experiment.")
-@click.option("--remote-xpm", metavar="PATH", help="Server mode (not available yet): xpm on the host.")
-@click.option("--remote-shell-init", metavar="CMDS", help="Server mode (not available yet): shell setup on the host.")
-@click.option("--remote-python", metavar="PY", help="Server mode (not available yet): the host's Python.")
-@click.option("--uv-offline", is_flag=True, help="Server mode (not available yet): install xpm without network.")
-@click.option("--request-timeout", type=float, metavar="S", help="Server mode (not available yet): request timeout.")
+@click.option("--remote-xpm", metavar="PATH", help="Server mode: the command that runs xpm on the host.")
+@click.option("--remote-shell-init", metavar="CMDS", help="Shell commands run on the host before xpm.")
+@click.option("--remote-python", metavar="PY", help="Server mode: run `PY -m xpm` on the host.")
+@click.option("--uv-offline", is_flag=True, help="Server mode: UV_OFFLINE=1 for the command on the host.")
+@click.option("--request-timeout", type=float, metavar="S",
+              help="Server mode: seconds a request may take (default: 30).")
 def ssh_monitor(
     host: str | None,
     remote_workdir: str | None,
@@ -262,32 +378,56 @@ def ssh_monitor(
 ) -> None:
     """Watch the experiments of a workspace on an SSH host, in the console monitor.
 
-    The workspace's files are read over SFTP: nothing needs to be installed on the
-    host. HOST is [user@]host; ~/.ssh/config and ~/.ssh/known_hosts are used as by ssh.
-    The --remote-* options, --uv-offline and --request-timeout belong to the server
-    mode (an xpm run on the host for large workspaces), which is not available yet.
+    With xpm on the host (--remote-xpm, --remote-python, or an `experimaestro`
+    found there), the monitor asks `experiments monitor-server` run there over
+    ssh; otherwise it reads the workspace's files over SFTP (nothing to install).
+    HOST is [user@]host; ~/.ssh/config and ~/.ssh/known_hosts are used as by ssh.
 
     \b
     Examples:
       experimaestro experiments ssh-monitor me@cluster /scratch/me/xp
       experimaestro experiments ssh-monitor hpc /scratch/xp -o "-p 2222 -i ~/k"
       experimaestro experiments ssh-monitor --workspace my-cluster
+      experimaestro experiments ssh-monitor hpc /scratch/xp \\
+          --remote-xpm '~/venv/bin/experimaestro'
     """
-    from xpm.cli.commands import NoWebMonitor
+    from xpm.monitor.remote import REQUEST_TIMEOUT, ServerUnavailable
 
-    if web:
-        raise NoWebMonitor("the web monitor is not available yet: leave out --web for the console monitor")
-    given = [name for name, value in zip(
-        SERVER_OPTIONS, (remote_xpm, remote_shell_init, remote_python, uv_offline or None, request_timeout)
-    ) if value is not None]
-    if port is not None:
-        given.append("--port")
-    if given:
-        click.echo(f"note: {', '.join(given)} not used: they are for the server mode and the web monitor, "
-                   "not available yet; the workspace is read over SFTP", err=True)
+    if port is not None and not web:
+        click.echo("note: --port not used: it is for the web monitor (--web)", err=True)
+    if request_timeout is not None and not request_timeout > 0:
+        raise SSHMonitorError(f"--request-timeout {request_timeout:g}: give a number of seconds above 0")
     target = resolve_target(host, remote_workdir, ssh_options, workspace_id, xpm_config_dir)
-    # Connected before the monitor takes the terminal: a bad host or path is one line on a normal screen.
-    workspace = open_target(target)
+    if web:
+        from xpm.cli.commands import serve_web
+
+        # Served here, on the remote files read over SFTP (the same model as the console's agentless mode).
+        serve_web(open_target(target), port=port, host=None, experiment=experiment, config_dir=xpm_config_dir)
+        return
+    from xpm.location import parse_location
+
+    command = remote_command(parse_location(target.url).path, remote_xpm, remote_python, remote_shell_init,
+                             uv_offline)
+    explicit = remote_xpm is not None or remote_python is not None
+    model = None
+    try:
+        model = start_server(target, command, request_timeout or REQUEST_TIMEOUT, experiment)
+    except ServerUnavailable as exc:
+        if explicit:
+            raise
+        # No xpm found on the host, or ssh itself failed (status 255: the SFTP connection says why).
+        if exc.reason != "missing" and exc.status != SSH_FAILED:
+            click.echo(f"note: {exc}; reading the workspace over SFTP instead", err=True)
+    if model is not None:
+        from xpm.monitor.app import run
+
+        try:
+            run(None, model=model)
+        finally:
+            model.close()
+        return
     from xpm.cli.console import monitor as run_monitor
 
+    # Connected before the monitor takes the terminal: a bad host or path is one line on a normal screen.
+    workspace = open_target(target)
     run_monitor(workspace, experiment)

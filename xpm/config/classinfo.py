@@ -325,7 +325,8 @@ def _make_argument(klass: type, raw: dict[str, Any], name: str, spec: ArgSpec, i
             _BARE_DEFAULT_WARNED.add(klass.__module__)
             warnings.warn(
                 f"{owner}: a bare default acts as field(default=..., ignore_default=True); "
-                "write it that way (this warning is given once per module)",
+                "write it that way, or let `experimaestro refactor default-values --perform` rewrite them "
+                "(this warning is given once per module)",
                 DeprecationWarning,
                 stacklevel=2,
             )

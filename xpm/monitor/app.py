@@ -25,16 +25,17 @@ def _is_terminal(stream: Any) -> bool:
 
 
 def run(
-    workspace: Workspace,
+    workspace: Workspace | None,
     *,
     experiment: str | None = None,
     refresh_interval: float = 1.0,
     screen: Any = None,
+    model: Any = None,
 ) -> None:
     """Runs the monitor in the terminal until the user presses ``q`` (the terminal is left as it was).
 
     Args:
-        workspace: the workspace to show (local or SSH).
+        workspace: the workspace to show (local or SSH); None when ``model`` is given.
         experiment: open on the jobs of this experiment (None: the experiments).
         refresh_interval: seconds between two refreshes (the main loop's alarm: no thread).
         screen: an urwid screen (``raw_display.Screen``, ``curses_display.Screen``, a test
@@ -50,7 +51,9 @@ def run(
     from xpm.monitor.model import MonitorModel
     from xpm.monitor.view import PALETTE, MonitorView
 
-    model = MonitorModel(workspace, experiment=experiment)
+    if model is None:
+        assert workspace is not None
+        model = MonitorModel(workspace, experiment=experiment)
     model.refresh()
     pending: list[threading.Thread] = []
     loop: urwid.MainLoop

@@ -24,7 +24,7 @@ from xpm.errors import XpmError
 from xpm.filter import Filter, FilterError, parse
 from xpm.launchers.slurm_status import recent_failures
 from xpm.monitor.files import LogFollower, one_line, params_lines
-from xpm.monitor.rows import ExperimentRow, JobDetail, JobRow, _Events, _Run
+from xpm.monitor.rows import ExperimentRow, JobDetail, JobRow, RowOrder, _Events, _Run
 from xpm.schema import JobSubmitted
 from xpm.store.index import IndexedJob, IndexSnapshot, JobKey, no_gc
 from xpm.store.jobs import JobStore
@@ -45,7 +45,7 @@ REBUILD_AFTER = 2_000
 #: Most lines of parameters a job detail shows
 
 
-class MonitorModel:
+class MonitorModel(RowOrder):
     """The experiments and jobs of a workspace, kept up to date by :meth:`refresh`.
 
     Nothing is read before the first :meth:`refresh`.
@@ -329,26 +329,8 @@ class MonitorModel:
             return ("submitted", "state", "task", "updated")
         return ("updated", "state", "task")
 
-    def select(self, experiment: str | None) -> None:
-        """Shows the jobs of an experiment's current run (None: every job), in its default order."""
-        if experiment != self.experiment:
-            self.experiment = experiment
-            self.sort = self.sorts()[0]
-            self._rows_dirty = True
-
-    def set_sort(self, name: str) -> None:
-        if name not in self.sorts():
-            raise ValueError(f"unknown sort {name!r}: expected one of {', '.join(self.sorts())}")
-        if name != self.sort:
-            self.sort = name
-            self._rows_dirty = True
-
-    def next_sort(self) -> str:
-        """Moves to the next order of :meth:`sorts` (after the last, the first); returns its name."""
-        sorts = self.sorts()
-        following = sorts[(sorts.index(self.sort) + 1) % len(sorts)] if self.sort in sorts else sorts[0]
-        self.set_sort(following)
-        return following
+    def _rows_changed(self) -> None:
+        self._rows_dirty = True
 
     def set_filter(self, text: str) -> None:
         """Keeps only the rows that match a filter expression ('' or blanks: all rows).

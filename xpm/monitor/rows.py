@@ -132,3 +132,41 @@ class _Events:
                 self.ended_at = event.ts
         elif isinstance(event, JobProgress) and event.level == 0:
             self.progress, self.desc = event.value, event.desc
+
+
+class RowOrder:
+    """The experiment and the order of the job rows a monitor model shows (local or remote).
+
+    A model says which orders it offers (:meth:`sorts`, the first being the default) and
+    what changing them invalidates (:meth:`_rows_changed`).
+    """
+
+    experiment: str | None
+    sort: str
+
+    def sorts(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def _rows_changed(self) -> None:
+        raise NotImplementedError
+
+    def select(self, experiment: str | None) -> None:
+        """Shows the jobs of an experiment's current run (None: every job), in its default order."""
+        if experiment != self.experiment:
+            self.experiment = experiment
+            self.sort = self.sorts()[0]
+            self._rows_changed()
+
+    def set_sort(self, name: str) -> None:
+        if name not in self.sorts():
+            raise ValueError(f"unknown sort {name!r}: expected one of {', '.join(self.sorts())}")
+        if name != self.sort:
+            self.sort = name
+            self._rows_changed()
+
+    def next_sort(self) -> str:
+        """Moves to the next order of :meth:`sorts` (after the last, the first); returns its name."""
+        sorts = self.sorts()
+        following = sorts[(sorts.index(self.sort) + 1) % len(sorts)] if self.sort in sorts else sorts[0]
+        self.set_sort(following)
+        return following

@@ -1,17 +1,16 @@
 """What ``experiment(...)`` accepts besides its workspace and name, for code written for experimaestro:
-the web monitor's keywords (xpm serves none) and the check of the project's git state."""
+the check of the project's git state (the web monitor's keywords are :mod:`xpm.web.serve`'s)."""
 
 from __future__ import annotations
 
 import enum
 import sys
-import warnings
 from typing import Any
 
 from xpm.errors import XpmError
 from xpm.schema import EnvironmentRecord
 
-__all__ = ["DirtyGitError", "DIRTY_GIT_ACTIONS", "warn_web", "dirty_git_action", "check_git"]
+__all__ = ["DirtyGitError", "DIRTY_GIT_ACTIONS", "dirty_git_action", "check_git"]
 
 
 class DirtyGitError(XpmError):
@@ -20,28 +19,6 @@ class DirtyGitError(XpmError):
     def __init__(self, path: str):
         self.path = path
         super().__init__(f"the project's git repository has uncommitted changes: {path} (dirty_git=ERROR)")
-
-
-#: Whether the keywords of a web monitor were already warned about (once per process)
-_warned_web = False
-
-
-def warn_web(keywords: dict[str, Any]) -> None:
-    """Says once that the web monitor keywords are ignored: xpm serves no web monitor."""
-    global _warned_web
-    given = {k: v for k, v in keywords.items() if v not in (None, False)}
-    port = given.get("port")
-    if isinstance(port, int) and port < 0:
-        given.pop("port")  # a negative port asks for no server: nothing to warn about
-    if not given or _warned_web:
-        return
-    _warned_web = True
-    listed = ", ".join(f"{k}={v!r}" for k, v in given.items())
-    warnings.warn(
-        f"experiment({listed}): xpm has no web monitor, nothing is served; follow the experiment with "
-        "`experimaestro experiments monitor --console`",
-        stacklevel=3,
-    )
 
 
 #: What ``dirty_git`` may say, by the names of experimaestro's ``DirtyGitAction``
