@@ -221,6 +221,16 @@ def test_wrong_remote_path_and_refused_key(server: dict[str, Any], home: Path, t
     one_error_line(out, "cannot connect")
 
 
+def test_a_remote_workdir_under_the_home_folder(server: dict[str, Any], home: Path) -> None:
+    """'~/path' (quoted, so that the local shell leaves it) is under the login's home folder on the host."""
+    import pwd
+
+    host, *options = ssh_args(server)
+    remote_home = pwd.getpwnam(server["username"]).pw_dir  # the test server runs on this machine
+    out = xpm(home, "experiments", "ssh-monitor", host, "~/no-such-xpm-workspace", *options)
+    one_error_line(out, f"{remote_home}/no-such-xpm-workspace", "no such folder")
+
+
 def run_experiment(tmp_path: Path, remote: Path, go: Path) -> subprocess.Popen[str]:
     """An experiment "on the host": here, with the workspace's path as its workdir; one job waits for ``go``."""
     script = tmp_path / "experiment.py"

@@ -212,7 +212,7 @@ def resolve_target(
             raise SSHMonitorError("missing HOST and REMOTE_WORKDIR (or --workspace ID)")
         user, name = _split_host(host)
         if not remote_workdir.startswith("/"):
-            raise SSHMonitorError(f"REMOTE_WORKDIR {remote_workdir!r}: give an absolute path on {name}")
+            raise SSHMonitorError(f"REMOTE_WORKDIR {remote_workdir!r}: give an absolute path on {name}, or '~/path'")
         # An IPv6 address may come in brackets, as in a URL; the location keeps the bare address.
         hostname = name.strip("[]")
         location = WorkspaceLocation(kind="ssh", path=posixpath.normpath(remote_workdir), host=hostname, user=user)
@@ -312,6 +312,28 @@ def remote_command(
     return "; ".join(parts)
 
 
+def remote_home(target: SSHTarget) -> str:
+    """The home folder of the login on the target's host (one ssh command), for a REMOTE_WORKDIR given as
+    ``~`` or ``~/path``.
+
+    Raises:
+        SSHMonitorError: ssh failed, or the host gave no absolute path.
+    """
+    import subprocess
+
+    timeout = float(target.storage_options.get("connect_timeout", CONNECT_TIMEOUT)) + 30
+    try:
+        done = subprocess.run([*ssh_command(target), 'printf "%s" "$HOME"'], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SSHMonitorError(f"cannot read the home folder on the host to expand ~: {exc}") from None
+    home = done.stdout.strip()
+    if done.returncode != 0 or not home.startswith("/"):
+        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise SSHMonitorError(f"cannot read the home folder on the host to expand ~: {why}")
+    return home
+
+
 def start_server(target: SSHTarget, command: str, request_timeout: float, experiment: str | None) -> Any:
     """Runs the monitor server on the host and checks that it speaks spec/monitor-server.md.
 
@@ -397,6 +419,10 @@ def ssh_monitor(
         click.echo("note: --port not used: it is for the web monitor (--web)", err=True)
     if request_timeout is not None and not request_timeout > 0:
         raise SSHMonitorError(f"--request-timeout {request_timeout:g}: give a number of seconds above 0")
+    if remote_workdir is not None and (remote_workdir == "~" or remote_workdir.startswith("~/")):
+        # Quoted on the command line ('~/xp'): the home folder of the login on the host, asked once.
+        home = remote_home(resolve_target(host, "/", ssh_options, workspace_id, xpm_config_dir))
+        remote_workdir = posixpath.join(home, remote_workdir[2:])
     target = resolve_target(host, remote_workdir, ssh_options, workspace_id, xpm_config_dir)
     if web:
         from xpm.cli.commands import serve_web
