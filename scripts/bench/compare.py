@@ -11,7 +11,8 @@ xpm/experimaestro (below 1: xpm is faster), the ratio to the floor of
 starting Python processes (W2, W3), and the peak resident memory (max RSS) of
 the measured process.
 
-* W1 plan 1,000 and 10,000 distinct jobs in GENERATE_ONLY mode;
+* W1 plan 1,000 and 10,000 distinct jobs in GENERATE_ONLY mode; floor: as many job folders, each with one
+  file of params.json's size written atomically (temporary file, rename), in plain Python;
 * W2 run 200 trivial jobs, two at a time; floor: 200 ``python -c pass``, two at a time;
 * W3 a dependency chain of 50 jobs, run to the end; floor: 50 ``python -c pass`` one after the other;
 * W4 ``jobs list``, with and without a filter, and ``experiments list``, over 10,000 and 100,000 jobs;
@@ -86,6 +87,24 @@ class Sample:
 
     seconds: float
     rss_mb: float
+
+
+def plan_floor(n: int, size: int) -> float:
+    """W1's floor: the least the layout asks of planning ``n`` jobs, in plain Python: ``n`` job folders,
+    each with one file of ``params.json``'s size written atomically (a temporary file, then a rename)."""
+    payload = b"x" * size
+    with tempfile.TemporaryDirectory() as root:
+        tasks = Path(root) / "jobs" / "bench.trivial"
+        tasks.mkdir(parents=True)
+        start = time.perf_counter()
+        for i in range(n):
+            folder = tasks / f"{i:064x}"
+            folder.mkdir()
+            temporary = folder / ".params.json.tmp"
+            with open(temporary, "wb") as out:
+                out.write(payload)
+            os.rename(temporary, folder / "params.json")
+        return time.perf_counter() - start
 
 
 @dataclass
@@ -220,9 +239,15 @@ class Bench:
         rows = {n: self.row("W1", f"plan {n:,} jobs (GENERATE_ONLY)") for n in sizes.plan}
         for _ in range(self.repeat):
             for n, row in rows.items():
+                size = 0
                 for tool in TOOLS:
                     with tempfile.TemporaryDirectory() as root:
                         self.each(row, tool, lambda: self.workload(tool, "plan", n, Path(root)))
+                        if tool == "xpm":
+                            found = next(Path(root).glob("jobs/*/*/params.json"), None)
+                            size = found.stat().st_size if found is not None else 0
+                if size:
+                    row.floor.append(plan_floor(n, size))
 
     def w2_run(self, sizes: Sizes) -> None:
         row = self.row("W2", f"run {sizes.run} trivial jobs, 2 at a time")
