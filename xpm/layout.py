@@ -180,6 +180,11 @@ def run_jobs(experiment_id: str, run_id: str) -> str:
     return f"{run_dir(experiment_id, run_id)}/jobs.jsonl"
 
 
+def run_summary(experiment_id: str, run_id: str) -> str:
+    """The run's job counts by state, a cache checked against the index (``RunSummary``)."""
+    return f"{run_dir(experiment_id, run_id)}/summary.json"
+
+
 def run_environment(experiment_id: str, run_id: str) -> str:
     return f"{run_dir(experiment_id, run_id)}/environment.json"
 

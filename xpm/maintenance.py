@@ -24,6 +24,7 @@ from xpm.store.jobs import JobStore, decode_state
 from xpm.store.log import EventLog, LogRead
 from xpm.store.refs import RefStore
 from xpm.store.runs import RunStore
+from xpm.store.summaries import RunCounts
 from xpm.workspace import Workspace
 
 
@@ -143,6 +144,7 @@ def sync(ws: Workspace) -> SyncReport:
         report.fixed.append(f"{layout.JOB_INDEX}: {len(indexed.problems)} damaged line(s) dropped")
     if report.fixed or indexed.lines != len(disk):
         index.rewrite(disk.values())
+    report.fixed.extend(_rebuild_summaries(ws))
     refs = RefStore(ws)
     folders: list[tuple[str, str]] | None = None
     for name in refs.names(layout.EXPERIMENTS):
@@ -170,6 +172,36 @@ def sync(ws: Workspace) -> SyncReport:
         elif refs.remove_if_equals(name, run_id):
             report.fixed.append(f"refs/{name}: pointed at missing run {run_id} (removed: no run left)")
     return report
+
+
+def _rebuild_summaries(ws: Workspace) -> list[str]:
+    """Writes every run's summary again from the (rebuilt) index; says which ones were wrong
+    (a stale one is the normal end of a cache, not a fix)."""
+    counts = RunCounts(ws)
+    fixed = []
+    for experiment_id, run_id in RunStore(ws).run_folders():
+        status, before = counts.read(experiment_id, run_id)
+        after = counts(experiment_id, run_id, rebuild=True)
+        rel = ws.describe(layout.run_summary(experiment_id, run_id))
+        if status == "damaged":
+            fixed.append(f"{rel}: damaged (rewritten)")
+        elif before is not None and dict(before.states) != after:
+            fixed.append(f"{rel}: counts differed from the index (rewritten)")
+    return fixed
+
+
+def _summary_problems(ws: Workspace) -> list[Problem]:
+    """Run summaries that are damaged, or that hold but disagree with the index."""
+    counts = RunCounts(ws)
+    problems = []
+    for experiment_id, run_id in RunStore(ws).run_folders():
+        status, summary = counts.read(experiment_id, run_id)
+        where = ws.describe(layout.run_summary(experiment_id, run_id))
+        if status == "damaged":
+            problems.append(Problem(where, "damaged (computed again when read; experiments sync rewrites it)"))
+        elif summary is not None and dict(summary.states) != counts.compute(experiment_id, run_id):
+            problems.append(Problem(where, "its counts differ from the index (experiments sync rewrites it)"))
+    return problems
 
 
 def _move_aside(ws: Workspace, rel: str) -> str:
@@ -261,6 +293,7 @@ def check(ws: Workspace, *, recompute: bool = True) -> list[Problem]:
     problems.extend(_check_index(ws, disk))
     problems.extend(_check_locks(ws))
     problems.extend(_check_runs_and_refs(ws))
+    problems.extend(_summary_problems(ws))
     for task_id in ws.listdir(layout.JOBS):
         if not ws.isdir(layout.task_dir(task_id)):
             problems.append(Problem(ws.describe(layout.task_dir(task_id)), "a file where a task's folder belongs"))

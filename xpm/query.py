@@ -123,19 +123,21 @@ class ExperimentSummary(NamedTuple):
 
 
 def experiments(ws: Workspace, notes: list[str] | None = None) -> list[ExperimentSummary]:
-    """Every experiment with its current run and the states of that run's jobs."""
-    indexed = indexed_jobs(ws, notes)
-    runs = RunStore(ws)
+    """Every experiment with its current run and the states of that run's jobs.
+
+    The counts come from the runs' summaries while they hold (``xpm.store.summaries``): the
+    index is folded only when one does not, so that a quiet workspace lists its experiments
+    without reading its jobs.
+    """
+    from xpm.store.summaries import RunCounts
+
+    counts = RunCounts(ws)
+    runs = counts.runs
     summaries = []
     for experiment_id in runs.experiment_ids():
         run_id = runs.current(experiment_id)
         record = runs.record(experiment_id, run_id) if run_id else None
-        states: dict[str, int] = {}
-        if run_id is not None:
-            for key in runs.read_jobs(experiment_id, run_id).order:
-                job = indexed.get(key)
-                if job is not None:
-                    states[job.state] = states.get(job.state, 0) + 1
+        states = counts(experiment_id, run_id) if run_id is not None else {}
         summaries.append(
             ExperimentSummary(
                 experiment_id,
@@ -148,6 +150,8 @@ def experiments(ws: Workspace, notes: list[str] | None = None) -> list[Experimen
                 states,
             )
         )
+    if notes is not None:
+        notes.extend(counts.notes)
     return summaries
 
 

@@ -197,6 +197,23 @@ class RunRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     cwd: str | None = None
 
 
+class RunSummary(msgspec.Struct, kw_only=True):
+    """``experiments/<id>/<run-id>/summary.json``: the run's jobs counted by state, a cache.
+
+    It holds while the job index and the run's ``jobs.jsonl`` are as it saw them: ``index_size``
+    bytes of the index, ending with ``index_tail`` (hex of up to 64 bytes: a rebuilt index of the
+    same size is told apart), and ``jobs_size`` bytes of ``jobs.jsonl``. ``check`` is the hex
+    blake3 of the encoding of the record with ``check`` empty: a damaged file is detected.
+    """
+
+    version: int
+    index_size: int
+    index_tail: str
+    jobs_size: int
+    states: dict[str, int]
+    check: str = ""
+
+
 class GitInfo(msgspec.Struct, kw_only=True):
     commit: str
     dirty: bool

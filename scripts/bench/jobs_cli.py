@@ -14,6 +14,7 @@ Figures are medians of wall-clock time; ratios are measured in the same run.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -60,7 +61,10 @@ def make_finished(root: str, m: int) -> None:
     entries = []
     for i in range(m):
         task_id, identifier = "bench.done", f"{i:064x}"
-        ws.write_atomic(layout.job_params(task_id, identifier), b"{}")
+        # A params.json that records the job's identifier: clean checks it before deleting a folder.
+        task = {"id": 0, "type": "bench:T", "typeid": task_id, "identifier": identifier}
+        params = {"version": 1, "xpm": "bench", "objects": [task], "root": {"$": "config", "id": 0}}
+        ws.write_atomic(layout.job_params(task_id, identifier), json.dumps(params).encode())
         record = JobStateRecord(version=RECORD_VERSION, task_id=task_id, identifier=identifier, state="done")
         ws.write_atomic(layout.job_state(task_id, identifier), codec.encode(record))
         ws.append(layout.job_events(task_id, identifier), b"")
