@@ -182,3 +182,39 @@ def run(helper: ExperimentHelper, cfg: Configuration):
     keys("q")
     shown = wait_screen(screen, lambda s: "MONITOR-EXITED" in s, "run-experiment to end")
     assert "MONITOR-EXITED 0" in shown and "Traceback" not in shown
+
+
+def test_open_an_older_run_in_the_console_monitor(tmp_path: Path, tmux) -> None:
+    """h lists the runs of the experiment (newest first, with counts and tags); Enter opens the older one's jobs."""
+    from tests.monitor.runs import run_twice
+
+    start, screen, keys = tmux
+    twice = run_twice(tmp_path / "twice")
+    start([sys.executable, "-m", "xpm", "experiments", "monitor", "--workdir", str(twice.ws), "--console"],
+          script_env())
+    wait_screen(screen, lambda s: "twice" in s, "the experiment in the list")
+    keys("Enter")
+    wait_screen(screen, lambda s: "key=new" in s and f"(run {twice.runs[1]})" in s, "the current run's jobs")
+
+    keys("h")
+    shown = wait_screen(screen, lambda s: "Runs of twice" in s and f"{twice.runs[0]} " in s, "the runs")
+    # (the ids may differ by a suffix only: 20261204_101500 and 20261204_101500.1)
+    new, old = line_with(f"{twice.runs[1]} ", shown), line_with(f"{twice.runs[0]} ", shown)
+    assert "(current)" in new and "1/1 done" in new
+    assert "(current)" not in old and "2/3 done  1 error" in old and "baseline" in old
+    assert shown.index(new) < shown.index(old)  # newest first
+
+    keys("j", "Enter")
+    shown = wait_screen(screen, lambda s: "key=old-a" in s, "the older run's jobs")
+    assert f"run {twice.runs[0]} (not the current run)" in shown
+    assert "key=new" not in shown and "ERROR" in line_with("key=old-bad", shown)
+    assert [line for line in shown.splitlines() if line.rstrip().endswith("key=old-b")][0].startswith("DONE")
+
+    # Esc goes back to the experiments; Enter opens the current run again.
+    keys("Escape")
+    wait_screen(screen, lambda s: "All jobs" in s, "the experiments")
+    keys("Enter")
+    wait_screen(screen, lambda s: "key=new" in s and "key=old-a" not in s, "the current run's jobs again")
+    keys("q")
+    shown = wait_screen(screen, lambda s: "MONITOR-EXITED" in s, "the monitor to quit")
+    assert "MONITOR-EXITED 0" in shown and "Traceback" not in shown

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 import pytest
 
+from tests.monitor.runs import TwoRuns, run_twice
 from tests.run.conftest import script_env, wait_until
 from xpm.web.serve import WebMonitor
 from xpm.workspace import LocalWorkspace
@@ -74,14 +75,31 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Experiment]:
             process.wait()
 
 
-@pytest.fixture
-def server(running: Experiment) -> Iterator[WebMonitor]:
-    """The web monitor of the experiment's workspace, on a free port, refreshed every 0.2 s."""
-    monitor = WebMonitor(LocalWorkspace(str(running.ws)), port=0, interval=0.2).start()
+def serve(ws: Path) -> Iterator[WebMonitor]:
+    """The web monitor of a workspace, on a free port, refreshed every 0.2 s (stopped after the test)."""
+    monitor = WebMonitor(LocalWorkspace(str(ws)), port=0, interval=0.2).start()
     try:
         yield monitor
     finally:
         monitor.stop()
+
+
+@pytest.fixture
+def server(running: Experiment) -> Iterator[WebMonitor]:
+    """The web monitor of the experiment's workspace."""
+    yield from serve(running.ws)
+
+
+@pytest.fixture(scope="module")
+def twice(tmp_path_factory: pytest.TempPathFactory) -> TwoRuns:
+    """A workspace where the experiment ``twice`` ran twice with different jobs (tests.monitor.runs)."""
+    return run_twice(tmp_path_factory.mktemp("twice"))
+
+
+@pytest.fixture
+def twice_server(twice: TwoRuns) -> Iterator[WebMonitor]:
+    """The web monitor of that workspace."""
+    yield from serve(twice.ws)
 
 
 class Answer(NamedTuple):

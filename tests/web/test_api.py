@@ -11,9 +11,11 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.monitor.runs import TwoRuns
 from tests.run.conftest import script_env, wait_until
 from tests.web.conftest import Experiment, eventually, request
 from xpm import layout
@@ -311,3 +313,33 @@ def test_run_experiment_with_a_port_serves_the_monitor_during_the_run(tmp_path: 
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# --- the runs of an experiment ---------------------------------------------------------------------
+
+
+def test_the_jobs_of_an_older_run(twice_server: WebMonitor, twice: TwoRuns) -> None:
+    new, old = request(twice_server, "/api/experiments/twice/runs").body["runs"]
+    assert (new["run_id"], new["current"], new["jobs"], new["done"], new["errors"]) == (twice.runs[1], True, 1, 1, 0)
+    assert (old["run_id"], old["current"], old["jobs"], old["done"], old["errors"]) == (twice.runs[0], False, 3, 2, 1)
+    assert old["status"] == "failed" and old["tags"] == ["baseline"] and new["tags"] == []
+
+    def keys(body: dict[str, Any]) -> list[str]:
+        return [row["tags"]["key"] for row in body["rows"]]
+
+    current = request(twice_server, "/api/jobs?experiment=twice").body
+    assert keys(current) == ["new"] and current["run"] == twice.runs[1] and current["current_run"]
+    older = request(twice_server, f"/api/jobs?experiment=twice&run={twice.runs[0]}").body
+    assert keys(older) == ["old-bad", "old-b", "old-a"] and older["run"] == twice.runs[0]
+    assert not older["current_run"] and older["count"] == 3
+    # A run is named as `experiments show` names it: a tag, ~N...
+    tagged = request(twice_server, "/api/jobs?experiment=twice&run=baseline&sort=task").body
+    assert tagged["run"] == twice.runs[0] and sorted(keys(tagged)) == ["old-a", "old-b", "old-bad"]
+    assert request(twice_server, "/api/jobs?experiment=twice&run=~1").body["run"] == twice.runs[0]
+    filtered = request(twice_server, f"/api/jobs?experiment=twice&run={twice.runs[0]}&filter=%40state+%3D+%22error%22")
+    assert keys(filtered.body) == ["old-bad"]
+    # Without run=, the current run again.
+    assert keys(request(twice_server, "/api/jobs?experiment=twice").body) == ["new"]
+
+    assert request(twice_server, "/api/jobs?experiment=twice&run=19990101").status == 404
+    assert request(twice_server, "/api/jobs?run=baseline").status == 400

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.monitor.runs import TwoRuns
 from tests.web.conftest import Experiment, require_chromium
 from xpm.web.serve import WebMonitor
 
@@ -115,6 +116,24 @@ def test_follow_filter_read_and_kill_in_the_browser(page: Any, server: WebMonito
     page.goto(f"http://127.0.0.1:{server.port}/#/experiments/watched/runs")
     expect(page.locator("#runs tbody tr")).to_have_count(1)
     expect(page.locator("#runs")).to_contain_text("(current)")
+
+
+def test_open_an_older_run_in_the_browser(page: Any, twice_server: WebMonitor, twice: TwoRuns) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(twice_server.url)
+    page.goto(f"http://127.0.0.1:{twice_server.port}/#/experiments/twice/runs")
+    expect(page.locator("#runs tbody tr")).to_have_count(2)
+    old = page.locator(f'#runs tbody tr[data-run="{twice.runs[0]}"]')
+    expect(old).to_contain_text("baseline")
+    old.locator("a").click()
+    expect(page.locator("#jobs tbody tr")).to_have_count(3)
+    expect(page.locator("#run-note")).to_have_text(f"run {twice.runs[0]} (not the current run)")
+    expect(row(page, "old-bad").locator(".state")).to_have_text("ERROR")
+    # The experiment's page: its current run.
+    page.locator("#crumbs a", has_text="twice").click()
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    expect(page.locator("#run-note")).to_have_text(f"run {twice.runs[1]}")
 
 
 def test_a_page_without_the_token_is_refused(page: Any, server: WebMonitor) -> None:

@@ -3,7 +3,8 @@
 No urwid here: :class:`MonitorModel` is a plain class, tested without a terminal.
 It keeps what it read, and each :meth:`MonitorModel.refresh` reads only what
 changed since: the lines appended to the job index, to the current runs'
-``jobs.jsonl`` and to the event logs of the jobs on screen. When nothing changed,
+``jobs.jsonl`` (and to those of the other runs listed that still run) and to
+the event logs of the jobs on screen. When nothing changed,
 a refresh costs one ``size`` per file it watches. A damaged or missing file never
 stops it: what could not be read becomes a short problem text (:attr:`MonitorModel.problems`)
 and the rest goes on.
@@ -24,7 +25,7 @@ from xpm.errors import XpmError
 from xpm.filter import Filter, FilterError, parse
 from xpm.launchers.slurm_status import recent_failures
 from xpm.monitor.files import LogFollower, one_line, params_lines
-from xpm.monitor.rows import ExperimentRow, JobDetail, JobRow, RowOrder, _Events, _Run
+from xpm.monitor.rows import ExperimentRow, JobDetail, JobRow, RowOrder, RunRow, _Events, _Run
 from xpm.schema import JobSubmitted
 from xpm.store.index import IndexedJob, IndexSnapshot, JobKey, no_gc
 from xpm.store.jobs import JobStore
@@ -33,7 +34,7 @@ from xpm.store.runs import RunStore
 from xpm.workspace import NotFound, Workspace
 
 __all__ = [
-    "ExperimentRow", "FilterError", "JobDetail", "JobRow", "LogFollower", "MonitorModel", "params_lines",
+    "ExperimentRow", "FilterError", "JobDetail", "JobRow", "LogFollower", "MonitorModel", "RunRow", "params_lines",
 ]
 
 #: The event logs of rows drawn during the last refreshes are followed (progress, times)
@@ -53,6 +54,9 @@ class MonitorModel(RowOrder):
     Args:
         workspace: the workspace (local or SSH).
         experiment: show the jobs of this experiment's current run (None: all jobs).
+
+    The rows may also be the jobs of another run of the experiment (:meth:`select_run`);
+    :meth:`run_rows` lists its runs.
     """
 
     def __init__(self, workspace: Workspace, *, experiment: str | None = None):
@@ -71,7 +75,10 @@ class MonitorModel(RowOrder):
         self.followed: JobKey | None = None
         self._index: IndexSnapshot | None = None
         self._index_mtime: float | None = None
+        #: experiment -> its current run
         self._runs: dict[str, _Run] = {}
+        #: the other runs listed or opened: read once (a running one, as it grows)
+        self._older: dict[tuple[str, str], _Run] = {}
         self._events: dict[JobKey, _Events] = {}
         #: job -> the refresh during which its row was last drawn
         self._shown: dict[JobKey, int] = {}
@@ -103,6 +110,7 @@ class MonitorModel(RowOrder):
         with no_gc():
             self._guard("job index", lambda: self._refresh_index(changed))
             self._guard("experiments", lambda: self._refresh_runs(changed))
+            self._guard("runs", lambda: self._refresh_older(changed))
             self._guard("slurm", self._refresh_slurm)
         if self.experiment is not None and self.experiment not in self._runs:
             self._problem("experiment", f"no experiment {self.experiment!r} in the workspace")
@@ -114,7 +122,7 @@ class MonitorModel(RowOrder):
             if events is not None:
                 events.stale = True
         if changed:
-            for run in self._runs.values():
+            for run in [*self._runs.values(), *self._older.values()]:
                 run.counts = None
                 for key in changed:
                     run.present.pop(key, None)
@@ -172,7 +180,7 @@ class MonitorModel(RowOrder):
         if previous is None:
             self._rows_dirty = True
             self._details.clear()
-            for runs in self._runs.values():
+            for runs in [*self._runs.values(), *self._older.values()]:
                 runs.counts = None
                 runs.present.clear()
             for events in self._events.values():
@@ -186,25 +194,35 @@ class MonitorModel(RowOrder):
         ids = self.runs.experiment_ids()
         for gone in [e for e in self._runs if e not in ids]:
             del self._runs[gone]
+            for older in [k for k in self._older if k[0] == gone]:
+                del self._older[older]
             self._dirty = True
             self._rows_dirty |= gone == self.experiment
         for experiment_id in ids:
             self._guard(f"experiment {experiment_id}", lambda: self._refresh_run(experiment_id, changed))
 
     def _refresh_run(self, experiment_id: str, changed: set[JobKey]) -> None:
-        ws = self.workspace
         run = self._runs.get(experiment_id)
         ref = layout.ref(layout.current_run_ref(experiment_id))
         # The current run changes with the ref; without a ref, the latest run folder is the current one.
         if self._file_changed(ref) or run is None or run.run_id is None or self._stats[ref][0] is None:
             run_id = self.runs.current(experiment_id)
             if run is None or run.run_id != run_id:
-                run = self._runs[experiment_id] = _Run(experiment_id, run_id)
+                if run is not None and run.run_id is not None:  # (what was read of it stays, for its listing)
+                    self._older[(experiment_id, run.run_id)] = run
+                known = self._older.pop((experiment_id, run_id), None) if run_id is not None else None
+                run = self._runs[experiment_id] = known or _Run(experiment_id, run_id)
                 self._dirty = True
                 self._rows_dirty |= experiment_id == self.experiment
-        run_id = run.run_id
-        if run_id is None:
-            return
+        if run.run_id is not None:
+            self._read_run(run, changed)
+
+    def _read_run(self, run: _Run, changed: set[JobKey]) -> None:
+        """Reads what changed of a run: its record (when rewritten), the lines appended to its ``jobs.jsonl``."""
+        ws = self.workspace
+        experiment_id, run_id = run.experiment_id, run.run_id
+        assert run_id is not None
+        shown = run is self._scope_run()
         record_rel = layout.run_record(experiment_id, run_id)
         if self._file_changed(record_rel) or run.record is None:
             record = self.runs.record(experiment_id, run_id)
@@ -217,11 +235,11 @@ class MonitorModel(RowOrder):
             return
         if size < run.offset:  # rewritten: read it again
             run.offset, run.seq, run.tags, run.damaged, run.submissions = 0, {}, {}, 0, 0
-            self._rows_dirty |= experiment_id == self.experiment
+            self._rows_dirty |= shown
         read = self.runs.jobs_log(experiment_id, run_id).read(run.offset)
         # A first read makes the rows of the run anew: no need to list what changed in it.
         added: set[JobKey] = set() if run.offset == 0 else changed
-        self._rows_dirty |= run.offset == 0 and experiment_id == self.experiment
+        self._rows_dirty |= run.offset == 0 and shown
         for event in read.events:
             if isinstance(event, JobSubmitted):
                 added.add(run.submitted(event))
@@ -231,6 +249,12 @@ class MonitorModel(RowOrder):
         self._dirty = True
         if run.damaged:
             self._problem(rel, f"{ws.describe(rel)}: {run.damaged} damaged line(s) skipped")
+
+    def _refresh_older(self, changed: set[JobKey]) -> None:
+        """Reads the runs other than the current ones that are running (the others do not change)."""
+        for run in list(self._older.values()):
+            if run.record is not None and run.record.status == state.RUN_RUNNING:
+                self._read_run(run, changed)
 
     def _file_changed(self, rel: str) -> bool:
         """Whether a small record was rewritten since the last call (its size or time changed)."""
@@ -291,13 +315,7 @@ class MonitorModel(RowOrder):
         rows = []
         for experiment_id in sorted(self._runs):
             run = self._runs[experiment_id]
-            if run.counts is None:
-                counts: dict[str, int] = {}
-                for key in run.seq:
-                    job = jobs.get(key)
-                    if job is not None:
-                        counts[job.state] = counts.get(job.state, 0) + 1
-                run.counts = counts
+            counts = run.state_counts(jobs)
             record = run.record
             rows.append(
                 ExperimentRow(
@@ -306,10 +324,73 @@ class MonitorModel(RowOrder):
                     record.hostname if record else None,
                     record.status if record else None,
                     record.started_at if record else None,
-                    dict(run.counts),
+                    dict(counts),
                 )
             )
         return rows
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def run_rows(self, experiment_id: str) -> list[RunRow]:
+        """The runs of an experiment, newest first, with their jobs done, in error and in all, and their tags.
+
+        A run's ``jobs.jsonl`` is read once, the first time it is listed (a running run's is then
+        followed by :meth:`refresh`); the listing itself reads the experiment's folder and its tags.
+        """
+        current = self._runs.get(experiment_id)
+        named: dict[str, list[str]] = {}
+        try:
+            for name, run_id in self.runs.tags(experiment_id).items():
+                named.setdefault(run_id, []).append(name)
+            self._problem(f"tags:{experiment_id}", None)
+        except (OSError, XpmError) as exc:
+            self._problem(f"tags:{experiment_id}", f"tags of {experiment_id}: {one_line(exc)}")
+        jobs = self._index.jobs if self._index is not None else {}
+        rows = []
+        for run_id in reversed(self.runs.run_ids(experiment_id)):
+            is_current = current is not None and current.run_id == run_id
+            run = current if is_current and current is not None else self._older_run(experiment_id, run_id)
+            rows.append(run.row(jobs, is_current, sorted(named.get(run_id, []))))
+        return rows
+
+    def _older_run(self, experiment_id: str, run_id: str) -> _Run:
+        """A run other than the current one, read the first time it is asked for."""
+        run = self._older.get((experiment_id, run_id))
+        if run is None:
+            run = self._older[(experiment_id, run_id)] = _Run(experiment_id, run_id)
+            self._guard(f"run {experiment_id}/{run_id}", lambda: self._read_run(run, set()))
+        return run
+
+    def select_run(self, run_id: str | None) -> None:
+        """Shows the jobs of a run of the selected experiment (None, or its current run's id: the current run).
+
+        Raises:
+            ValueError: no experiment is selected.
+        """
+        if self.experiment is None:
+            raise ValueError("select an experiment first")
+        current = self._runs.get(self.experiment)
+        if current is not None and run_id == current.run_id:
+            run_id = None
+        if run_id is not None:
+            self._older_run(self.experiment, run_id)
+        if run_id != self.run:
+            self.run = run_id
+            self._rows_dirty = True
+
+    def shown_run(self) -> str | None:
+        """The run whose jobs are the rows (None: all jobs, or an experiment without a run)."""
+        run = self._scope_run()
+        return run.run_id if run is not None else None
+
+    def _scope_run(self) -> _Run | None:
+        """The run whose jobs are the rows (the selected one, or the current one)."""
+        if self.experiment is None:
+            return None
+        current = self._runs.get(self.experiment)
+        if self.run is None or (current is not None and current.run_id == self.run):
+            return current
+        return self._older.get((self.experiment, self.run))
 
     def indexed_count(self) -> int:
         """How many jobs the index knows (the "all jobs" entry)."""
@@ -395,7 +476,7 @@ class MonitorModel(RowOrder):
         job = self._index.jobs.get(key) if self._index is not None else None
         if self.experiment is None:
             return job
-        run = self._runs.get(self.experiment)
+        run = self._scope_run()
         if run is None or key not in run.seq:
             return None
         tags = run.tags.get(key)
@@ -417,7 +498,8 @@ class MonitorModel(RowOrder):
         if sort == "updated" or self.experiment is None:
             recent: float = -updated_at
         else:
-            recent = -self._runs[self.experiment].seq[key]
+            scope = self._scope_run()
+            recent = -scope.seq[key] if scope is not None else 0
         if sort == "state":
             return (state.STATE_RANK.get(known, len(state.STATE_RANK)), recent, key)
         return (recent, key)
@@ -437,14 +519,13 @@ class MonitorModel(RowOrder):
                 row = row_of((job.task_id, job.identifier), job.state, job.updated_at, job.tags)
                 if row is not None:
                     rows.append(row)
-        elif self.experiment in self._runs:
-            run = self._runs[self.experiment]
+        elif (run := self._scope_run()) is not None:
             jobs = self._index.jobs if self._index is not None else {}
             run_tags = run.tags
             for key in run.seq:
-                job = jobs.get(key) or self._job(key)  # (not indexed: its folder decides)
-                if job is not None:
-                    row = row_of(key, job.state, job.updated_at, run_tags.get(key) or job.tags)
+                found = jobs.get(key) or self._job(key)  # (not indexed: its folder decides)
+                if found is not None:
+                    row = row_of(key, found.state, found.updated_at, run_tags.get(key) or found.tags)
                     if row is not None:
                         rows.append(row)
         rows.sort()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 from xpm import query, state
 from xpm.schema import JobProgress, JobStateChanged, JobStateRecord, JobSubmitted, RunRecord
-from xpm.store.index import JobKey
+from xpm.store.index import IndexedJob, JobKey
 
 
 class ExperimentRow(NamedTuple):
@@ -28,6 +28,33 @@ class ExperimentRow(NamedTuple):
     @property
     def finished(self) -> int:
         return self.states.get(state.DONE, 0)
+
+
+class RunRow(NamedTuple):
+    """A run of an experiment: its record, its jobs done, in error and in all (index states), its tags."""
+
+    experiment_id: str
+    run_id: str
+    #: whether it is the experiment's current run
+    current: bool
+    #: running, done or failed (None: no readable run record)
+    status: str | None
+    hostname: str | None
+    started_at: float | None
+    ended_at: float | None
+    done: int
+    errors: int
+    total: int
+    #: the tags naming it, by name
+    tags: list[str]
+
+    def duration(self, now: float) -> float | None:
+        """Seconds it ran (until now while it runs); None when unknown."""
+        if self.started_at is None:
+            return None
+        if self.ended_at is None:
+            return max(0.0, now - self.started_at) if self.status == state.RUN_RUNNING else None
+        return max(0.0, self.ended_at - self.started_at)
 
 
 class JobRow(NamedTuple):
@@ -78,7 +105,7 @@ class JobDetail(NamedTuple):
 
 
 class _Run:
-    """What the model knows of an experiment's current run."""
+    """What the model knows of a run of an experiment (its current run, or one listed or opened)."""
 
     def __init__(self, experiment_id: str, run_id: str | None):
         self.experiment_id = experiment_id
@@ -95,6 +122,31 @@ class _Run:
         self.present: dict[JobKey, bool] = {}
         #: jobs in each state (None: to count again)
         self.counts: dict[str, int] | None = None
+
+    def state_counts(self, jobs: Mapping[JobKey, IndexedJob]) -> dict[str, int]:
+        """The jobs of the run in each state (the index's ``jobs``), counted again only after ``counts`` was reset."""
+        if self.counts is None:
+            counts: dict[str, int] = {}
+            for key in self.seq:
+                job = jobs.get(key)
+                if job is not None:
+                    counts[job.state] = counts.get(job.state, 0) + 1
+            self.counts = counts
+        return self.counts
+
+    def row(self, jobs: Mapping[JobKey, IndexedJob], current: bool, tags: list[str]) -> RunRow:
+        """The run as the runs screens list it."""
+        assert self.run_id is not None
+        counts, record = self.state_counts(jobs), self.record
+        return RunRow(
+            self.experiment_id, self.run_id, current,
+            record.status if record else None,
+            record.hostname if record else None,
+            record.started_at if record else None,
+            record.ended_at if record else None,
+            counts.get(state.DONE, 0), counts.get(state.ERROR, 0), len(self.seq),
+            tags,
+        )
 
     def submitted(self, event: JobSubmitted) -> JobKey:
         key = (event.task_id, event.identifier)
@@ -143,6 +195,8 @@ class RowOrder:
 
     experiment: str | None
     sort: str
+    #: the run of :attr:`experiment` whose jobs are the rows (None: its current run)
+    run: str | None = None
 
     def sorts(self) -> tuple[str, ...]:
         raise NotImplementedError
@@ -154,6 +208,7 @@ class RowOrder:
         """Shows the jobs of an experiment's current run (None: every job), in its default order."""
         if experiment != self.experiment:
             self.experiment = experiment
+            self.run = None
             self.sort = self.sorts()[0]
             self._rows_changed()
 

@@ -15,7 +15,7 @@ import urwid
 from xpm import control, query, state
 from xpm.monitor.model import MonitorModel
 from xpm.monitor.view_detail import ConfirmKill, DetailScreen, HelpScreen
-from xpm.monitor.view_rows import STATE_ATTRS, ExperimentsScreen, JobsScreen
+from xpm.monitor.view_rows import STATE_ATTRS, ExperimentsScreen, JobsScreen, RunsScreen
 from xpm.store.index import JobKey
 
 logger = logging.getLogger("xpm.monitor")
@@ -52,7 +52,7 @@ HELP: list[tuple[str, list[tuple[str, str]]]] = [
         ("↑ ↓  j k", "move"),
         ("PgUp PgDn", "move by a page"),
         ("g G  Home End", "go to the top, the bottom"),
-        ("Enter", "open (an experiment's jobs, a job's detail)"),
+        ("Enter", "open (an experiment's jobs, a run's jobs, a job's detail)"),
         ("Esc  Backspace", "go back"),
         ("r", "refresh now (the monitor refreshes itself every second)"),
         ("?", "this help"),
@@ -60,11 +60,16 @@ HELP: list[tuple[str, list[tuple[str, str]]]] = [
     ]),
     ("Experiments", [
         ("Enter", "the jobs of the experiment's current run (first line: every job)"),
+        ("h", "the runs of the experiment (its history)"),
+    ]),
+    ("Runs", [
+        ("Enter", "the jobs of the run (the header names a run that is not the current one)"),
     ]),
     ("Jobs", [
         ("/", "filter, as `jobs list --filter` (Enter applies, Esc cancels, empty: no filter)"),
         ("  ↑  Ctrl-U", "in the filter box: the current filter; clear up to the cursor"),
         ("s", "next order: submitted, state, task, updated"),
+        ("h", "the runs of the experiment"),
         ("Enter", "the job's detail"),
         ("K", "kill the job (asks first: y kills, any other key cancels)"),
         ("c", "copy the job folder's path (to the terminal's clipboard)"),
@@ -155,8 +160,30 @@ class MonitorView(urwid.WidgetWrap):  # type: ignore[misc]
 
     def open_experiment(self, experiment_id: str | None) -> None:
         self.model.select(experiment_id)
+        if self.model.run is not None:  # (the experiment opens on its current run)
+            self.model.select_run(None)
         self.jobs.walker.reset()
         self.jobs.refresh()
+        self.push(self.jobs)
+
+    def open_runs(self) -> None:
+        """Shows the runs of the experiment in focus (experiments screen) or shown (jobs screen)."""
+        screen = self.screen
+        experiment = screen.selected() if isinstance(screen, ExperimentsScreen) else self.model.experiment
+        if not isinstance(screen, (ExperimentsScreen, JobsScreen)) or experiment is None:
+            self.say("no experiment selected: the runs are an experiment's")
+        elif not hasattr(self.model, "run_rows"):
+            self.say("the runs are not listed over a monitor server (its experiments show their current run)")
+        else:
+            self.push(RunsScreen(self.model, experiment, self.open_run))
+
+    def open_run(self, experiment_id: str, run_id: str) -> None:
+        """Shows the jobs of a run (Esc goes back to the experiments)."""
+        self.model.select(experiment_id)
+        self.model.select_run(run_id)
+        self.jobs.walker.reset()
+        self.jobs.refresh()
+        del self.stack[1:]
         self.push(self.jobs)
 
     def open_job(self, key: JobKey) -> None:
@@ -233,6 +260,8 @@ class MonitorView(urwid.WidgetWrap):  # type: ignore[misc]
             self.model.refresh()
             self.update()
             self.say("refreshed")
+        elif key == "h":
+            self.open_runs()
         elif key == "K":
             self._ask_kill()
         elif key == "c":

@@ -1,4 +1,4 @@
-"""The list screens of the console monitor: experiments, and jobs (with the filter box).
+"""The list screens of the console monitor: experiments, the runs of one, and jobs (with the filter box).
 
 The jobs list never builds a widget per job: :class:`JobWalker` asks the model
 for the rows the list box draws, by position.
@@ -13,7 +13,7 @@ import urwid
 
 from xpm import query, state
 from xpm.filter import FilterError
-from xpm.monitor.model import ExperimentRow, JobRow, MonitorModel
+from xpm.monitor.model import ExperimentRow, JobRow, MonitorModel, RunRow
 from xpm.schema import JOB_STATES
 from xpm.store.index import JobKey
 
@@ -112,14 +112,29 @@ def _cell(text: str, attr: str | None = None, **kw: Any) -> urwid.Widget:
     return urwid.AttrMap(widget, attr) if attr else widget
 
 
+class IdsScreen(urwid.WidgetWrap):  # type: ignore[misc]
+    """A list screen whose rows stand for ids: ``ids[i]`` is the id of the row ``i`` of ``walker``."""
+
+    ids: list[Any]
+    walker: Any
+
+    def selected(self) -> Any:
+        """The id of the row in focus (None: no row)."""
+        _, position = self.walker.get_focus()
+        return self.ids[position] if position is not None and position < len(self.ids) else None
+
+    def selected_job(self) -> JobKey | None:
+        return None  # (no job here: K and c say so)
+
+
 # --- experiments -----------------------------------------------------------------------
 
 
-class ExperimentsScreen(urwid.WidgetWrap):  # type: ignore[misc]
-    """Every experiment with its current run; the first entry is "all jobs". Enter opens one."""
+class ExperimentsScreen(IdsScreen):
+    """Every experiment with its current run; the first entry is "all jobs" (id None). Enter opens one."""
 
     title = "Experiments"
-    keys = "Enter jobs  ↑↓ jk move  r refresh  ? help  q quit"
+    keys = "Enter jobs  h runs  ↑↓ jk move  r refresh  ? help  q quit"
 
     def __init__(self, model: MonitorModel, on_open: Callable[[str | None], None]):
         self.model = model
@@ -131,14 +146,6 @@ class ExperimentsScreen(urwid.WidgetWrap):  # type: ignore[misc]
         self.pile = urwid.Pile([("pack", urwid.AttrMap(self.names, "title")), self.list])
         super().__init__(self.pile)
         self.refresh()
-
-    def selected(self) -> str | None:
-        """The experiment in focus (None: the "all jobs" entry)."""
-        _, position = self.walker.get_focus()
-        return self.ids[position] if position is not None and position < len(self.ids) else None
-
-    def selected_job(self) -> JobKey | None:
-        return None
 
     def refresh(self) -> None:
         first = not self.ids
@@ -175,6 +182,69 @@ class ExperimentsScreen(urwid.WidgetWrap):  # type: ignore[misc]
     def keypress(self, size: Any, key: str) -> str | None:
         if key == "enter":
             self.on_open(self.selected())
+            return None
+        return super().keypress(size, key)  # type: ignore[no-any-return]
+
+
+# --- runs -------------------------------------------------------------------------------
+
+
+def run_counts_text(row: RunRow) -> str:
+    """``2/3 done  1 error``: done out of all, then those in error."""
+    return f"{row.done}/{row.total} done" + (f"  {row.errors} error" if row.errors else "")
+
+
+class RunsScreen(IdsScreen):
+    """The runs of an experiment, newest first (as ``experiments history``); Enter opens a run's jobs."""
+
+    keys = "Enter jobs of the run  ↑↓ jk move  Esc back  ? help  q quit"
+
+    def __init__(self, model: MonitorModel, experiment_id: str, on_open: Callable[[str, str], None]):
+        self.model = model
+        self.experiment_id = experiment_id
+        self.on_open = on_open
+        self.walker: urwid.SimpleFocusListWalker[Any] = urwid.SimpleFocusListWalker([])
+        self.ids: list[str] = []
+        names = self._columns("RUN", "STATUS", "STARTED", "DURATION", "JOBS", "TAGS")
+        self.list = MovingList(self.walker)
+        super().__init__(urwid.Pile([("pack", urwid.AttrMap(names, "title")), self.list]))
+        self.refresh()
+
+    @property
+    def title(self) -> str:
+        return f"Runs of {self.experiment_id}"
+
+    def refresh(self) -> None:
+        """Lists the runs again, the focus staying on its run (at first: on the run whose jobs were shown)."""
+        focused = self.selected() if self.ids else (self.model.run if self.model.experiment == self.experiment_id
+                                                    else None)
+        rows = self.model.run_rows(self.experiment_id)
+        now = time.time()
+        self.ids = [row.run_id for row in rows]
+        self.walker[:] = [
+            urwid.AttrMap(Selectable(self._columns(
+                row.run_id + (" (current)" if row.current else ""), row.status or "?", time_text(row.started_at),
+                duration_text(row.duration(now)), run_counts_text(row), ", ".join(row.tags),
+            )), None, FOCUS_MAP)
+            for row in rows
+        ]
+        if self.ids:
+            self.walker.set_focus(self.ids.index(focused) if focused in self.ids else 0)
+
+    @staticmethod
+    def _columns(*cells: str) -> urwid.Widget:
+        run, status, started, duration, jobs, tags = cells
+        return urwid.Columns(
+            [(27, _cell(run)), (7, _cell(status)), (11, _cell(started)), (DURATION_WIDTH, _cell(duration)),
+             (22, _cell(jobs)), _cell(tags)],
+            dividechars=1,
+        )
+
+    def keypress(self, size: Any, key: str) -> str | None:
+        if key == "enter":
+            run_id = self.selected()
+            if run_id is not None:
+                self.on_open(self.experiment_id, run_id)
             return None
         return super().keypress(size, key)  # type: ignore[no-any-return]
 
@@ -266,7 +336,7 @@ class JobWalker(urwid.ListWalker):  # type: ignore[misc]
 class JobsScreen(urwid.WidgetWrap):  # type: ignore[misc]
     """The jobs of the model's scope; ``/`` opens the filter box, ``s`` changes the order."""
 
-    keys = "Enter detail  / filter  s sort  K kill  c copy path  Esc back  ? help  q quit"
+    keys = "Enter detail  / filter  s sort  h runs  K kill  c copy path  Esc back  ? help  q quit"
     filter_caption = "Filter: "
 
     def __init__(self, model: MonitorModel, on_open: Callable[[JobKey], None]):
@@ -294,6 +364,8 @@ class JobsScreen(urwid.WidgetWrap):  # type: ignore[misc]
         experiment = self.model.experiment
         if experiment is None:
             return "All jobs"
+        if self.model.run is not None:
+            return f"Jobs of {experiment}, run {self.model.run} (not the current run)"
         run = next((r.run_id for r in self.model.experiments() if r.experiment_id == experiment), None)
         return f"Jobs of {experiment}" + (f" (run {run})" if run else "")
 

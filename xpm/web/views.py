@@ -17,6 +17,7 @@ from xpm.filter import FilterError
 from xpm.monitor.rows import JobRow
 from xpm.store.index import JobKey
 from xpm.store.jobs import AmbiguousJob, InvalidJobId, UnknownJob
+from xpm.store.runs import AmbiguousRun, UnknownExperiment, UnknownRun
 from xpm.web.push import Hub
 
 #: Most rows one page of jobs may ask for
@@ -67,12 +68,27 @@ def experiments(hub: Hub) -> dict[str, Any]:
 
 
 def _scope(hub: Hub, params: Mapping[str, str]) -> None:
-    """Points the model at the rows a request asks for (experiment, filter, sort); errors before changing any."""
+    """Points the model at the rows a request asks for (experiment, run, filter, sort); errors before changing any.
+
+    ``run`` names a run of the experiment as ``experiments show`` does (a run id or a unique prefix,
+    a tag, latest, ``~N``...); without it, the rows are the jobs of the experiment's current run.
+    """
     model = hub.model
     experiment = params.get("experiment") or None
     # (checked when the page moves to another experiment: counting the jobs by state is not free)
     if experiment is not None and experiment != model.experiment and experiment not in model.runs.experiment_ids():
         raise ApiError(404, f"no experiment {experiment!r} in the workspace")
+    reference = params.get("run") or None
+    run_id = None
+    if reference is not None:
+        if experiment is None:
+            raise ApiError(400, "run= needs experiment=")
+        try:
+            # (the run shown already needs no look-up: the page asks again at every change)
+            same = experiment == model.experiment and reference == model.run
+            run_id = reference if same else model.runs.resolve(experiment, reference)
+        except (UnknownExperiment, UnknownRun, AmbiguousRun) as exc:
+            raise ApiError(404, str(exc)) from None
     text = params.get("filter", "")
     if text.strip() != model.filter_text.strip():
         try:
@@ -80,6 +96,8 @@ def _scope(hub: Hub, params: Mapping[str, str]) -> None:
         except FilterError as exc:
             raise ApiError(400, str(exc), column=exc.column, expected=exc.expected, found=exc.found) from None
     model.select(experiment)
+    if experiment is not None:
+        model.select_run(run_id)
     sort = params.get("sort") or model.sorts()[0]
     if sort not in model.sorts():
         raise ApiError(400, f"unknown sort {sort!r}: expected one of {', '.join(model.sorts())}")
@@ -127,6 +145,9 @@ def jobs(hub: Hub, params: Mapping[str, str]) -> dict[str, Any]:
         "sort": model.sort,
         "sorts": list(model.sorts()),
         "filter": model.filter_text,
+        # the run whose jobs these are, and whether it is the experiment's current run
+        "run": model.shown_run(),
+        "current_run": model.run is None,
         "problems": model.problems,
         "version": hub.version,
     }
@@ -219,21 +240,10 @@ def log(hub: Hub, task_id: str, identifier: str, params: Mapping[str, str]) -> d
 
 
 def runs(hub: Hub, experiment_id: str) -> dict[str, Any]:
-    """The runs of an experiment, newest first, with their records."""
-    store = hub.model.runs
-    if experiment_id not in store.experiment_ids():
+    """The runs of an experiment, newest first: records, jobs done, in error and in all (``jobs``), tags."""
+    model = hub.model
+    if experiment_id not in model.runs.experiment_ids():
         raise ApiError(404, f"no experiment {experiment_id!r} in the workspace")
-    current = store.current(experiment_id)
-    answer = []
-    for run_id in reversed(store.run_ids(experiment_id)):
-        record = store.record(experiment_id, run_id)
-        answer.append({
-            "run_id": run_id,
-            "current": run_id == current,
-            "status": record.status if record else None,
-            "host": record.hostname if record else None,
-            "started_at": record.started_at if record else None,
-            "ended_at": record.ended_at if record else None,
-            "jobs": len(store.read_jobs(experiment_id, run_id).order),
-        })
-    return {"experiment": experiment_id, "runs": answer}
+    # (named as `experiments history --json` names them; ``host`` and ``jobs`` as the other answers do)
+    answer = [{**row._asdict(), "host": row.hostname, "jobs": row.total} for row in model.run_rows(experiment_id)]
+    return {"experiment": experiment_id, "runs": answer, "problems": model.problems}

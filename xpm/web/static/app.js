@@ -1,6 +1,6 @@
 // The page of the web monitor: plain JavaScript, no build step, nothing fetched from elsewhere.
 // Views are chosen by the URL's hash (#/, #/experiments/ID, #/jobs, #/experiments/ID/runs,
-// #/job/TASK/ID); the server's event stream says when something changed, and the view
+// #/experiments/ID/runs/RUN, #/job/TASK/ID); the server's event stream says when something changed, and the view
 // then fetches what it shows (one page of rows, never every job).
 "use strict";
 
@@ -143,8 +143,9 @@ class ExperimentsView {
 }
 
 class JobsView {
-  constructor(experiment) {
+  constructor(experiment, run = null) {
     this.experiment = experiment;
+    this.run = run;
     this.filter = "";
     this.sort = "";
     this.reverse = false;
@@ -157,6 +158,7 @@ class JobsView {
   query(extra = {}) {
     const q = new URLSearchParams({ filter: this.filter, offset: this.offset, limit: PAGE_SIZE, ...extra });
     if (this.experiment) q.set("experiment", this.experiment);
+    if (this.run) q.set("run", this.run);
     if (this.sort) q.set("sort", this.sort);
     if (this.reverse) q.set("reverse", "1");
     return q.toString();
@@ -164,6 +166,7 @@ class JobsView {
 
   build() {
     const title = this.experiment ? `Jobs of ${this.experiment}` : "All jobs";
+    this.runNote = h("span", { id: "run-note", class: "aside" });
     this.input = h("input", { id: "filter", type: "search", placeholder: 'filter, e.g. @state = "running" and model ~ "bm"',
       spellcheck: "false", autocomplete: "off", onkeydown: (e) => { if (e.key === "Enter") this.applyFilter(); } });
     this.input.addEventListener("input", () => {
@@ -177,7 +180,7 @@ class JobsView {
     this.compareButton = h("button", { id: "compare-toggle", onclick: () => { this.compare = !this.compare; this.render(); } });
     this.table = h("div", { id: "jobs-area" });
     main.replaceChildren(
-      h("h1", {}, title, this.experiment ? h("a", { class: "aside", href: `#/experiments/${encodeURIComponent(this.experiment)}/runs` }, "runs") : ""),
+      h("h1", {}, title, " ", this.runNote, " ", this.experiment ? h("a", { class: "aside", href: `#/experiments/${encodeURIComponent(this.experiment)}/runs` }, "runs") : ""),
       h("div", { class: "toolbar" }, this.input, h("button", { onclick: () => this.applyFilter() }, "filter"),
         this.compareButton, h("span", { class: "pager" }, this.prev, this.count, this.next)),
       this.filterError, this.table);
@@ -217,7 +220,13 @@ class JobsView {
 
   async render() {
     if (!this.built) this.build();
-    setCrumbs(h("a", { href: "#/" }, "experiments"), h("span", {}, this.experiment || "all jobs"));
+    if (this.run) {
+      setCrumbs(h("a", { href: "#/" }, "experiments"),
+        h("a", { href: `#/experiments/${encodeURIComponent(this.experiment)}` }, this.experiment),
+        h("a", { href: `#/experiments/${encodeURIComponent(this.experiment)}/runs` }, "runs"), h("span", {}, this.run));
+    } else {
+      setCrumbs(h("a", { href: "#/" }, "experiments"), h("span", {}, this.experiment || "all jobs"));
+    }
     this.compareButton.textContent = this.compare ? "jobs table" : "compare";
     let data;
     try {
@@ -229,6 +238,8 @@ class JobsView {
     this.filterError.hidden = true;
     this.input.classList.remove("invalid");
     showProblems(data.problems);
+    // Which run the jobs are of (said loudly when it is not the current one).
+    if (data.run) this.runNote.textContent = data.current_run ? `run ${data.run}` : `run ${data.run} (not the current run)`;
     const shown = (data.rows || data.jobs).length;
     const last = Math.min(data.count, data.offset + shown);
     this.count.textContent = data.count ? `${data.offset + 1}–${last} of ${data.count}` : "no jobs";
@@ -282,15 +293,20 @@ class RunsView {
     setCrumbs(h("a", { href: "#/" }, "experiments"),
       h("a", { href: `#/experiments/${encodeURIComponent(this.experiment)}` }, this.experiment), h("span", {}, "runs"));
     const data = await api(`/api/experiments/${encodeURIComponent(this.experiment)}/runs`);
+    showProblems(data.problems);
     main.replaceChildren(h("h1", {}, `Runs of ${this.experiment}`),
       h("table", { class: "grid", id: "runs" },
-        h("thead", {}, h("tr", {}, ["run", "status", "host", "started", "ended", "duration", "jobs"].map((t) => h("th", {}, t)))),
-        h("tbody", {}, data.runs.map((run) => h("tr", { class: run.current ? "current" : "" },
-          h("td", { class: "mono" }, run.run_id, run.current ? " (current)" : ""),
+        h("thead", {}, h("tr", {}, ["run", "status", "host", "started", "ended", "duration", "done", "errors", "jobs", "tags"]
+          .map((t) => h("th", {}, t)))),
+        h("tbody", {}, data.runs.map((run) => h("tr", { class: run.current ? "current" : "", "data-run": run.run_id },
+          h("td", { class: "mono" }, h("a", { href: run.current ? `#/experiments/${encodeURIComponent(this.experiment)}` :
+            `#/experiments/${encodeURIComponent(this.experiment)}/runs/${encodeURIComponent(run.run_id)}`,
+          title: "the jobs of this run" }, run.run_id), run.current ? " (current)" : ""),
           h("td", {}, run.status ? h("span", { class: `run run-${run.status}` }, run.status) : "?"),
           h("td", {}, run.host || ""), h("td", {}, time(run.started_at)), h("td", {}, time(run.ended_at)),
           h("td", {}, run.started_at ? duration((run.ended_at ?? Date.now() / 1000) - run.started_at) : ""),
-          h("td", { class: "num" }, run.jobs))))));
+          h("td", { class: "num" }, run.done), h("td", { class: "num" }, run.errors), h("td", { class: "num" }, run.jobs),
+          h("td", {}, run.tags.join(", ")))))));
   }
 }
 
@@ -398,6 +414,7 @@ let again = false;
 
 function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === "experiments" && parts[1] && parts[2] === "runs" && parts[3]) return new JobsView(parts[1], parts[3]);
   if (parts[0] === "experiments" && parts[1] && parts[2] === "runs") return new RunsView(parts[1]);
   if (parts[0] === "experiments" && parts[1]) return new JobsView(parts[1]);
   if (parts[0] === "jobs") return new JobsView(null);
