@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import codecs
-from typing import Any
+from typing import Any, Container
 
-from xpm import codec
+from xpm import codec, layout
 from xpm.errors import XpmError
 from xpm.schema import ObjectRecord, ParamsFile
-from xpm.workspace import Workspace
+from xpm.workspace import NotFound, Workspace
 
 #: How much of a big log a :class:`LogFollower` shows first (and at most per read)
 TAIL_BYTES = 64 * 1024
@@ -132,3 +132,28 @@ def _display(raw: Any, objects: dict[int, ObjectRecord]) -> str:
     if kind in ("path", "generated", "float"):
         return str(raw.get("value"))
     return codec.encode(raw).decode()
+
+
+def read_params(
+    ws: Workspace, key: tuple[str, str], known: Container[tuple[str, str]]
+) -> tuple[list[str], list[tuple[str, str]], str | None, bool]:
+    """A job's parameters as lines, and its dependencies: the jobs of ``known`` that its
+    parameters hold (tasks used as values). When ``params.json`` cannot be read: no lines, the
+    problem in one line, and whether the file is only missing."""
+    rel = layout.job_params(*key)
+    source = ws.describe(rel)
+    try:
+        params = codec.decode_params(ws.read_bytes(rel), source)
+        lines = params_lines(params)
+    except NotFound:
+        return [], [], f"{source}: missing", True
+    except (OSError, XpmError, ValueError, TypeError, KeyError) as exc:
+        text = one_line(exc)
+        return [], [], text if source in text else f"{source}: {text}", False
+    root = params.root.get("id") if isinstance(params.root, dict) else None
+    dependencies: list[tuple[str, str]] = []
+    for record in params.objects:
+        dep = (record.typeid, record.identifier)
+        if record.id != root and dep != key and dep in known and dep not in dependencies:
+            dependencies.append(dep)
+    return lines, dependencies, None, False

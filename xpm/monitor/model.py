@@ -20,18 +20,18 @@ import bisect
 import time
 from typing import Any, Callable
 
-from xpm import codec, control, layout, query, state
+from xpm import control, layout, query, state
 from xpm.errors import XpmError
 from xpm.filter import Filter, FilterError, parse
 from xpm.launchers.slurm_status import recent_failures
-from xpm.monitor.files import LogFollower, one_line, params_lines
+from xpm.monitor.files import LogFollower, one_line, params_lines, read_params
 from xpm.monitor.rows import ExperimentRow, JobDetail, JobRow, RowOrder, RunRow, _Events, _Run
 from xpm.schema import JobSubmitted
 from xpm.store.index import IndexedJob, IndexSnapshot, JobKey, no_gc
 from xpm.store.jobs import JobStore
 from xpm.store.log import EventLog
 from xpm.store.runs import RunStore
-from xpm.workspace import NotFound, Workspace
+from xpm.workspace import Workspace
 
 __all__ = [
     "ExperimentRow", "FilterError", "JobDetail", "JobRow", "LogFollower", "MonitorModel", "RunRow", "params_lines",
@@ -581,29 +581,14 @@ class MonitorModel(RowOrder):
         cached = self._params.get(key)
         if cached is not None:
             return cached
-        rel = layout.job_params(*key)
-        source = self.workspace.describe(rel)
-        try:
-            data = self.workspace.read_bytes(rel)
-            params = codec.decode_params(data, source)
-            lines = params_lines(params)
-        except NotFound:
-            problems.append(f"{source}: missing")
-            return [], []
-        except (OSError, XpmError, ValueError, TypeError, KeyError) as exc:
-            text = one_line(exc)
-            problems.append(text if source in text else f"{source}: {text}")
-            self._problem(rel, problems[-1])
-            return [], []
-        self._problem(rel, None)
-        # A job's dependencies are the jobs of this workspace its parameters hold (tasks used as values).
         jobs = self._index.jobs if self._index is not None else {}
-        root = params.root.get("id") if isinstance(params.root, dict) else None
-        dependencies = []
-        for record in params.objects:
-            dep = (record.typeid, record.identifier)
-            if record.id != root and dep != key and dep in jobs and dep not in dependencies:
-                dependencies.append(dep)
+        lines, dependencies, problem, missing = read_params(self.workspace, key, jobs)
+        if problem is not None:
+            problems.append(problem)
+            if not missing:
+                self._problem(layout.job_params(*key), problem)
+            return [], []
+        self._problem(layout.job_params(*key), None)
         self._params[key] = (lines, dependencies)
         return lines, dependencies
 
