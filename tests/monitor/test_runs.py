@@ -114,3 +114,30 @@ def test_the_runs_screen_of_the_console_monitor(two_runs: TwoRuns) -> None:
     assert "Experiments" in screen()
     press(view, size, "enter")
     assert f"Jobs of twice (run {two_runs.runs[1]})" in screen() and "1 job(s)" in screen()
+
+
+def test_the_runs_over_a_monitor_server(two_runs: TwoRuns) -> None:
+    """The same runs, asked of `experiments monitor-server` (the ssh-monitor's server mode)."""
+    import sys
+
+    from xpm.monitor.remote import RemoteModel, ServerConnection
+
+    command = [sys.executable, "-m", "xpm", "experiments", "monitor-server", "--workdir", str(two_runs.ws)]
+    connection = ServerConnection(command, "the test server")
+    remote = RemoteModel(connection, f"ssh://host{two_runs.ws}", connection.hello(60), experiment="twice")
+    try:
+        remote.refresh()
+        new, old = remote.run_rows("twice")
+        assert (new.run_id, new.current, new.total) == (two_runs.runs[1], True, 1)
+        assert (old.run_id, old.tags, old.done, old.errors, old.total) == (two_runs.runs[0], ["baseline"], 2, 1, 3)
+        assert [remote.job_row(i).tags["key"] for i in range(remote.job_count())] == ["new"]
+        remote.select_run(two_runs.runs[0])
+        remote.refresh()
+        assert [remote.job_row(i).tags["key"] for i in range(remote.job_count())] == ["old-bad", "old-b", "old-a"]
+        remote.select("twice")  # the same experiment: the run stays
+        assert remote.run == two_runs.runs[0]
+        remote.select(None)
+        remote.refresh()
+        assert remote.run is None and remote.job_count() == 4
+    finally:
+        remote.close()

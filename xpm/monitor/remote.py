@@ -23,7 +23,7 @@ from xpm import control, layout, state
 from xpm._version import __version__
 from xpm.errors import XpmError
 from xpm.filter import FilterError, parse
-from xpm.monitor.rows import ExperimentRow, JobDetail, JobRow, RowOrder
+from xpm.monitor.rows import ExperimentRow, JobDetail, JobRow, RowOrder, RunRow
 from xpm.schema import JobStateRecord
 from xpm.store.index import JobKey
 
@@ -312,7 +312,20 @@ class RemoteModel(RowOrder):
     # --- asking ---------------------------------------------------------------------
 
     def _view(self) -> dict[str, Any]:
-        return {"experiment": self.experiment, "sort": self.sort, "filter": self.filter_text}
+        return {"experiment": self.experiment, "run": self.run, "sort": self.sort, "filter": self.filter_text}
+
+    def run_rows(self, experiment_id: str) -> list[RunRow]:
+        """The runs of an experiment, newest first (one request; none when the server cannot answer)."""
+        reply = self._ask("runs", experiment=experiment_id)
+        return [RunRow(**row) for row in reply["runs"]] if reply is not None else []
+
+    def select_run(self, run_id: str | None) -> None:
+        """Shows the jobs of a run of the selected experiment (None: its current run)."""
+        if self.experiment is None:
+            raise ValueError("select an experiment first")
+        if run_id != self.run:
+            self.run = run_id
+            self._rows_changed()
 
     def _ask(self, op: str, **fields: Any) -> dict[str, Any] | None:
         """A request whose failure becomes the monitor's problem line (None then)."""

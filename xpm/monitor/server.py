@@ -127,6 +127,7 @@ class MonitorServer:
             "detail": self._detail,
             "log": self._log,
             "kill": self._kill,
+            "runs": self._runs,
         }
 
     # --- the stream -------------------------------------------------------------------
@@ -209,11 +210,19 @@ class MonitorServer:
         if not isinstance(view, dict):
             raise RequestError("bad-request", f"view: expected an object, got {view!r}")
         model = self.model
-        before = (model.experiment, model.sort, model.filter_text)
+        before = (model.experiment, model.run, model.sort, model.filter_text)
         experiment = view.get("experiment")
         if experiment is not None and not isinstance(experiment, str):
             raise RequestError("bad-request", f"view.experiment: expected a string or null, got {experiment!r}")
         model.select(experiment)
+        run = view.get("run")
+        if run is not None and (not isinstance(run, str) or experiment is None):
+            raise RequestError("bad-request", f"view.run: expected a run id of view.experiment, got {run!r}")
+        if run != model.run:
+            try:
+                model.select_run(run)
+            except (XpmError, ValueError) as exc:
+                raise RequestError("unknown-run", f"no run {run!r} of {experiment}: {one_line(exc)}") from None
         sort = view.get("sort")
         if sort is not None:
             if sort not in model.sorts():
@@ -225,7 +234,7 @@ class MonitorServer:
             raise RequestError("bad-request", f"view.filter: expected a string, got {text!r}")
         if text != model.filter_text:
             model.set_filter(text)  # a FilterError leaves the rows as they were
-        return (model.experiment, model.sort, model.filter_text) != before
+        return (model.experiment, model.run, model.sort, model.filter_text) != before
 
     def _window(self, offset: int, limit: int, focus: JobKey | None) -> dict[str, Any]:
         model = self.model
@@ -269,6 +278,12 @@ class MonitorServer:
             "jobs": self._window(offset, limit, focus),
             "followed": job_object(follow_row) if follow_row is not None else None,
         }
+
+    def _runs(self, request: dict[str, Any]) -> dict[str, Any]:
+        experiment = request.get("experiment")
+        if not isinstance(experiment, str):
+            raise RequestError("bad-request", f"experiment: expected a string, got {experiment!r}")
+        return {"runs": [row._asdict() for row in self.model.run_rows(experiment)]}
 
     def _jobs(self, request: dict[str, Any]) -> dict[str, Any]:
         self._view(request)
