@@ -172,8 +172,6 @@ class MonitorView(urwid.WidgetWrap):  # type: ignore[misc]
         experiment = screen.selected() if isinstance(screen, ExperimentsScreen) else self.model.experiment
         if not isinstance(screen, (ExperimentsScreen, JobsScreen)) or experiment is None:
             self.say("no experiment selected: the runs are an experiment's")
-        elif not hasattr(self.model, "run_rows"):
-            self.say("the runs are not listed over a monitor server (its experiments show their current run)")
         else:
             self.push(RunsScreen(self.model, experiment, self.open_run))
 
