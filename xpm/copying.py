@@ -110,6 +110,8 @@ class JobCopy:
     state: str = state.UNSCHEDULED
     failure_reason: str | None = None
     files: list[FileEntry] = field(default_factory=list)
+    #: its ``params.json`` at the source when planned (what the staged one must be)
+    params: bytes = field(default=b"", repr=False)
     #: set once the job is in place at the destination (copied by this copy)
     placed: bool = False
 
@@ -221,7 +223,7 @@ def _plan_job(source: Workspace, destination: Workspace, task_id: str, identifie
     known, reason = _state_of(source, task_id, identifier)
     files = [f for f in list_tree(source, folder) if not f.rel.startswith(_LOCK_PREFIX)]
     action = ACTIVE if known in state.LAUNCHED else COPY
-    return JobCopy(task_id, identifier, action, known, reason, files)
+    return JobCopy(task_id, identifier, action, known, reason, files, params)
 
 
 def _state_of(ws: Workspace, task_id: str, identifier: str) -> tuple[str, str | None]:
@@ -487,9 +489,22 @@ def _check_staged(destination: Workspace, staging: str, job: JobCopy) -> None:
     A running job's files change while they are copied: only its identifier is checked then.
     """
     if job.action != ACTIVE:
-        _check_sizes(destination, staging, job, {f.rel: f.size for f in list_tree(destination, staging)})
+        staged = {f.rel: f.size for f in list_tree(destination, staging)}
+        for rel in _leftovers(job, staged):
+            destination.remove(f"{staging}/{rel}", missing_ok=True)
+        _check_sizes(destination, staging, job, staged)
     params_rel = f"{staging}/{layout.PARAMS_FILE}"
     _check_identifier(destination.read_bytes(params_rel), job, destination.describe(params_rel))
+
+
+def _leftovers(job: JobCopy, staged: dict[str, int]) -> list[str]:
+    """The files of a staged job that an interrupted copy left there, not the source's: a temporary file
+    of a killed rsync (whose host went down: rsync removes its own otherwise), or of the fsspec path."""
+    from xpm.rsync import is_temporary
+
+    planned = {entry.rel for entry in job.files}
+    return [rel for rel in staged if rel not in planned
+            and (rel.endswith(PART_SUFFIX) or is_temporary(posixpath.basename(rel)))]
 
 
 def _check_sizes(destination: Workspace, staging: str, job: JobCopy, staged: dict[str, int]) -> None:

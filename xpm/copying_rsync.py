@@ -1,7 +1,7 @@
 """The rsync path of ``experiments copy`` (:mod:`xpm.copying`): many jobs per rsync, checked and renamed
 on the host in a few commands.
 
-The finished jobs of a plan are cut in groups (:func:`chunks`); the files of a group go
+The finished jobs of a plan are cut in groups (:func:`chunks`); the folders of a group go
 in one rsync (:func:`xpm.rsync.transfer`) into their staging folders, the same ones the
 fsspec path uses; then the group's jobs are checked (every file's size, the identifier
 of the staged ``params.json``) and renamed into place. On the host of an SSH destination
@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Callable
 
 from xpm import layout
 from xpm.copying import (
+    _LOCK_PREFIX,
     STAGING,
     CopyError,
     JobCopy,
     _check_identifier,
     _check_same_params,
     _check_sizes,
+    _leftovers,
     _place,
     _prune_staging,
 )
@@ -33,8 +35,11 @@ if TYPE_CHECKING:
 
 __all__ = ["RSYNC_TEMP", "send_jobs", "prune_staging", "chunks"]
 
-#: Where rsync writes the files it is sending (renamed into the staging folder when complete)
+#: Where earlier copies had rsync write the files being sent (emptied when a copy ends); rsync now writes
+#: them beside their final names, which is faster (see :func:`xpm.rsync.transfer`)
 RSYNC_TEMP = f"{STAGING}/.rsync"
+#: What rsync does not send from a job folder: its lock (and the lock's tombstones), the source's own
+_EXCLUDE = [f"/*/*/{_LOCK_PREFIX}*"]
 #: At most this many files, and bytes, per rsync (the jobs of one rsync are put in place when it ends)
 RSYNC_FILES = 20_000
 RSYNC_BYTES = 1 << 30
@@ -50,7 +55,6 @@ def send_jobs(path: Route, source: Workspace, destination: Workspace, jobs: list
     Raises:
         CopyError: rsync failed, or a staged job does not check.
     """
-    destination.makedirs(RSYNC_TEMP)
     for n, chunk in enumerate(chunks(jobs)):
         try:
             _send(path, chunk, advanced)
@@ -89,10 +93,11 @@ def chunks(jobs: list[JobCopy]) -> list[list[JobCopy]]:
 
 
 def _send(path: Route, jobs: list[JobCopy], advanced: Callable[[int, int], None]) -> None:
-    """Sends the files of ``jobs`` (links aside) to their staging folders, in one rsync."""
-    # jobs/<task>/<id>/<file> goes to .xpm-staging/<task>/<id>/<file>: the same path under another base.
-    names = [f"{job.task_id}/{job.identifier}/{entry.rel}" for job in jobs for entry in job.files if not entry.link]
-    expected = (len(names), sum(entry.size for job in jobs for entry in job.files if not entry.link))
+    """Sends the folders of ``jobs`` (links aside) to their staging folders, in one rsync."""
+    # jobs/<task>/<id> goes to .xpm-staging/<task>/<id>: the same path under another base.
+    folders = [f"{job.task_id}/{job.identifier}" for job in jobs]
+    expected = (sum(1 for job in jobs for entry in job.files if not entry.link),
+                sum(entry.size for job in jobs for entry in job.files if not entry.link))
     told = [0, 0]
 
     def sent(files: int, size: int) -> None:
@@ -100,7 +105,7 @@ def _send(path: Route, jobs: list[JobCopy], advanced: Callable[[int, int], None]
         told[1] += size
         advanced(files, size)
 
-    transfer(path, layout.JOBS, STAGING, names, RSYNC_TEMP, sent)
+    transfer(path, layout.JOBS, STAGING, folders, _EXCLUDE, sent)
     # rsync counts neither the files it found there already (a resumed copy) nor, always, the last ones.
     advanced(max(0, expected[0] - told[0]), max(0, expected[1] - told[1]))
 
@@ -121,34 +126,35 @@ def _place_on_host(source: Workspace, destination: Workspace, jobs: list[JobCopy
     if staged is None:
         return False
     files, hashes = staged
+    leftovers: list[str] = []
     for job in jobs:
         staging = layout.staged_job_dir(job.task_id, job.identifier)
+        leftovers += [f"{staging}/{rel}" for rel in _leftovers(job, files[staging])]
         _check_sizes(destination, staging, job, files[staging])
-        params = source.read_bytes(layout.job_params(job.task_id, job.identifier))
+        params = job.params or source.read_bytes(layout.job_params(job.task_id, job.identifier))
         if hashes.get(staging) != hashlib.sha256(params).hexdigest():
             raise CopyError(f"{destination.describe(staging)}/{layout.PARAMS_FILE}: not the source's "
                             "(the source changed? run the copy again)")
         _check_identifier(params, job, source.describe(layout.job_params(job.task_id, job.identifier)))
         notes.extend(f"{source.describe(f'{layout.job_dir(job.task_id, job.identifier)}/{entry.rel}')}: "
                      "a symbolic link, not copied" for entry in job.files if entry.link)
-    by_task: dict[str, list[JobCopy]] = {}
+    # Every task's jobs in one command: the leftovers removed, then one mv per task.
+    moves: dict[str, list[str]] = {}
     for job in jobs:
-        by_task.setdefault(job.task_id, []).append(job)
-    for task_id, group in by_task.items():
-        folders = [layout.staged_job_dir(job.task_id, job.identifier) for job in group]
-        left = host_move(host, root, layout.task_dir(task_id), folders)
-        for job in group:
-            staging = layout.staged_job_dir(job.task_id, job.identifier)
-            if left is None:
-                # The host could not move them all (no GNU mv?): those still staged go one by one.
-                if destination.isdir(staging):
-                    _place(source, destination, job, staging, set())
-            elif staging in left:
-                # Made there meanwhile (by an experiment there): the same job, or an error.
-                _check_same_params(source, destination, job)
-                destination.remove_staged_job(job.task_id, job.identifier)
-            job.placed = True
-            advanced(0, 0, 1)
+        moves.setdefault(layout.task_dir(job.task_id), []).append(layout.staged_job_dir(job.task_id, job.identifier))
+    left = host_move(host, root, moves, leftovers)
+    for job in jobs:
+        staging = layout.staged_job_dir(job.task_id, job.identifier)
+        if left is None:
+            # The host could not move them all (no GNU mv?): those still staged go one by one.
+            if destination.isdir(staging):
+                _place(source, destination, job, staging, set())
+        elif staging in left:
+            # Made there meanwhile (by an experiment there): the same job, or an error.
+            _check_same_params(source, destination, job)
+            destination.remove_staged_job(job.task_id, job.identifier)
+        job.placed = True
+        advanced(0, 0, 1)
     return True
 
 

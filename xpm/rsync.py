@@ -1,10 +1,12 @@
 """rsync between two workspaces: local ones, or a local one and an SSH one (rsync over ssh).
 
-``experiments copy`` (:mod:`xpm.copying`) sends the files of many jobs in one rsync
+``experiments copy`` (:mod:`xpm.copying`) sends the folders of many jobs in one rsync
 (``--files-from``): one ssh connection for a thousand small jobs, rsync's own
 pipelining for large files. This module says whether rsync can serve a pair of
-workspaces (:func:`route`) and runs it (:func:`transfer`); staging, checks and
-renames stay in :mod:`xpm.copying`.
+workspaces (:func:`route`), opens the ssh connection its rsyncs share while the copy
+is planned (:func:`share_connection`), and runs it (:func:`transfer`); it also holds
+the shell commands that check and rename the staged jobs on an SSH host. Staging and
+the checks themselves stay in :mod:`xpm.copying`.
 
 The ssh command reaches the host as the SSH workspace does (asyncssh): the same user,
 port and client keys, the configuration and known hosts of ``$HOME/.ssh`` (the ssh
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from xpm.errors import XpmError
 
@@ -32,7 +35,8 @@ if TYPE_CHECKING:
     from xpm.sshworkspace import SSHWorkspace
     from xpm.workspace import Workspace
 
-__all__ = ["Route", "RsyncError", "route", "transfer", "ssh_command"]
+__all__ = ["Route", "RsyncError", "SharedConnection", "route", "share_connection", "transfer", "is_temporary",
+           "ssh_command"]
 
 #: Seconds allowed to the ssh command that checks for rsync on the host
 CHECK_TIMEOUT = 30.0
@@ -78,21 +82,93 @@ class End:
 
 @dataclass(frozen=True)
 class Route:
-    """How rsync copies from one workspace to the other (see :func:`route`)."""
+    """How rsync copies from one workspace to the other (see :func:`route`), and the ssh connection its
+    rsyncs share, if any (:func:`share_connection`)."""
 
     source: End
     destination: End
+    shared: SharedConnection | None = field(default=None, compare=False)
 
     @property
     def ssh(self) -> tuple[str, ...]:
         return self.source.ssh or self.destination.ssh
 
+    def remote_shell(self) -> tuple[str, ...]:
+        """The ssh command of an rsync: through the shared connection once it is up (waiting for it a
+        little while it is being made); () between local folders."""
+        if self.ssh and self.shared is not None and self.shared.ready():
+            return self.ssh + self.shared.options
+        return self.ssh
 
-def route(source: Workspace, destination: Workspace) -> Route | str:
+
+class SharedConnection:
+    """An ssh connection that the rsyncs of a copy share (OpenSSH's ``ControlMaster``): opened while the
+    copy is planned, its handshake does not delay the first rsync. An rsync started before it is ready
+    waits for it a little (a new handshake would cost more); if it fails, rsync connects by itself."""
+
+    #: Seconds an rsync waits for the shared connection (about a handshake)
+    WAIT = 1.0
+
+    def __init__(self, ssh: tuple[str, ...], host: str):
+        # To make from the thread that runs the copy: the kernel ends it when that thread ends (see
+        # :func:`_die_with_parent`), which a worker thread would do too soon.
+        # ssh makes the socket (private to this user) and removes it when it ends, even when told to by
+        # the kernel: nothing is left behind.
+        self.socket = os.path.join(tempfile.gettempdir(), f"xpm-ssh-{os.getpid()}-{secrets.token_hex(6)}")
+        self.options: tuple[str, ...] = ("-o", f"ControlPath={self.socket}")
+        self.process: subprocess.Popen[bytes] | None = None
+        try:
+            self.process = subprocess.Popen(
+                [*ssh, *self.options, "-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-N", host],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent())
+        except OSError:
+            pass
+
+    def ready(self, wait: float = WAIT) -> bool:
+        """Whether the connection is up (ssh makes its socket once authenticated), waiting up to ``wait``
+        seconds while it is being made."""
+        import time
+
+        end = time.monotonic() + wait
+        while self.process is not None and self.process.poll() is None:
+            if os.path.exists(self.socket):
+                return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.005)
+        return False
+
+    def close(self) -> None:
+        """Ends the connection (once the rsyncs using it are done)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def share_connection(source: Workspace, destination: Workspace) -> SharedConnection | None:
+    """Opens the ssh connection that rsyncs between the two workspaces would share, to pass to
+    :func:`route` (None: no single SSH end, or no rsync here). To call from the thread that runs the
+    copy; :meth:`SharedConnection.close` ends it."""
+    if shutil.which("rsync") is None or _die_with_parent() is None:
+        return None  # (without the kernel's help, a killed copy would leave the connection open)
+    ends = [_end(ws) for ws in (source, destination)]
+    remote = [end for end in ends if isinstance(end, End) and end.host]
+    if len(remote) != 1 or any(isinstance(end, str) for end in ends):
+        return None
+    return SharedConnection(remote[0].ssh, str(remote[0].host))
+
+
+def route(source: Workspace, destination: Workspace, shared: SharedConnection | None = None) -> Route | str:
     """How rsync can copy from ``source`` to ``destination``, or why it cannot (a sentence).
 
     Local↔local and local↔SSH qualify when rsync is installed here and, for an SSH end,
-    on its host; SSH↔SSH and in-memory workspaces do not.
+    on its host; SSH↔SSH and in-memory workspaces do not. The route's rsyncs use the ssh
+    connection ``shared`` (see :func:`share_connection`) when it is up.
     """
     local = shutil.which("rsync")
     if local is None:
@@ -115,7 +191,7 @@ def route(source: Workspace, destination: Workspace) -> Route | str:
             reason = _check_host(ws)
             if reason:
                 return reason
-    return Route(ends[0], ends[1])
+    return Route(ends[0], ends[1], shared)
 
 
 def _version(rsync: str) -> tuple[int, ...]:
@@ -226,29 +302,34 @@ def _check_host(ws: SSHWorkspace) -> str:
     return "" if status == 0 and out.strip() else f"rsync is not installed on {ws.host}"
 
 
-def transfer(path: Route, src_base: str, dst_base: str, files: list[str], temp_dir: str,
+def transfer(path: Route, src_base: str, dst_base: str, folders: list[str], exclude: list[str],
              progress: Callable[[int, int], None]) -> None:
-    """Copies ``files`` (paths relative to ``src_base`` of the source) to the same paths under
-    ``dst_base`` of the destination, in one rsync; ``progress(files, bytes)`` is told of each
-    advance. A file already there with the same size and time is not sent again (a resumed
-    copy); files being written go to ``temp_dir`` (a folder of the destination, on the same
-    filesystem) and are renamed into place when complete, so a killed rsync leaves no partial
-    file among the copied ones.
+    """Copies the ``folders`` (paths relative to ``src_base`` of the source), with every file under them
+    but symbolic links and those matching a pattern of ``exclude`` (rsync's, anchored at ``src_base``),
+    to the same paths under ``dst_base`` of the destination, in one rsync; ``progress(files, bytes)`` is
+    told of each advance. A file already there with the same size and time is not sent again (a resumed
+    copy).
+
+    rsync writes each file under a temporary name in its folder (:func:`is_temporary`), renamed when
+    complete, and removes it when stopped (even by the loss of its connection); a temporary file left by
+    a killed host is the caller's to remove. Folders rather than files are listed: with a list of files,
+    rsync builds the whole list before sending the first byte; with folders it walks and sends at once.
 
     Raises:
         RsyncError: rsync failed (a full disk, a lost connection...).
     """
-    if not files:
+    if not folders:
         return
     with tempfile.NamedTemporaryFile(prefix="xpm-rsync-", suffix=".list") as listing, \
             tempfile.TemporaryFile() as errors:
         # A file rather than stdin: rsync could fill its output pipe before reading a long list.
-        listing.write(b"".join(os.fsencode(name) + b"\0" for name in files))
+        listing.write(b"".join(os.fsencode(name) + b"\0" for name in folders))
         listing.flush()
-        command = ["rsync", "-a", "--protect-args", "--from0", f"--files-from={listing.name}", "--info=progress2",
-                   f"--temp-dir={path.destination.path(temp_dir)}"]
-        if path.ssh:
-            command += ["-e", shlex.join(path.ssh)]
+        command = ["rsync", "-a", "-r", "--no-links", "--protect-args", "--from0", f"--files-from={listing.name}",
+                   "--info=progress2", *(f"--exclude={pattern}" for pattern in exclude)]
+        shell = path.remote_shell()
+        if shell:
+            command += ["-e", shlex.join(shell)]
         command += [path.source.spec(src_base), path.destination.spec(dst_base)]
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
                                    preexec_fn=_die_with_parent())
@@ -270,6 +351,15 @@ def transfer(path: Route, src_base: str, dst_base: str, files: list[str], temp_d
             raise RsyncError(f"rsync from {path.source.spec(src_base)} to {path.destination.spec(dst_base)} "
                              f"failed (exit status {status}){': ' + detail.strip() if detail else ''}", status,
                              unreachable)
+
+
+#: rsync's temporary name of a file being received: ``.<name>.`` and six characters (mkstemp's)
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name (without its folder) has the shape of rsync's temporary names."""
+    return _TEMPORARY.match(name) is not None
 
 
 def _follow(stream: Any, progress: Callable[[int, int], None]) -> None:
@@ -318,14 +408,25 @@ for d do printf '%s\0' "$d/params.json"; done | xargs -0 sha256sum -- 2>/dev/nul
 exit 0
 """
 
-#: In the root $1, makes the folder $2 and moves the folders $3... into it (one mv), then names those
-#: that are still where they were because their target existed (status 4: one was not moved otherwise)
+#: In the root $1: removes the $2 files that follow; then, for each group "into n folder1..folderN", makes the
+#: folder "into" and moves the n folders into it (one mv), and names those still where they were because their
+#: target existed (status 4: one was not moved otherwise). ``eval`` only expands "${i}": no name is evaluated.
 _MOVE = r"""
-cd -- "$1" || exit 2; into=$2; shift 2
-mkdir -p -- "$into" || exit 3
-mv -t "$into" -- "$@" 2>/dev/null
-for d do
-  if [ -d "$d" ]; then [ -e "$into/${d##*/}" ] || exit 4; printf '%s\n' "$d"; fi
+cd -- "$1" || exit 2; n=$2; shift 2
+while [ "$n" -gt 0 ]; do rm -f -- "$1" || exit 3; shift; n=$((n - 1)); done
+while [ $# -gt 0 ]; do
+  into=$1; n=$2; shift 2
+  mkdir -p -- "$into" || exit 3
+  list=; i=1
+  while [ "$i" -le "$n" ]; do list="$list \"\${$i}\""; i=$((i + 1)); done
+  eval "mv -t \"\$into\" -- $list" 2>/dev/null
+  i=1
+  while [ "$i" -le "$n" ]; do
+    eval "d=\${$i}"
+    if [ -d "$d" ]; then [ -e "$into/${d##*/}" ] || exit 4; printf '%s\n' "$d"; fi
+    i=$((i + 1))
+  done
+  shift "$n"
 done
 exit 0
 """
@@ -362,15 +463,20 @@ def host_staged(ws: SSHWorkspace, root: str,
     return files, hashes
 
 
-def host_move(ws: SSHWorkspace, root: str, into: str, folders: list[str]) -> list[str] | None:
-    """Moves ``folders`` (relative to ``root`` on the host of the SSH workspace ``ws``) into the folder
-    ``into`` (made if needed), each keeping its name, in one command; a folder whose target exists is
-    not moved (a folder with files: rename(2) fails). Returns the folders not moved (None: the host
-    could not run the command, or moved only some of them: see which are still there)."""
+def host_move(ws: SSHWorkspace, root: str, moves: dict[str, list[str]],
+              remove: Sequence[str] = ()) -> list[str] | None:
+    """On the host of the SSH workspace ``ws``, in one command: removes the files ``remove``, then moves the
+    folders of each ``moves[into]`` into the folder ``into`` (made if needed), each keeping its name (paths
+    relative to ``root``); a folder whose target exists is not moved (a folder with files: rename(2) fails).
+    Returns the folders not moved (None: the host could not run the command, or moved only some of them:
+    see which are still there)."""
     from xpm.workspace import HostCommandError
 
+    args = [str(len(remove)), *remove]
+    for into, folders in moves.items():
+        args += [into, str(len(folders)), *folders]
     try:
-        status, out, _ = ws.run(_MOVE, root, into, *folders, timeout=600.0)
+        status, out, _ = ws.run(_MOVE, root, *args, timeout=600.0)
     except HostCommandError:
         return None
     return out.split() if status == 0 else None

@@ -378,18 +378,24 @@ class LocalWorkspace(Workspace):
         shutil.rmtree(self._p(rel))
 
     def list_files(self, rel: str) -> list[tuple[str, int, bool]]:
-        top = self._p(rel)
         found: list[tuple[str, int, bool]] = []
-        for folder, dirs, files in os.walk(top):
-            base = os.path.relpath(folder, top)
-            for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
-                path = os.path.join(folder, name)
+        # One pass of scandir: the kind of each entry comes with the listing, a size costs one lstat.
+        pending = [(self._p(rel), "")]
+        while pending:
+            folder, prefix = pending.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # removed while walking (or no such folder)
+            for entry in entries:
                 try:
-                    info = os.lstat(path)
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((entry.path, f"{prefix}{entry.name}/"))
+                        continue
+                    info = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
-                    continue  # removed while walking
-                entry = posixpath.normpath(posixpath.join(base.replace(os.sep, "/"), name))
-                found.append((entry, info.st_size, stat.S_ISLNK(info.st_mode)))
+                    continue
+                found.append((prefix + entry.name, info.st_size, stat.S_ISLNK(info.st_mode)))
         return sorted(found)
 
     def open_file(self, rel: str, mode: str) -> IO[bytes]:

@@ -535,7 +535,8 @@ def test_an_rsync_copy_killed_mid_way_is_finished_by_the_same_command(direction:
                                                                        home: Path):
     """The copy process is killed (SIGKILL) while rsync sends a large file: no job is in place, rsync stops
     too (nothing is written in the staging folder afterwards), and the same command finishes the copy:
-    every file compared."""
+    every file compared. A temporary file that a killed rsync could not remove (its host went down) is
+    not put in place with the job."""
     maker, keys = large_source(tmp_path / "src")
     origin: Workspace = maker.ws
     if direction == "ssh-to-local":
@@ -545,8 +546,8 @@ def test_an_rsync_copy_killed_mid_way_is_finished_by_the_same_command(direction:
     far = remote() if direction == "local-to-ssh" else Workspace.open(tmp_path / "dst", create=True)
     staging = host_folder(far) / STAGING
     args, process = copy_process(origin.location, far.location)
-    # rsync writes the file being sent in its temporary folder of the staging folder: a part of the large one
-    wait_for(lambda: any(size > (20 << 20) for size in sizes_under(staging / ".rsync").values()), process)
+    # rsync writes the file being sent under a temporary name in its staged job folder: a part of the large one
+    wait_for(lambda: any(size > (20 << 20) for size in sizes_under(staging).values()), process)
     process.kill()
     process.wait(timeout=30)
     import time
@@ -557,11 +558,15 @@ def test_an_rsync_copy_killed_mid_way_is_finished_by_the_same_command(direction:
     assert all(p in sizes and size <= sizes[p] for p, size in after.items())  # rsync ended with it (cleaning up)
     assert not any(far.isdir(layout.job_dir(*key)) for key in keys)  # placed only once all files are there
     assert not far.isdir(layout.run_dir(XP, "20250101_000000"))
+    staged = staging / keys[1][0] / keys[1][1]
+    staged.mkdir(parents=True, exist_ok=True)
+    (staged / ".model.bin.Xy12Zw").write_bytes(b"left by an rsync killed with its host")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     finished = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert finished.returncode == 0, finished.stderr
     assert "with rsync" in finished.stdout
     assert_same_jobs(maker.ws, far, keys)
+    assert ".model.bin.Xy12Zw" not in files_of(far, layout.job_dir(*keys[1]))
     assert files_of(far, layout.job_dir(*keys[1]))["model.bin"] == (maker.path(keys[1]) / "model.bin").read_bytes()
     assert not far.exists(STAGING)  # and with it, what the killed rsync left in its temporary folder
     assert far.read_bytes(layout.MARKER)  # the destination is still a workspace

@@ -85,7 +85,7 @@ def copy(
       experimaestro experiments copy --from-workdir ssh://me@hpc/xp \\
           --to-workdir ~/xp my_xp -y
     """
-    from xpm.copying import ACTIVE, PRESENT, plan_copy
+    from xpm.copying import plan_copy
     from xpm.store.runs import RunStore
 
     ask = _is_terminal()
@@ -115,14 +115,35 @@ def copy(
 
     from concurrent.futures import ThreadPoolExecutor
 
+    shared = None
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # Whether rsync can serve (a command on an SSH end's host) is asked while the copy is planned.
+        # Whether rsync can serve (a command on an SSH end's host) is asked while the copy is planned, and
+        # the ssh connection of the rsyncs is made meanwhile (from this thread, which it must not outlive).
         found = None
         if perform and not no_rsync:
             from xpm.rsync import route as rsync_route
+            from xpm.rsync import share_connection
 
-            found = pool.submit(rsync_route, source, destination)
-        plan = plan_copy(source, destination, experiment_id, run_id, include_running=include_running)
+            shared = share_connection(source, destination)
+            found = pool.submit(rsync_route, source, destination, shared)
+        try:
+            plan = plan_copy(source, destination, experiment_id, run_id, include_running=include_running)
+        except BaseException:
+            if shared is not None:
+                shared.close()
+            raise
+    try:
+        _copy(source, destination, experiment_id, plan, found, perform, include_running)
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+def _copy(source: Any, destination: Any, experiment_id: str, plan: Any, found: Any, perform: bool,
+          include_running: bool) -> None:
+    """Prints the plan, then (with -y) copies it with a progress line per job."""
+    from xpm.copying import ACTIVE, PRESENT
+
     warn(plan.warnings)
     running = plan.with_action(ACTIVE)
     if running and not include_running:
