@@ -19,7 +19,7 @@ taking turns with the others, so that a change is measured before and after in o
 ``--tmp DIR`` puts the workspaces in ``DIR`` (``/dev/shm``: out of reach of a busy disk); each remote
 copy is removed once timed.
 
-Run: ``python scripts/bench/copy.py [--jobs 1000] [--size-mb 1024] [--repeat 3] [--fsspec] [--before DIR]``;
+Run: ``python scripts/bench/copy_bench.py [--jobs 1000] [--size-mb 1024] [--repeat 3] [--fsspec] [--before DIR]``;
 ``--small`` for a quick run (100 jobs, a 64 MB file, once).
 """
 
