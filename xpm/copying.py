@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from xpm import codec, layout, state
 from xpm.errors import XpmError
 from xpm.schema import IndexEntry
+from xpm.store.blobs import BlobStore, digest_of
 from xpm.store.jobs import JobStore, decode_state
 from xpm.store.runs import RunStore
 from xpm.workspace import Workspace
@@ -328,7 +329,11 @@ def _perform(plan: CopyPlan, source: Workspace, destination: Workspace,
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
-    _copy_run(source, destination, plan, advanced)
+    # Under the blobs lock: a prune at the destination removes the blobs no run names, and the
+    # run naming these is put in place only now.
+    with BlobStore(destination).lock():
+        _copy_blobs(source, destination, plan, notes)
+        _copy_run(source, destination, plan, advanced)
     prune_staging(destination)
     _index_jobs(destination, plan)
     runs = RunStore(destination)
@@ -560,6 +565,31 @@ def _copy_run(source: Workspace, destination: Workspace, plan: CopyPlan,
     destination.makedirs(layout.experiment_dir(plan.experiment_id))
     if not destination.rename_new(staging, folder):
         raise CopyError(f"{destination.describe(folder)}: could not be created (it appeared meanwhile?)")
+
+
+def _copy_blobs(source: Workspace, destination: Workspace, plan: CopyPlan, notes: list[str]) -> None:
+    """Copies the blobs the run's ``spec.json`` names (its sources and git patches) that the
+    destination lacks; each is checked against its digest. A blob missing at the source, or a
+    spec that cannot be read, is a note: the jobs and the run are copied all the same."""
+    try:
+        digests = RunStore(source).blob_digests(plan.experiment_id, plan.run_id)
+    except XpmError as exc:
+        notes.append(f"{source.describe(layout.run_spec(plan.experiment_id, plan.run_id))}: {exc} "
+                     "(the run's sources and patches are not copied)")
+        return
+    have, put = BlobStore(source), BlobStore(destination)
+    for digest in digests:
+        if destination.exists(layout.blob(digest)):
+            continue
+        try:
+            data = have.get(digest)
+        except XpmError as exc:
+            notes.append(f"{exc} (not copied)")
+            continue
+        if digest_of(data) != digest:
+            notes.append(f"{source.describe(layout.blob(digest))}: its content does not match its name (not copied)")
+            continue
+        put.put(data)
 
 
 def _index_jobs(destination: Workspace, plan: CopyPlan) -> None:

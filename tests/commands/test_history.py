@@ -302,3 +302,23 @@ def test_a_run_whose_process_ended_without_recording_it_is_stale(copy: Path, two
     out = xpm(copy, "prune", "hist", "--perform")
     assert f"removing {first} (running, its process ended)" in out.output and "removed 1 run(s)" in out.output
     assert not (copy / "experiments" / "hist" / first).exists()
+
+
+def test_a_copied_run_keeps_its_sources_and_patch(two_runs: TwoRuns, tmp_path: Path):
+    """experiments copy brings the blobs the run's spec names: show --source and --patch work there."""
+    from xpm.workspace import Workspace
+
+    dest = tmp_path / "dest"
+    Workspace.open(dest, create=True)
+    copied = CliRunner().invoke(cli, ["experiments", "copy", "--from-workdir", str(two_runs.ws), "--to-workdir",
+                                      str(dest), "hist", two_runs.runs[1], "-y"], catch_exceptions=False)
+    assert copied.exit_code == 0, copied.output
+    source = xpm(dest, "show", "hist", "latest", "--source", "xp/tasks.py")
+    assert source.exit_code == 0 and "trained model" in source.output
+    patch = xpm(dest, "show", "hist", "latest", "--patch")
+    assert patch.exit_code == 0 and "+# an uncommitted change" in patch.output
+    from xpm import layout
+    from xpm.store.runs import RunStore
+
+    named = RunStore(Workspace.open(dest)).blob_digests("hist", two_runs.runs[1])
+    assert named and all((dest / layout.blob(digest)).is_file() for digest in named)
