@@ -584,6 +584,8 @@ def test_a_second_copy_into_the_same_workspace_meanwhile_is_refused_naming_the_f
     other, _ = make_source(tmp_path / "other", jobs=1)
     first_args, first = copy_process(str(maker.root), far.location)
     wait_for(lambda: (host_folder(far) / STAGING).is_dir(), first)
+    # Held where it is (it holds the lock): a fast machine could otherwise finish the copy first.
+    os.kill(first.pid, signal.SIGSTOP)
     second = invoke("experiments", "copy", "--from-workdir", str(other.root), "--to-workdir", far.location, XP, "-y")
     lines = second.output.strip().splitlines()
     assert second.exit_code != 0, second.output
