@@ -157,6 +157,8 @@ class Bench:
         self.verbose = verbose
         self.python = {"xpm": Path(sys.executable), "experimaestro": experimaestro_python}
         self.rows: list[Row] = []
+        #: the size of a params.json of W1 (its floor writes files of that size)
+        self.params_size = 0
         self.logs = Path(tempfile.mkdtemp(prefix="xpm-compare-logs-"))
 
     def cli(self, tool: str) -> list[str]:
@@ -239,15 +241,16 @@ class Bench:
         rows = {n: self.row("W1", f"plan {n:,} jobs (GENERATE_ONLY)") for n in sizes.plan}
         for _ in range(self.repeat):
             for n, row in rows.items():
-                size = 0
                 for tool in TOOLS:
+                    os.sync()  # each sample starts with nothing left to write back from the one before
                     with tempfile.TemporaryDirectory() as root:
                         self.each(row, tool, lambda: self.workload(tool, "plan", n, Path(root)))
                         if tool == "xpm":
                             found = next(Path(root).glob("jobs/*/*/params.json"), None)
-                            size = found.stat().st_size if found is not None else 0
-                if size:
-                    row.floor.append(plan_floor(n, size))
+                            self.params_size = found.stat().st_size if found is not None else 0
+                if self.params_size:
+                    os.sync()
+                    row.floor.append(plan_floor(n, self.params_size))
 
     def w2_run(self, sizes: Sizes) -> None:
         row = self.row("W2", f"run {sizes.run} trivial jobs, 2 at a time")
