@@ -87,9 +87,7 @@ def run_history(workspace: Workspace, experiment_id: str) -> list[RunSummary]:
 
     store = RunStore(workspace)
     runs = store.run_ids_or_fail(experiment_id)
-    tags: dict[str, list[str]] = {}
-    for name, run in store.tags(experiment_id).items():
-        tags.setdefault(run, []).append(name)
+    tags = store.tags_by_run(experiment_id)
     indexed = indexed_jobs(workspace)
     lines = []
     for run_id in reversed(runs):
@@ -121,7 +119,7 @@ def run_history(workspace: Workspace, experiment_id: str) -> list[RunSummary]:
             counts[state.DONE],
             counts[state.ERROR],
             len(submitted.order),
-            sorted(tags.get(run_id, [])),
+            tags.get(run_id, []),
             repository.commit if repository else None,
             bool(repository and repository.dirty),
             problems,
@@ -222,9 +220,7 @@ def plan_prune(
     if keep is not None:
         matching = matching[: max(0, len(matching) - keep)]
     current = store.current(experiment_id)
-    tagged: dict[str, list[str]] = {}
-    for name, run in store.tags(experiment_id).items():
-        tagged.setdefault(run, []).append(name)
+    tagged = store.tags_by_run(experiment_id)
     remove, kept = [], []
     for run in matching:
         if run == current:
@@ -234,7 +230,7 @@ def plan_prune(
         elif statuses[run] is None:
             kept.append((run, "its record is missing or damaged"))
         elif run in tagged:
-            kept.append((run, f"tagged {', '.join(sorted(tagged[run]))}"))
+            kept.append((run, f"tagged {', '.join(tagged[run])}"))
         else:
             remove.append(run)
     return PrunePlan(remove, kept, stale & set(remove))

@@ -22,8 +22,6 @@ __all__ = ["history", "show", "diff", "tag", "untag", "tags", "prune", "history_
 
 #: Characters of a commit hash that listings show
 SHORT_COMMIT = 10
-#: Characters of a job identifier that listings show
-SHORT_ID = 12
 
 
 def _when(ts: float | None) -> str:
@@ -41,10 +39,6 @@ def _duration(started: float | None, ended: float | None, status: str | None) ->
 
 def _commit(commit: str | None, dirty: bool) -> str:
     return "-" if commit is None else commit[:SHORT_COMMIT] + ("+dirty" if dirty else "")
-
-
-def _job(key: tuple[str, str]) -> str:
-    return f"{key[0]}/{key[1][:SHORT_ID]}"
 
 
 @experiments.command("history")
@@ -105,7 +99,7 @@ def show(experiment_id: str, run: str, workspace_id: str | None, workdir: str | 
       experimaestro experiments --workdir W show demo ~1 --patch
       experimaestro experiments --workdir W show demo baseline --source experiment.yaml
     """
-    from xpm.query import indexed_jobs, state_text, tags_text
+    from xpm.query import SHORT_ID, indexed_jobs, short_name, state_text, tags_text
     from xpm.store.blobs import BlobStore
     from xpm.store.runs import RunStore
 
@@ -118,7 +112,7 @@ def show(experiment_id: str, run: str, workspace_id: str | None, workdir: str | 
         _print_source(ws, experiment_id, run_id, spec, source)
         return
     env = store.environment(experiment_id, run_id)
-    named = sorted(name for name, target in store.tags(experiment_id).items() if target == run_id)
+    named = store.tags_by_run(experiment_id).get(run_id, [])
     jobs = store.read_jobs(experiment_id, run_id)
     indexed = indexed_jobs(ws)
     states = [indexed[key].state if key in indexed else state.UNSCHEDULED for key in jobs.order]
@@ -170,7 +164,7 @@ def show(experiment_id: str, run: str, workspace_id: str | None, workdir: str | 
     lines.append("jobs:" if jobs.order else "jobs:     none")
     for key, job_state in zip(jobs.order, states):
         tags = tags_text(jobs.tags.get(key) or {})
-        lines.append(f"  {state_text(job_state):<11} {_job(key)}" + (f"  {tags}" if tags else ""))
+        lines.append(f"  {state_text(job_state):<11} {short_name(key)}" + (f"  {tags}" if tags else ""))
     if patch and spec is not None:
         blobs = BlobStore(ws)
         for repo in spec.repositories:
@@ -237,6 +231,7 @@ def diff(experiment_id: str, run_a: str, run_b: str, workspace_id: str | None, w
       experimaestro experiments --workdir W diff demo baseline latest
     """
     from xpm.paramdiff import format_difference
+    from xpm.query import short_name
     from xpm.rundiff import MISSING, diff_runs
     from xpm.store.runs import RunStore
 
@@ -274,14 +269,14 @@ def diff(experiment_id: str, run_a: str, run_b: str, workspace_id: str | None, w
             lines.append(f"  {change.key}: {old} -> {new}")
     if found.only_left:
         lines.append(f"jobs only in {left} ({len(found.only_left)}):")
-        lines.extend(f"  - {_job(key)}" for key in found.only_left)
+        lines.extend(f"  - {short_name(key)}" for key in found.only_left)
     if found.only_right:
         lines.append(f"jobs only in {right} ({len(found.only_right)}):")
-        lines.extend(f"  + {_job(key)}" for key in found.only_right)
+        lines.extend(f"  + {short_name(key)}" for key in found.only_right)
     if found.paired:
         lines.append("matching jobs that differ:")
         for pair in found.paired:
-            lines.append(f"  {_job(pair.left)} -> {_job(pair.right)}")
+            lines.append(f"  {short_name(pair.left)} -> {short_name(pair.right)}")
             if pair.problem:
                 lines.append(f"    ({pair.problem})")
             lines.extend(f"    {format_difference(d)}" for d in pair.differences)

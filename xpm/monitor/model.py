@@ -340,8 +340,7 @@ class MonitorModel(RowOrder):
         current = self._runs.get(experiment_id)
         named: dict[str, list[str]] = {}
         try:
-            for name, run_id in self.runs.tags(experiment_id).items():
-                named.setdefault(run_id, []).append(name)
+            named = self.runs.tags_by_run(experiment_id)
             self._problem(f"tags:{experiment_id}", None)
         except (OSError, XpmError) as exc:
             self._problem(f"tags:{experiment_id}", f"tags of {experiment_id}: {one_line(exc)}")
@@ -350,7 +349,7 @@ class MonitorModel(RowOrder):
         for run_id in reversed(self.runs.run_ids(experiment_id)):
             is_current = current is not None and current.run_id == run_id
             run = current if is_current and current is not None else self._older_run(experiment_id, run_id)
-            rows.append(run.row(jobs, is_current, sorted(named.get(run_id, []))))
+            rows.append(run.row(jobs, is_current, named.get(run_id, [])))
         return rows
 
     def _older_run(self, experiment_id: str, run_id: str) -> _Run:

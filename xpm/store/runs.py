@@ -186,7 +186,7 @@ class RunStore:
         record = self.record(experiment_id, run_id)
         if record is not None and record.status == state.RUN_RUNNING and not ended:
             raise XpmError(f"{experiment_id}/{run_id} is running: it is kept")
-        named = sorted(name for name, run in self.tags(experiment_id).items() if run == run_id)
+        named = self.tags_by_run(experiment_id).get(run_id)
         if named:
             raise XpmError(f"{experiment_id}/{run_id} is tagged ({', '.join(named)}): it is kept")
         self.workspace.remove_run_folder(experiment_id, run_id)
@@ -351,6 +351,17 @@ class RunStore:
             if value is not None:
                 found[name[len(prefix) + 1:]] = value
         return found
+
+    def tags_by_run(self, experiment_id: str) -> dict[str, list[str]]:
+        """The tags of an experiment's runs by run id (each run's names sorted): :meth:`tags` turned around.
+
+        Raises:
+            SerializationError: a tag's ref cannot be read.
+        """
+        by_run: dict[str, list[str]] = {}
+        for name, run_id in sorted(self.tags(experiment_id).items()):
+            by_run.setdefault(run_id, []).append(name)
+        return by_run
 
     def tag(self, experiment_id: str, run_id: str, name: str, *, force: bool = False) -> str | None:
         """Makes the tag ``name`` name the run ``run_id`` (compare-and-swap); returns the run it named before.
