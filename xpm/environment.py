@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from pathlib import Path
 
 from xpm.schema import RECORD_VERSION, EnvironmentRecord, GitInfo
@@ -23,23 +22,15 @@ def packages() -> dict[str, str]:
 
 
 def git_info(folder: str | os.PathLike[str]) -> GitInfo | None:
-    """The commit and dirtiness of the git repository holding ``folder`` (None outside git)."""
+    """The commit and dirtiness of the git repository holding ``folder`` (None outside git, or
+    without git)."""
+    from xpm.gitinfo import GitProblem, git_state
 
-    def git(*args: str) -> str | None:
-        try:
-            result = subprocess.run(
-                ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return result.stdout.strip() if result.returncode == 0 else None
-
-    top = git("rev-parse", "--show-toplevel")
-    commit = git("rev-parse", "HEAD")
-    if top is None or commit is None:
+    try:
+        found = git_state(folder, with_patch=False)
+    except GitProblem:
         return None
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return GitInfo(commit=commit, dirty=bool(status), path=top)
+    return GitInfo(commit=found.commit, dirty=found.dirty, path=found.top)
 
 
 def collect(project: str | os.PathLike[str] | None) -> EnvironmentRecord:

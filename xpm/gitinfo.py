@@ -67,8 +67,9 @@ def _git(folder: str, *args: str) -> subprocess.CompletedProcess[bytes]:
         raise GitProblem(folder, f"git failed ({exc})") from None
 
 
-def git_state(folder: str | os.PathLike[str]) -> GitState:
-    """The state of the repository holding ``folder``.
+def git_state(folder: str | os.PathLike[str], *, with_patch: bool = True) -> GitState:
+    """The state of the repository holding ``folder`` (without ``with_patch``, its ``patch`` is left empty:
+    the uncommitted changes are only said to exist).
 
     Raises:
         GitMissing: git is not installed.
@@ -99,7 +100,7 @@ def git_state(folder: str | os.PathLike[str]) -> GitState:
     # that is not "??" means a tracked change, which is all "dirty" says.
     dirty = len(entries) > untracked
     patch = b""
-    if dirty:
+    if dirty and with_patch:
         diff = _git(top, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff")
         if diff.returncode != 0:
             raise GitProblem(where, diff.stderr.decode(errors="replace").strip() or "git diff failed")
