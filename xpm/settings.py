@@ -43,6 +43,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "NoWorkspaceGiven",
+    "resolve_workspace_here",
     "WorkspaceLocation",
     "WorkspaceSettings",
     "config_dir",
@@ -514,6 +515,26 @@ class _Reader:
         if not isinstance(value, list):
             raise self.fail(key, f"expected a list of patterns, got {_show(value)}")
         return [self.string(item, f"{key}[{index}]") for index, item in enumerate(value)]
+
+
+def resolve_workspace_here(
+    *, workspace: str | None, workdir: str | os.PathLike[str] | None, config_dir: str | Path | None,
+    here: str | os.PathLike[str],
+) -> tuple[WorkspaceSettings, Path | None]:
+    """:func:`resolve_workspace`, or, when nothing designates a workspace, the one workspace of the
+    folder ``here`` (:func:`workspace_in`); the second item is that folder when it was chosen so
+    (the command line says so), else None.
+
+    Raises:
+        SettingsError: as :func:`resolve_workspace` (``NoWorkspaceGiven`` when ``here`` holds none either).
+    """
+    try:
+        return resolve_workspace(workspace=workspace, workdir=workdir, config_dir=config_dir), None
+    except NoWorkspaceGiven:
+        found = workspace_in(here)
+        if found is None:
+            raise
+        return resolve_workspace(workdir=found, config_dir=config_dir), found
 
 
 def resolve_workspace(

@@ -27,18 +27,13 @@ def workspace_options(fn: F) -> F:
 
 def open_workspace(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None) -> Any:
     """Opens the workspace the options designate (one rule for every command)."""
-    from xpm.settings import NoWorkspaceGiven, resolve_workspace, workspace_in
+    from xpm.settings import resolve_workspace_here
     from xpm.workspace import Workspace
 
-    try:
-        settings = resolve_workspace(workspace=workspace_id, workdir=workdir, config_dir=xpm_config_dir)
-    except NoWorkspaceGiven:
-        # No option and no settings: the one workspace of the current folder (the demo's), said aloud.
-        found = workspace_in(os.getcwd())
-        if found is None:
-            raise
+    settings, found = resolve_workspace_here(workspace=workspace_id, workdir=workdir, config_dir=xpm_config_dir,
+                                             here=os.getcwd())
+    if found is not None:  # no option and no settings: the one workspace of the current folder, said aloud
         click.echo(f"Using the workspace {found} (found in the current folder: --workdir chooses another)", err=True)
-        settings = resolve_workspace(workdir=found, config_dir=xpm_config_dir)
     return Workspace.open(str(settings.location), **settings.storage_options())
 
 

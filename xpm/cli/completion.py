@@ -39,18 +39,12 @@ def _options(ctx: click.Context) -> dict[str, Any]:
 
 def _local_workspace(ctx: click.Context) -> Any | None:
     """The local workspace the command line designates so far (as the command would choose it)."""
-    from xpm.settings import NoWorkspaceGiven, resolve_workspace, workspace_in
+    from xpm.settings import resolve_workspace_here
     from xpm.workspace import Workspace
 
     given = _options(ctx)
-    config = given.get("xpm_config_dir")
-    try:
-        chosen = resolve_workspace(workspace=given.get("workspace_id"), workdir=given.get("workdir"), config_dir=config)
-    except NoWorkspaceGiven:
-        here = workspace_in(os.getcwd())
-        if here is None:
-            return None
-        chosen = resolve_workspace(workdir=here, config_dir=config)
+    chosen, _ = resolve_workspace_here(workspace=given.get("workspace_id"), workdir=given.get("workdir"),
+                                       config_dir=given.get("xpm_config_dir"), here=os.getcwd())
     if not chosen.location.is_local:
         return None
     return Workspace.open(str(chosen.location))
