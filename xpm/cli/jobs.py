@@ -213,8 +213,10 @@ def _job_options(fn: F) -> F:
     return workspace_options(fn)
 
 
-def _one_job(jobid: str | None, experiment: str | None, filter_text: str | None, **options: Any) -> tuple[Any, str]:
-    """The workspace, and the one job (``task-id/identifier``) that JOBID and the selection designate.
+def _one_job(
+    jobid: str | None, experiment: str | None, filter_text: str | None, **options: Any
+) -> tuple[Any, tuple[str, str]]:
+    """The workspace, and the one job (task id, identifier) that JOBID and the selection designate.
 
     Raises:
         NotSelected: JOBID does not match the selection; or, without JOBID, no job or
@@ -230,19 +232,20 @@ def _one_job(jobid: str | None, experiment: str | None, filter_text: str | None,
     given = " and ".join(f"{o} {v!r}" for o, v in (("--experiment", experiment), ("--filter", filter_text)) if v)
     if experiment is None and filter_text is None:
         assert key is not None
-        return selection.ws, f"{key[0]}/{key[1]}"
+        return selection.ws, key
     found = [(job.task_id, job.identifier) for job in selection.jobs()]
     if key is not None:
         if key not in found:
             raise NotSelected(f"job {key[0]}/{key[1]} does not match {given}")
-        return selection.ws, f"{key[0]}/{key[1]}"
+        return selection.ws, key
     if len(found) != 1:
         names = ", ".join(short_name(job) for job in found[:5]) + (", …" if len(found) > 5 else "")
         raise NotSelected(
             f"no job matches {given}" if not found
             else f"{len(found)} jobs match {given} ({names}): give a JOBID, or narrow the selection"
         )
-    return selection.ws, f"{found[0][0]}/{found[0][1]}"
+    # The index says so: the job's folder must be there too (an unknown job otherwise).
+    return selection.ws, JobStore(selection.ws).resolve(f"{found[0][0]}/{found[0][1]}")
 
 
 @jobs.command()
@@ -265,8 +268,8 @@ def log(jobid: str | None, std: bool, follow: bool, **options: Any) -> None:
     """
     from xpm.cli.follow import print_log
 
-    ws, job = _one_job(jobid, **options)
-    print_log(ws, job, "out" if std else "err", follow)
+    ws, (task_id, identifier) = _one_job(jobid, **options)
+    print_log(ws, f"{task_id}/{identifier}", "out" if std else "err", follow)
 
 
 @jobs.command()
@@ -281,7 +284,5 @@ def path(jobid: str | None, **options: Any) -> None:
       experimaestro jobs path mymodule.mytask/0721c3a9b8e4
       experimaestro jobs path --experiment my-xp --filter '@state = "ERROR"'
     """
-    from xpm.store.jobs import JobStore
-
-    ws, job = _one_job(jobid, **options)
-    click.echo(ws.describe(layout.job_dir(*JobStore(ws).resolve(job))))
+    ws, key = _one_job(jobid, **options)
+    click.echo(ws.describe(layout.job_dir(*key)))
