@@ -144,7 +144,7 @@ def sync(ws: Workspace) -> SyncReport:
         report.fixed.append(f"{layout.JOB_INDEX}: {len(indexed.problems)} damaged line(s) dropped")
     if report.fixed or indexed.lines != len(disk):
         index.rewrite(disk.values())
-    report.fixed.extend(_rebuild_summaries(ws))
+    report.fixed.extend(_rebuild_summaries(ws, disk))
     refs = RefStore(ws)
     folders: list[tuple[str, str]] | None = None
     for name in refs.names(layout.EXPERIMENTS):
@@ -174,10 +174,10 @@ def sync(ws: Workspace) -> SyncReport:
     return report
 
 
-def _rebuild_summaries(ws: Workspace) -> list[str]:
-    """Writes every run's summary again from the (rebuilt) index; says which ones were wrong
-    (a stale one is the normal end of a cache, not a fix)."""
-    counts = RunCounts(ws)
+def _rebuild_summaries(ws: Workspace, jobs: dict[tuple[str, str], IndexedJob]) -> list[str]:
+    """Writes every run's summary again from ``jobs``, what the index now holds; says which ones were
+    wrong (a stale one is the normal end of a cache, not a fix)."""
+    counts = RunCounts(ws, jobs)
     fixed = []
     for experiment_id, run_id in RunStore(ws).run_folders():
         status, before = counts.read(experiment_id, run_id)

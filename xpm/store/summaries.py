@@ -65,11 +65,12 @@ class RunCounts:
     (so that every listing says it again until ``experiments sync`` rebuilds the index).
     """
 
-    def __init__(self, ws: Workspace):
+    def __init__(self, ws: Workspace, jobs: dict[JobKey, IndexedJob] | None = None):
+        """``jobs``: the index already folded (by a caller that has it), else folded here when needed."""
         self.ws = ws
         self.runs = RunStore(ws)
         self.notes: list[str] = []
-        self._jobs: dict[JobKey, IndexedJob] | None = None
+        self._jobs = jobs
         self._keep = True
         # Read before the index is folded: counts folded from a longer index are then stored as
         # of this older state, and the next reader computes them again (never the reverse).
