@@ -111,10 +111,17 @@ def test_follow_an_experiment_in_the_console_monitor(ws: Path, tmp_path: Path, s
     keys("Escape")
 
     # Kill the doomed job, with a confirmation that names it.
+    kill_doomed_and_quit(screen, keys, experiment, lambda s: "RUNNING" in line_with("key=doomed", s))
+
+
+def kill_doomed_and_quit(screen: Callable[[], str], keys: Callable[..., None], experiment: subprocess.Popen[str],
+                         alone: Callable[[str], bool]) -> None:
+    """Filters the jobs to ``key = doomed`` (``alone`` says the screen shows it so), kills it with K and y,
+    sees it in error; then q leaves the terminal clean and the experiment fails with the killed job."""
     keys("/")
     keys("C-u")
     keys(*"key = doomed", "Enter")
-    wait_screen(screen, lambda s: "RUNNING" in line_with("key=doomed", s), "the doomed job alone")
+    wait_screen(screen, alone, "the doomed job alone")
     keys("K")
     wait_screen(screen, lambda s: "test.record/" in s and ("Kill" in s or "kill" in s), "the kill confirmation")
     keys("y")

@@ -18,7 +18,12 @@ import pytest
 
 from tests.run.conftest import own_settings, script_env, wait_until  # noqa: F401 - autouse fixture
 from tests.sshd import fresh_host_folder
-from tests.terminal.test_monitor_tmux import line_with, tmux, wait_screen  # noqa: F401 - the tmux fixture
+from tests.terminal.test_monitor_tmux import (  # noqa: F401 - the tmux fixture
+    kill_doomed_and_quit,
+    line_with,
+    tmux,
+    wait_screen,
+)
 
 
 @pytest.fixture
@@ -78,22 +83,8 @@ def test_ssh_monitor_shows_a_remote_experiment_live(server: dict[str, Any], remo
         keys("Escape")
 
         # Kill from the monitor: the job's process on the host (through ssh, or by the server there).
-        keys("/")
-        keys("C-u")
-        keys(*"key = doomed", "Enter")
-        wait_screen(screen, lambda s: "RUNNING" in line_with("key=doomed", s) and "key=slow" not in s,
-                    "the doomed job alone")
-        keys("K")
-        wait_screen(screen, lambda s: "test.record/" in s and ("Kill" in s or "kill" in s), "the kill confirmation")
-        keys("y")
-        wait_screen(screen, lambda s: "ERROR" in line_with("key=doomed", s), "the killed job in error", timeout=40)
-
-        # q gives the shell back: no traceback.
-        keys("q")
-        shown = wait_screen(screen, lambda s: "MONITOR-EXITED" in s, "the monitor to quit")
-        assert "MONITOR-EXITED 0" in shown and "Traceback" not in shown
-        experiment.communicate(timeout=60)
-        assert experiment.returncode == 1  # the killed job failed the experiment
+        kill_doomed_and_quit(screen, keys, experiment,
+                             lambda s: "RUNNING" in line_with("key=doomed", s) and "key=slow" not in s)
     finally:
         if experiment.poll() is None:
             experiment.kill()
