@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from xpm import layout
 from xpm.errors import XpmError
 from xpm.paramdiff import Difference, difference
+from xpm.query import short_name
 from xpm.schema import EnvironmentRecord, RunSpec
 from xpm.store.index import JobKey
 from xpm.store.runs import RunJobs, RunStore
@@ -132,7 +133,7 @@ def _pair(store: RunStore, workspace: Workspace, left: RunJobs, right: RunJobs, 
         data_a, data_b = workspace.read_optional(rel_a), workspace.read_optional(rel_b)
         if data_a is None or data_b is None:
             gone = a if data_a is None else b
-            found.append(PairedJobs(a, b, [], f"{gone[0]}/{gone[1][:12]} has no params.json (cleaned?)"))
+            found.append(PairedJobs(a, b, [], f"{short_name(gone)} has no params.json (cleaned?)"))
             continue
         try:
             found.append(PairedJobs(a, b, difference(data_a, data_b, workspace.describe(rel_a),
