@@ -59,3 +59,39 @@ def test_the_package_ships_the_typed_marker():
     import xpm
 
     assert (Path(xpm.__file__).parent / "py.typed").is_file()
+
+
+def test_listing_experiments_loads_only_its_command(tmp_path):
+    """``experiments list`` is mostly start-up: it loads neither the other commands, nor PyYAML when there
+    is no settings file, nor the configuration classes, nor socket (docs/performance.md, W4)."""
+    from xpm.workspace import Workspace
+
+    Workspace.open(str(tmp_path / "ws"), create=True)
+    loaded = modules_after(
+        "import os\n"
+        f"os.environ['XPM_CONFIG_DIR'] = {str(tmp_path / 'config')!r}\n"
+        "from xpm.cli import main\n"
+        "try:\n"
+        f"    main(['experiments', 'list', '--workdir', {str(tmp_path / 'ws')!r}])\n"
+        "except SystemExit:\n    pass"
+    )
+    assert "xpm.cli.commands" in loaded and "xpm.store.summaries" in loaded
+    others = {"xpm.cli.jobs", "xpm.cli.history", "xpm.cli.sshmonitor", "xpm.cli.copy", "xpm.cli.run_experiment",
+              "xpm.cli.orphans", "xpm.cli.refactor", "xpm.cli.monitorserver"}
+    assert sorted(others & loaded) == []
+    assert sorted({"yaml", "xpm.config", "socket", "json"} & loaded) == []
+
+
+def test_every_lazy_command_is_found_under_its_name():
+    """The tables of lazily loaded commands name real commands, and each by its own name."""
+    import click
+
+    from xpm.cli.app import COMMANDS, cli
+    from xpm.cli.commands import EXPERIMENT_COMMANDS, experiments
+
+    for group, table in ((cli, COMMANDS), (experiments, EXPERIMENT_COMMANDS)):
+        ctx = click.Context(group)
+        for name in table:
+            command = group.get_command(ctx, name)
+            assert isinstance(command, click.Command) and command.name == name, name
+        assert set(table) <= set(group.list_commands(ctx))

@@ -20,7 +20,6 @@ from tests.helpers import restoring_imports
 from click.testing import CliRunner
 
 import xpm
-import xpm.cli.commands
 from xpm.cli import cli
 from xpm.errors import XpmError
 from xpm.runmode import RunMode

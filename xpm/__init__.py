@@ -14,31 +14,34 @@ parameters::
 
     xpm.identifier(Train.C(lr=0.1))  # 64 hex characters, stable across versions
 
-``import xpm`` stays light: the identifier and serialization modules load on
-first use, and the command line and monitor never load here.
+``import xpm`` stays light: every name here loads its module on first use (the
+configuration classes too, which the command line does not need), and the
+command line and monitor never load here.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xpm._version import __version__
-from xpm.config import (
-    Config,
-    Constant,
-    LightweightTask,
-    Meta,
-    Option,
-    Param,
-    PathGenerator,
-    Prepare,
-    ResumableTask,
-    Task,
-    copyconfig,
-    field,
-    stop_tags,
-    tag,
-    tagspath,
-)
 from xpm.errors import GracefulTimeout, TaskCancelled, XpmError
+
+if TYPE_CHECKING:  # what type checkers see; at run time, __getattr__ loads each on first use
+    from xpm.config import (
+        Config,
+        Constant,
+        LightweightTask,
+        Meta,
+        Option,
+        Param,
+        PathGenerator,
+        Prepare,
+        ResumableTask,
+        Task,
+        copyconfig,
+        field,
+        stop_tags,
+        tag,
+        tagspath,
+    )
 
 __all__ = [
     "__version__",
@@ -114,6 +117,21 @@ __all__ = [
 ]
 
 _LAZY = {
+    "Config": "xpm.config",
+    "Constant": "xpm.config",
+    "LightweightTask": "xpm.config",
+    "Meta": "xpm.config",
+    "Option": "xpm.config",
+    "Param": "xpm.config",
+    "PathGenerator": "xpm.config",
+    "Prepare": "xpm.config",
+    "ResumableTask": "xpm.config",
+    "Task": "xpm.config",
+    "copyconfig": "xpm.config",
+    "field": "xpm.config",
+    "stop_tags": "xpm.config",
+    "tag": "xpm.config",
+    "tagspath": "xpm.config",
     "identifier": "xpm.ids",
     "save": "xpm.serialize",
     "load": "xpm.serialize",

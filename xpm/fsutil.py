@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
+
+from xpm.process import hostname
 
 __all__ = ["tmp_name", "write_local_atomic"]
 
@@ -36,7 +37,7 @@ def tmp_name(rel: str) -> str:
     """A temporary name beside ``rel``: ``.<name>.<host>.<pid>.<random>.tmp``."""
     global _hostname
     if _hostname is None:
-        _hostname = socket.gethostname()
+        _hostname = hostname()
     parent, _, name = rel.rpartition("/")
     tmp = f".{name}.{_hostname}.{_pid}.{next(_tmp_counter) & 0xFFFFFFFF:08x}.tmp"
     return f"{parent}/{tmp}" if parent else tmp

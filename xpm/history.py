@@ -22,12 +22,12 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import socket
 from pathlib import Path
 from typing import NamedTuple
 
 from xpm import layout, state
 from xpm.errors import XpmError
+from xpm.process import hostname
 from xpm.schema import RunRecord
 from xpm.settings import HistorySettings, load_settings
 from xpm.store.blobs import BlobStore
@@ -135,7 +135,7 @@ def stale_run(record: RunRecord) -> bool:
     """
     from xpm.process import pid_alive
 
-    return record.status == state.RUN_RUNNING and record.hostname == socket.gethostname() \
+    return record.status == state.RUN_RUNNING and record.hostname == hostname() \
         and not pid_alive(record.pid)
 
 

@@ -31,7 +31,6 @@ it), then the next release or break of the lock sweeps them.
 from __future__ import annotations
 
 import os
-import socket
 import time
 import warnings
 from pathlib import Path
@@ -41,7 +40,7 @@ import msgspec
 
 from xpm import codec
 from xpm.errors import XpmError
-from xpm.process import pid_alive
+from xpm.process import hostname, pid_alive
 from xpm.schema import LockOwner
 
 OWNER_FILE = "owner.json"
@@ -115,12 +114,12 @@ def tombstone(rel: str, owner: LockOwner) -> str:
 
 
 def this_owner() -> LockOwner:
-    return LockOwner(host=socket.gethostname(), pid=os.getpid(), acquired_at=time.time())
+    return LockOwner(host=hostname(), pid=os.getpid(), acquired_at=time.time())
 
 
 def is_stale(owner: LockOwner) -> bool:
     """A lock is stale when its owner ran on this host and its process is gone."""
-    return owner.host == socket.gethostname() and not pid_alive(owner.pid)
+    return owner.host == hostname() and not pid_alive(owner.pid)
 
 
 class Lock:

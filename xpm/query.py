@@ -7,7 +7,6 @@ The same functions serve local and SSH workspaces.
 
 from __future__ import annotations
 
-import json
 from itertools import islice
 from typing import Any, Iterable, NamedTuple
 
@@ -214,10 +213,14 @@ def value_text(value: Any) -> str:
     if isinstance(value, str):
         if value and not any(c.isspace() or c in "=\"'" for c in value):
             return value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    # The rarer values as JSON; json is imported here, not at the start-up of every command.
+    import json
+
+    if isinstance(value, str) or isinstance(value, bool) or value is None:
         return json.dumps(value)
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    return repr(value) if isinstance(value, (int, float)) else json.dumps(str(value))
+    return json.dumps(str(value))
 
 
 def tags_text(tags: dict[str, Any]) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ from xpm.errors import XpmError
 from xpm.launchers import Launcher
 from xpm.launchers.local import LocalLauncher
 from xpm.locks import LockTimeout
+from xpm.process import hostname
 from xpm.runmode import RunMode, TransientMode
 from xpm.scheduler.core import Scheduler, SchedulerStopped
 from xpm.scheduler.job import Job
@@ -388,7 +388,7 @@ class Experiment(Submitting):
             version=RECORD_VERSION,
             experiment_id=self.id,
             run_id=run_id,
-            hostname=socket.gethostname(),
+            hostname=hostname(),
             pid=os.getpid(),
             started_at=self._started_at,
             ended_at=time.time() if ended else None,

@@ -14,8 +14,8 @@ and uses the same keys as experimaestro's, so that one file serves both tools::
 Every command picks its workspace with :func:`resolve_workspace`, so that
 ``--workspace``, ``--workdir``, triggers and defaults mean the same thing everywhere.
 
-This module imports yaml: ``import xpm`` must not import it, so it is only ever
-imported on demand (by the command line, or by code that needs settings).
+PyYAML is imported when a settings file is read, not with this module: a
+command given ``--workdir`` with no settings file never loads it.
 """
 
 from __future__ import annotations
@@ -28,13 +28,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from xpm import layout
 from xpm.errors import FileProblem
-from xpm.launchers.slurm_options import settings_problems
 from xpm.location import WorkspaceLocation, parse_location
-from xpm.yamlfile import load_yaml, yaml_problem
 
 __all__ = [
     "CONFIG_DIR_ENV",
@@ -48,12 +44,10 @@ __all__ = [
     "WorkspaceSettings",
     "config_dir",
     "load_settings",
-    "load_yaml",
     "parse_location",
     "parse_settings",
     "resolve_workspace",
     "settings_path",
-    "yaml_problem",
 ]
 
 #: The settings file name, inside the configuration directory
@@ -328,6 +322,12 @@ def load_settings(config_dir: str | Path | None = None) -> Settings:
 def parse_settings(text: str, path: Path) -> Settings:
     """Validates the text of a settings file; ``path`` names it in errors and is
     the base of relative workspace paths."""
+    # Here rather than at the top: PyYAML costs a quarter of the start-up of a
+    # command that reads no settings file (`experiments list --workdir W`).
+    import yaml
+
+    from xpm.yamlfile import load_yaml, yaml_problem
+
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
@@ -499,6 +499,8 @@ class _Reader:
             return None
         if not isinstance(value, dict) or not isinstance(value.get("slurm", {}), dict) or "slurm" not in value:
             raise self.fail(key, f"expected 'local', or a mapping with a 'slurm' mapping, got {_show(value)}")
+        from xpm.launchers.slurm_options import settings_problems
+
         for name, problem in settings_problems(value):
             raise self.fail(self.join(key, name), problem)
         binpath = value.get("binpath")

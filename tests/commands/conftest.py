@@ -14,7 +14,6 @@ from click.testing import CliRunner, Result
 
 from xpm import codec, layout
 from xpm.cli import cli
-from xpm.cli import commands  # noqa: F401 - registers the commands
 from xpm.schema import RECORD_VERSION, JobSubmitted, RunRecord
 from xpm.store.jobs import JobStore
 from xpm.store.log import EventLog

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from xpm.checkdoc import InventoryEntry, read_inventory
-from xpm.cli.commands import cli  # the group, with every command registered
+from xpm.cli import cli
 
 PACKAGE = {
     "docpkg/__init__.py": "from docpkg.models import Model  # re-exported: counted once, where it is defined\n",

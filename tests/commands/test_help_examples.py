@@ -26,10 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.run.conftest import script_env
-from xpm.cli import (
-    cli,
-    commands,  # noqa: F401 - registers the commands
-)
+from xpm.cli import cli
 
 
 def examples() -> Iterator[tuple[str, str]]:
@@ -38,7 +35,10 @@ def examples() -> Iterator[tuple[str, str]]:
     def walk(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
         yield path, command
         if isinstance(command, click.Group):
-            for name, sub in sorted(command.commands.items()):
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):  # loads the lazy commands
+                sub = command.get_command(ctx, name)
+                assert sub is not None, f"{path} {name}"
                 yield from walk(sub, f"{path} {name}".strip())
 
     for path, command in walk(cli, ""):

@@ -16,10 +16,7 @@ from typing import NamedTuple
 import pytest
 from click.testing import CliRunner, Result
 
-from xpm.cli import (
-    cli,
-    commands,  # noqa: F401 - registers the commands
-)
+from xpm.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 

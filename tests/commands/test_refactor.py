@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import xpm
-from xpm.cli.commands import cli  # the group, with every command registered
+from xpm.cli import cli
 from xpm.imports import import_file
 from xpm.refactor import rewrite_source
 

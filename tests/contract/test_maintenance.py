@@ -9,7 +9,6 @@ from click.testing import CliRunner
 import xpm
 from xpm import codec, layout
 from xpm.cli import cli
-from xpm.cli import commands  # noqa: F401 - registers the commands
 from xpm.maintenance import check, sync
 from xpm.schema import JobSubmitted, LockOwner
 from xpm.serialize import dumps

@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from xpm.cli import cli
 from xpm.cli.common import emit, warn
 
 __all__ = ["check_documentation"]
@@ -18,7 +17,7 @@ def _patterns(values: tuple[str, ...]) -> list[str]:
     return [p.strip() for value in values for p in value.split(",") if p.strip()]
 
 
-@cli.command("check-documentation")
+@click.command("check-documentation")
 @click.argument("objects_inv", metavar="OBJECTS_INV", type=click.Path(dir_okay=False))
 @click.argument("package", metavar="PACKAGE")
 @click.option("--skip", "skip", multiple=True, metavar="PATTERN",

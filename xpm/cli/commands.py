@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from xpm import layout
-from xpm.cli import cli
+from xpm.cli.app import LazyGroup
 from xpm.cli.common import (
     emit,
     emit_json,
@@ -20,8 +20,23 @@ from xpm.cli.common import (
     workspace_options,
 )
 
+#: The subcommands of ``experiments`` defined in modules of their own (loaded when named).
+EXPERIMENT_COMMANDS = {
+    "copy": "xpm.cli.copy:copy",
+    "diff": "xpm.cli.history:diff",
+    "history": "xpm.cli.history:history",
+    "history-prune": "xpm.cli.history:history_prune",
+    "monitor-server": "xpm.cli.monitorserver:monitor_server",
+    "prune": "xpm.cli.history:prune",
+    "show": "xpm.cli.history:show",
+    "ssh-monitor": "xpm.cli.sshmonitor:ssh_monitor",
+    "tag": "xpm.cli.history:tag",
+    "tags": "xpm.cli.history:tags",
+    "untag": "xpm.cli.history:untag",
+}
 
-@cli.group()
+
+@click.group(cls=LazyGroup, lazy=EXPERIMENT_COMMANDS)
 @workspace_options
 @click.pass_context
 def experiments(ctx: click.Context, workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None) -> None:
@@ -148,7 +163,7 @@ def sync(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | No
     click.echo(f"{report.jobs} jobs, {len(report.fixed)} fixes")
 
 
-@cli.group()
+@click.group()
 def workspace() -> None:
     """Workspace maintenance."""
 
@@ -182,7 +197,7 @@ def check(
         click.echo(f"{len(problems)} problem(s) found", err=True)
         raise SystemExit(1)
     click.echo("no problem found")
-@cli.command("parameters-difference")
+@click.command("parameters-difference")
 @click.argument("job1", metavar="JOB1")
 @click.argument("job2", metavar="JOB2")
 @workspace_options
@@ -233,22 +248,7 @@ def parameters_difference(
     emit(format_difference(d) for d in found)
 
 
-# Registers their commands.
-from xpm.cli import (  # noqa: E402,F401
-    checkdoc,
-    copy,
-    history,
-    jobs,
-    monitorserver,
-    orphans,
-    refactor,
-    run_experiment,
-    skill,
-    sshmonitor,
-)
-
-
-@cli.command("find-launchers")
+@click.command("find-launchers")
 @click.option("--config", "config_dir", type=click.Path(), metavar="DIR",
               help="The configuration folder holding launchers.py (default: XPM_CONFIG_DIR, else "
                    "$XDG_CONFIG_HOME/experimaestro).")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any, Callable, Iterable, TypeVar
@@ -70,6 +69,8 @@ def warn(notes: Iterable[str]) -> None:
 
 def emit_json(value: Any) -> None:
     """Prints a JSON document (for ``--json``)."""
+    import json
+
     emit([json.dumps(value, indent=None, separators=(",", ":"))])
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from xpm.cli import cli
+from xpm.cli.app import cli
 
 if TYPE_CHECKING:  # imported when a Tab asks, not at every start-up
     from click.shell_completion import CompletionItem
@@ -114,7 +114,7 @@ def complete_job_ids(ctx: click.Context, incomplete: str) -> list[CompletionItem
     return sorted(found, key=lambda item: item.value)
 
 
-@cli.command()
+@click.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 @click.option("--prog-name", type=click.Choice(["experimaestro", "xpm"]), default="experimaestro",
               show_default=True, help="The command to complete (both are the same program).")

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from xpm.cli.commands import experiments
 from xpm.cli.common import emit, open_workspace, warn
 from xpm.cli.orphans import _size_text as size_text
 from xpm.errors import XpmError
@@ -47,7 +46,7 @@ def _open(side: str, workspace_id: str | None, workdir: str | None, config: str 
         raise XpmError(f"{side} workspace: {exc}") from None
 
 
-@experiments.command("copy")
+@click.command("copy")
 @click.argument("experiment_id", required=False, metavar="[EXPERIMENT_ID]")
 @click.argument("run_id", required=False, metavar="[RUN_ID]")
 @click.option("--from-workspace", "from_id", metavar="ID", help="Source workspace id (from settings.yaml).")

@@ -14,7 +14,6 @@ from typing import Any, Callable, TypeVar
 import click
 
 from xpm import state
-from xpm.cli.commands import experiments
 from xpm.cli.common import emit, emit_json, group_workspace, warn, workspace_options
 from xpm.errors import XpmError
 
@@ -41,7 +40,7 @@ def _commit(commit: str | None, dirty: bool) -> str:
     return "-" if commit is None else commit[:SHORT_COMMIT] + ("+dirty" if dirty else "")
 
 
-@experiments.command("history")
+@click.command("history")
 @click.argument("experiment_id", metavar="XP")
 @workspace_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, newest run first.")
@@ -78,7 +77,7 @@ def history(experiment_id: str, workspace_id: str | None, workdir: str | None, x
     warn(f"{line.run_id}: {problem}" for line in lines for problem in line.problems)
 
 
-@experiments.command("show")
+@click.command("show")
 @click.argument("experiment_id", metavar="XP")
 @click.argument("run", metavar="[RUN]", default="latest")
 @workspace_options
@@ -211,7 +210,7 @@ def _repository(value: Any) -> str:
     return commit[:SHORT_COMMIT] + (f"+dirty ({patch[:8]})" if dirty and patch else "+dirty" if dirty else "")
 
 
-@experiments.command("diff")
+@click.command("diff")
 @click.argument("experiment_id", metavar="XP")
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="[RUN_B]", default="latest")
@@ -289,7 +288,7 @@ def diff(experiment_id: str, run_a: str, run_b: str, workspace_id: str | None, w
         raise SystemExit(1)
 
 
-@experiments.command("tag")
+@click.command("tag")
 @click.argument("experiment_id", metavar="XP")
 @click.argument("run", metavar="RUN")
 @click.argument("name", metavar="NAME")
@@ -317,7 +316,7 @@ def tag(experiment_id: str, run: str, name: str, workspace_id: str | None, workd
         click.echo(f"{name} -> {run_id}")
 
 
-@experiments.command("untag")
+@click.command("untag")
 @click.argument("experiment_id", metavar="XP")
 @click.argument("name", metavar="NAME")
 @workspace_options
@@ -336,7 +335,7 @@ def untag(experiment_id: str, name: str, workspace_id: str | None, workdir: str 
     click.echo(f"removed {name} (was {store.untag(experiment_id, name)})")
 
 
-@experiments.command("tags")
+@click.command("tags")
 @click.argument("experiment_id", metavar="XP")
 @workspace_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object: tag name to run id.")
@@ -436,7 +435,7 @@ def _prune_options(fn: F) -> F:
     return fn
 
 
-@experiments.command("prune")
+@click.command("prune")
 @_prune_options
 @click.option("--perform", is_flag=True, help="Remove the runs (without it: only list them).")
 def prune(experiment_id: str, workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None,
@@ -457,7 +456,7 @@ def prune(experiment_id: str, workspace_id: str | None, workdir: str | None, xpm
            perform and not dry_run, confirm=False)
 
 
-@experiments.command("history-prune")
+@click.command("history-prune")
 @_prune_options
 @click.option("--force", is_flag=True, help="Do not ask for a confirmation.")
 def history_prune(experiment_id: str, workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None,

@@ -8,7 +8,6 @@ from typing import Any, Callable
 import click
 
 from xpm import layout
-from xpm.cli import cli
 from xpm.cli.common import (
     clean_jobs,
     emit,
@@ -39,7 +38,7 @@ def selection_options(fn: F) -> F:
     return workspace_options(fn)
 
 
-@cli.group()
+@click.group()
 @workspace_options
 @click.pass_context
 def jobs(ctx: click.Context, workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None) -> None:

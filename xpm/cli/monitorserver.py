@@ -12,11 +12,12 @@ import logging
 import os
 import sys
 
-from xpm.cli.commands import experiments
+import click
+
 from xpm.cli.common import group_workspace, workspace_options
 
 
-@experiments.command("monitor-server")
+@click.command("monitor-server")
 @workspace_options
 def monitor_server(workspace_id: str | None, workdir: str | None, xpm_config_dir: str | None) -> None:
     """Answer the console monitor's requests on stdin/stdout (for ssh-monitor).

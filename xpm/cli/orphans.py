@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 from xpm import layout
-from xpm.cli import cli
 from xpm.cli.common import clean_jobs, emit, emit_json, warn
 from xpm.errors import XpmError
 
@@ -45,7 +44,7 @@ class DamagedRuns(XpmError):
         )
 
 
-@cli.command()
+@click.command()
 @click.argument("path", metavar="PATH")
 @click.option("--size", "show_size", is_flag=True, help="Show the size of each job folder, and the total.")
 @click.option("--clean", "perform", is_flag=True, help="Delete the finished orphan jobs.")

@@ -6,14 +6,13 @@ import os
 
 import click
 
-from xpm.cli import cli
 from xpm.cli.common import emit, warn
 from xpm.errors import FileProblem
 
 __all__ = ["refactor"]
 
 
-@cli.group()
+@click.group()
 def refactor() -> None:
     """Rewrite code to the current conventions.
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from xpm.cli import cli
 from xpm.errors import XpmError
 from xpm.runmode import RunMode
 
@@ -27,7 +26,7 @@ def _run_mode(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
-@cli.command("run-experiment")
+@click.command("run-experiment")
 @click.argument("yaml_file", metavar="YAML_FILE")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import click
 
-from xpm.cli import cli
 from xpm.cli.common import emit
 
 __all__ = ["install_skill"]
 
 
-@cli.command("install-skill")
+@click.command("install-skill")
 @click.argument("targets", nargs=-1, metavar="[TARGETS]...")
 @click.option("--list", "show", is_flag=True, help="Show each target: detected, installed, current.")
 def install_skill(targets: tuple[str, ...], show: bool) -> None:

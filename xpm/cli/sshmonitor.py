@@ -21,7 +21,6 @@ from typing import Any, Sequence
 
 import click
 
-from xpm.cli.commands import experiments
 from xpm.errors import XpmError
 
 __all__ = [
@@ -365,7 +364,7 @@ def start_server(target: SSHTarget, command: str, request_timeout: float, experi
         raise
 
 
-@experiments.command("ssh-monitor")
+@click.command("ssh-monitor")
 @click.argument("host", required=False, metavar="[HOST]")
 @click.argument("remote_workdir", required=False, metavar="[REMOTE_WORKDIR]")
 @click.option("--web", is_flag=True, help="The web monitor, served on this machine, instead of the console one.")

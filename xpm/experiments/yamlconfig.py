@@ -31,7 +31,7 @@ import yaml
 
 from xpm.errors import FileProblem
 from xpm.experiments.convert import show_value
-from xpm.settings import load_yaml, yaml_problem
+from xpm.yamlfile import load_yaml, yaml_problem
 
 __all__ = [
     "ExperimentConfigError",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from xpm.launchers import (
     check_connector,
     forkserver,
 )
-from xpm.process import LocalProcessRef, ProcessRef, alive_here, local_process, proc_stat
+from xpm.process import LocalProcessRef, ProcessRef, alive_here, hostname, local_process, proc_stat
 
 #: Set to ``0`` to start every job with Popen (see :class:`LocalLauncher`)
 FORK_VARIABLE = "XPM_LOCAL_FORK"
@@ -182,7 +181,7 @@ class LocalProcessHandler(ProcessHandler):
 
     def check_stoppable(self, process: ProcessRef) -> None:
         host = process.get("host")
-        if host != socket.gethostname():
+        if host != hostname():
             raise CannotStop(f"its process runs on host {host}: run the command there")
         try:
             os.kill(int(process["pid"]), 0)

@@ -17,7 +17,6 @@ have that line at that place any more, and the snapshot is ignored.
 from __future__ import annotations
 
 import gc
-import logging
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, NamedTuple
 
@@ -29,8 +28,6 @@ from xpm.errors import XpmError
 from xpm.schema import RECORD_VERSION, IndexEntry, IndexRemoved, IndexSnapshotFile
 from xpm.store.log import EventLog
 from xpm.workspace import NotFound, Workspace
-
-logger = logging.getLogger("xpm.index")
 
 JobKey = tuple[str, str]
 
@@ -227,7 +224,10 @@ class JobIndex:
         try:
             saved = _snapshot_decoder.decode(data)
         except msgspec.DecodeError as exc:
-            logger.warning("%s: ignored (%s)", self.workspace.describe(layout.JOB_INDEX_SNAPSHOT), exc)
+            import logging  # here, not at the start-up of every listing
+
+            where = self.workspace.describe(layout.JOB_INDEX_SNAPSHOT)
+            logging.getLogger("xpm.index").warning("%s: ignored (%s)", where, exc)
             return None
         if saved.version != RECORD_VERSION or not saved.last_line or saved.offset < len(saved.last_line):
             return None
@@ -254,4 +254,6 @@ class JobIndex:
         try:
             self.workspace.write_atomic(layout.JOB_INDEX_SNAPSHOT, _snapshot_encoder.encode(record))
         except (OSError, XpmError) as exc:
-            logger.debug("no index snapshot written: %s", exc)
+            import logging  # here, not at the start-up of every listing
+
+            logging.getLogger("xpm.index").debug("no index snapshot written: %s", exc)

@@ -7,11 +7,11 @@ it at once can never both win: the loser gets ``False`` and re-reads.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from typing import Any
 
 from xpm import codec, layout
+from xpm.process import hostname
 from xpm.schema import RECORD_VERSION, RefRecord
 from xpm.workspace import Workspace
 
@@ -42,7 +42,7 @@ class RefStore:
 
     def _write(self, name: str, value: str) -> None:
         record = RefRecord(
-            version=RECORD_VERSION, value=value, updated_at=time.time(), host=socket.gethostname(), pid=os.getpid()
+            version=RECORD_VERSION, value=value, updated_at=time.time(), host=hostname(), pid=os.getpid()
         )
         self.workspace.write_atomic(layout.ref(name), codec.encode(record))
 

@@ -11,8 +11,6 @@ computed again too: the counts shown are never those of a stale or damaged summa
 
 from __future__ import annotations
 
-import logging
-
 import blake3
 import msgspec
 
@@ -25,7 +23,6 @@ from xpm.workspace import Workspace
 
 __all__ = ["IndexState", "RunCounts", "digest", "index_state"]
 
-logger = logging.getLogger("xpm.store.summaries")
 
 #: Bytes at the end of the index that a summary keeps (a rebuilt index of the same size differs there)
 TAIL = 64
@@ -140,5 +137,8 @@ class RunCounts:
         try:
             self.ws.write_atomic(layout.run_summary(experiment_id, run_id), codec.encode(fresh))
         except OSError as exc:  # a read-only workspace: the counts are right, only not kept
-            logger.debug("%s: summary not written: %s", self.ws.describe(layout.run_dir(experiment_id, run_id)), exc)
+            import logging  # here, not at the start-up of every listing
+
+            where = self.ws.describe(layout.run_dir(experiment_id, run_id))
+            logging.getLogger("xpm.store.summaries").debug("%s: summary not written: %s", where, exc)
         return states

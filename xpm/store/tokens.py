@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 import warnings
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from xpm import codec, layout
 from xpm.errors import XpmError
-from xpm.process import alive_here
+from xpm.process import alive_here, hostname
 from xpm.schema import RECORD_VERSION, TokenHolder
 from xpm.workspace import LocalWorkspace
 
@@ -138,7 +137,7 @@ class CounterToken:
             task_id=task_id,
             identifier=identifier,
             count=count,
-            host=socket.gethostname(),
+            host=hostname(),
             pid=pid,
             acquired_at=time.time(),
         )
