@@ -65,6 +65,7 @@ FLOORS: dict[str, float] = {
     "xpm.config.annotations": 3.4,
     "xpm.config": 3.3,
     "xpm.ids": 3.4,
+    "xpm.ids_codegen": 3.4,
     "xpm.serialize": 3.4,
     "xpm.statedict": 3.4,
     "xpm.runinfo": 3.4,

@@ -9,15 +9,17 @@ share an encoding ("1" vs 1, 1 vs 1.0, [1, 2] vs [[1], 2], field orders...).
 
 Speed: computing identifiers is on the path of every submitted job, so the
 encoder is written for CPython's interpreter rather than for brevity. What the
-class of a configuration fixes (its preimage header, its sorted field names as
-bytes) is computed once per class (:class:`_Plan`); the common values (str, int,
-float, nested configuration) are encoded inline in the loops over fields and
-list items; lengths below :data:`_SMALL` come from precomputed tables; a
-configuration met twice in one computation is encoded once when its digest
-cannot depend on the place (see :class:`_Encoder`); blake3 hashers are reused,
-since making one costs more than hashing a preimage. Each shortcut produces
-exactly the bytes of the general path: the vectors and
-``tests/unit/test_ids_speed_paths.py`` check it.
+class of a configuration fixes is computed once per class (:class:`_Plan`): its
+preimage heads, and an encoder generated as Python source and unrolled over its
+sorted fields (:mod:`xpm.ids_codegen`), in which the common values (str, int,
+float, nested configuration, lists of numbers and strings) are encoded inline and
+the preimage is one ``join`` of the pieces; anything else goes to the general
+encoder (:meth:`_Encoder.value`). Lengths below :data:`_SMALL` come from
+precomputed tables; a configuration met twice in one computation is encoded once
+when its digest cannot depend on the place (see :class:`_Encoder`); encoders and
+their blake3 hashers are reused, since making a hasher costs more than hashing a
+preimage. Each shortcut produces exactly the bytes of the general path: the
+vectors and ``tests/unit/test_ids_speed_paths.py`` check it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from blake3 import blake3
 from xpm.config.base import ConfigInfo, ConfigMixin, InstanceConfig
 from xpm.config.classinfo import Argument, ClassInfo
 from xpm.config.fields import _MISSING
+from xpm.config.types import ConfigType, ListType, TupleType
 from xpm.errors import IdentifierError
+from xpm.ids_codegen import FieldSpec, compile_encoder, compile_sequence_encoder
 
 __all__ = ["identifier", "digest", "partial_identifier", "raw_identifier", "holds_deprecated", "DOMAIN"]
 
@@ -62,9 +66,9 @@ _LIST_HEAD = tuple(b"L" + u for u in _U64)
 _TUPLE_HEAD = tuple(b"T" + u for u in _U64)
 #: The blake3 class; ``blake3`` is the name the vectors generator replaces
 _BLAKE3 = blake3
-#: Hashers ready for use (reset): making one costs more than hashing a preimage. One per
-#: computation at a time, so as many as threads have computed identifiers at once.
-_HASHERS: list[Any] = []
+#: Encoders ready for use, each with a reset hasher: making a hasher costs more than hashing
+#: a preimage. One per computation at a time, so as many as threads have computed identifiers at once.
+_ENCODERS: list[_Encoder] = []
 #: A stack position above any real one: "no back-reference seen" (see _Encoder.low)
 _NO_REFERENCE = 1 << 62
 
@@ -76,6 +80,11 @@ def _u64(n: int) -> bytes:
 def _str_body(text: str) -> bytes:
     data = text.encode("utf-8")
     return _u64(len(data)) + data
+
+
+def _hash_once(data: bytes) -> bytes:
+    # ``blake3`` looked up at each call: the vectors generator replaces it
+    return blake3(data).digest()  # type: ignore[no-any-return]
 
 
 def identifier(config: Any) -> str:
@@ -96,46 +105,33 @@ def digest(config: Any) -> bytes:
         # replaced (scripts/gen_identifier_vectors.py records the preimages): called for each
         return _Encoder(None).config_digest(info, 0)
     try:
-        hasher = _HASHERS.pop()
+        encoder = _ENCODERS.pop()
     except IndexError:
-        hasher = _BLAKE3()
-    result = _Encoder(hasher).config_digest(info, 0)
-    # Not returned after an error: it may hold a partial input.
-    _HASHERS.append(hasher)
+        encoder = _Encoder(_BLAKE3())
+    plan = info.xpmtype.id_plan
+    encode = None if plan is None else plan.encode
+    result = encoder.config_digest(info, 0) if encode is None else encode(encoder, info, 0)
+    # Not returned after an error: its hasher may hold a partial input.
+    encoder.positions.clear()
+    encoder.low = _NO_REFERENCE
+    encoder.instances = None
+    _ENCODERS.append(encoder)
     return result
 
 
 class _Plan:
-    """Per-class precomputation: the preimage header and the hashed arguments, sorted by name.
+    """Per-class precomputation: the preimage's heads and the class's generated encoder.
 
-    ``fields`` holds, for each argument that can enter, ``(name, encoded name,
-    argument)``: the encoded name is the field's ``'S' ‖ text(name)``; the
-    argument is given only when a value encoding to the same bytes as its default
-    is left out (``ignore_default``), None otherwise. The rarer questions (is it
-    required, does None enter) are sets of names, asked only when they apply.
+    ``run(encoder, info, depth)`` is the encoder generated for the class
+    (:mod:`xpm.ids_codegen`), unrolled over its hashed arguments sorted by name;
+    ``encode`` is the same function when the class's identifier is its own (not
+    that of a deprecated class's ``__convert__()`` result), None otherwise.
     """
 
-    __slots__ = (
-        "head",
-        "count_at",
-        "output_head",
-        "fields",
-        "required",
-        "none_enters",
-        "may_hold_meta",
-        "convert",
-        "instance",
-    )
+    __slots__ = ("convert", "instance", "run", "encode", "partials")
 
     def __init__(self, xpmtype: ClassInfo, prefix: bytes = b"", excluded: frozenset[str] = frozenset()):
         typeid = b"S" + _str_body(xpmtype.identifier)
-        #: DOMAIN ‖ type id ‖ producer 0x00 ‖ u64(0): the start of every preimage but a task
-        #: output's, with room for the count of fields (after ``prefix``, for partial identifiers)
-        self.head = prefix + DOMAIN + typeid + b"\x00" + _U64[0]
-        #: where the count of fields is in the head
-        self.count_at = len(self.head) - 8
-        #: the same before the producing task's digest (a task output)
-        self.output_head = prefix + DOMAIN + typeid + b"\x01"
         #: a deprecated class whose identifier is that of ``__convert__()``'s result
         self.convert = xpmtype.deprecated and hasattr(xpmtype.cls, "__convert__")
         #: an InstanceConfig: distinct objects with the same values are told apart
@@ -147,41 +143,71 @@ class _Plan:
             arg = xpmtype.arguments[name]
             if not arg.hashed or name in excluded:
                 continue
-            compare = arg.ignore_default and arg.has_default and not arg.is_constant
-            fields.append((name, b"S" + _str_body(name), arg if compare else None))
-        self.fields = tuple(fields)
-        #: the arguments that must have a value
-        self.required = frozenset(name for name, _, _ in fields if xpmtype.arguments[name].required)
-        #: the arguments that enter when None (those with a default)
-        self.none_enters = frozenset(name for name, _, _ in fields if xpmtype.arguments[name].has_default)
-        #: the containers that may hold configurations marked meta (``setmeta``), dropped from them
-        self.may_hold_meta = frozenset(name for name, _, _ in fields if xpmtype.arguments[name].vtype.holds_configs)
+            vtype = arg.vtype
+            exact = vtype.exact
+            if exact in (str, int, float):
+                first = exact.__name__
+            elif isinstance(vtype, ConfigType):
+                first = "config"
+            elif isinstance(vtype, (ListType, TupleType)):
+                first = "sequence"
+            else:
+                first = ""
+            fields.append(
+                FieldSpec(
+                    name=name,
+                    encoded_name=b"S" + _str_body(name),
+                    path=f"{xpmtype.name}.{name}",
+                    required=bool(arg.required),
+                    none_enters=bool(arg.has_default),
+                    may_hold_meta=bool(vtype.holds_configs),
+                    compare=arg if arg.ignore_default and arg.has_default and not arg.is_constant else None,
+                    first=first,
+                )
+            )
+        # DOMAIN ‖ type id ‖ producer 0x00 ‖ u64(count of fields), for each count (after
+        # ``prefix``, for partial identifiers); a task output has the producing task's digest
+        # after 0x01 instead
+        start = prefix + DOMAIN + typeid
+        heads = tuple(start + b"\x00" + _u64(count) for count in range(len(fields) + 1))
+        self.run = compile_encoder(
+            xpmtype.name,
+            tuple(fields),
+            instance=self.instance,
+            cacheable=not prefix and not excluded,
+            heads=heads,
+            output_head=start + b"\x01",
+            namespace=_NAMESPACE,
+        )
+        self.encode = None if self.convert else self.run
+        #: the plans of the class's partial identifiers, by (prefix, excluded)
+        self.partials: dict[tuple[bytes, frozenset[str]], _Plan] = {}
 
 
 class _Encoder:
     """One identifier computation: the configurations on the current path, and back-references.
 
-    ``positions`` maps ``id(info)`` of each configuration on the current path to
+    ``positions`` maps the ``info`` of each configuration on the current path to
     its depth (an int). Once a configuration is done, its entry becomes its
     digest (bytes) when that digest does not depend on the path (no
     back-reference inside points at it or above it), so that the same object met
     again in this computation is not encoded twice; otherwise it is removed.
-    Every object keyed there stays referenced by the root's tree during the
-    computation, so no id() is reused.
+    (ConfigInfo compares by identity; hashing it costs less than calling id().)
 
     ``low`` is the lowest stack position a back-reference (``'R'``) has pointed
     at since the configuration being encoded started (``_NO_REFERENCE`` if
     none): kept on the encoder rather than returned by every call, since only
     back-references change it.
 
-    After an ``IdentifierError`` the encoder is left in no useful state: it is
-    thrown away with the error.
+    The generated encoders (:mod:`xpm.ids_codegen`) keep this state; the methods
+    here are what they call for the rarer cases. After an ``IdentifierError``
+    the encoder is left in no useful state: it is thrown away with the error.
     """
 
     __slots__ = ("positions", "low", "hasher", "instances", "convert")
 
     def __init__(self, hasher: Any, convert: bool = True) -> None:
-        self.positions: dict[int, int | bytes] = {}
+        self.positions: dict[ConfigInfo, int | bytes] = {}
         self.low = _NO_REFERENCE
         #: a reset blake3 hasher, or None to call ``blake3(preimage)`` for each configuration
         self.hasher = hasher
@@ -197,156 +223,52 @@ class _Encoder:
         ``positions`` (neither on the current path nor already encoded). ``plan``
         replaces the class's plan (a partial identifier's); such a digest is never cached.
         """
-        xpmtype = info.xpmtype
-        own_plan = plan is None
         if plan is None:
+            xpmtype = info.xpmtype
             plan = xpmtype.id_plan
             if plan is None:
                 plan = xpmtype.id_plan = _Plan(xpmtype)
         if plan.convert and self.convert:
             return self.converted_digest(info, depth)
-        positions = self.positions
-        key = id(info)
-        positions[key] = depth
-        saved_low = self.low
-        self.low = _NO_REFERENCE
-        below = depth + 1
-        config = info.config
+        return plan.run(self, info, depth)  # type: ignore[no-any-return]
 
-        task = info.task
-        if task is not None and task is not config:
-            out = bytearray(plan.output_head)
-            out += self.linked_digest(
-                task.__xpm__,
-                below,
-                "a task output cannot be part of the parameters of the task that produces it",
-                xpmtype.name,
-            )
-            # u64(count of fields) goes here, once known
-            count_at = len(out)
-            out += b"\x00\x00\x00\x00\x00\x00\x00\x00"
-        else:
-            out = bytearray(plan.head)
-            count_at = plan.count_at
-        count = 0
-        values = config.__dict__
-        name = ""
-        try:
-            for name, encoded_name, arg in plan.fields:
-                value = values.get(name, _MISSING)
-                if value is _MISSING:
-                    if name in plan.required:
-                        raise IdentifierError("the parameter is required but has no value", f"{xpmtype.name}.{name}")
-                    continue
-                if arg is not None:
-                    # ignore_default: left out when it encodes as its default does
-                    start = len(out)
-                    out += encoded_name
-                    value_start = len(out)
-                    self.value(value, out, depth)
-                    default = arg.default_encoding
-                    if default is None:
-                        default = _default_encoding(arg)
-                    if len(out) - value_start == len(default) and out.endswith(default):
-                        del out[start:]
-                    else:
-                        count += 1
-                    continue
-                # The common kinds inline; the same bytes as self.value().
-                t = type(value)
-                if t is str:
-                    data = value.encode("utf-8")
-                    n = len(data)
-                    out += encoded_name
-                    out += _STR_HEAD[n] if n < _SMALL else b"S" + _u64(n)
-                    out += data
-                elif t is int:
-                    out += encoded_name
-                    if 0 <= value < _SMALL:
-                        out += _SMALL_INT[value]
-                    else:
-                        data = str(value).encode("ascii")
-                        n = len(data)
-                        out += _INT_HEAD[n] if n < _SMALL else b"I" + _u64(n)
-                        out += data
-                elif t is float:
-                    out += encoded_name
-                    out += _pack_tagged_double(b"F", value + 0.0) if value == value else _TAGGED_NAN
-                elif value is None:
-                    if name not in plan.none_enters:
-                        continue  # an optional parameter left at None
-                    out += encoded_name
-                    out += b"N"
-                elif isinstance(value, ConfigMixin):
-                    sub = value.__xpm__
-                    if sub.meta:
-                        continue  # marked with setmeta(): out of the identifier
-                    d = sub.digest
-                    if d is None:
-                        found = positions.get(id(sub))
-                        if found is None:
-                            d = self.config_digest(sub, below)
-                        elif type(found) is bytes:
-                            d = found
-                        else:  # on the current path: a back-reference
-                            out += encoded_name
-                            out += b"R"
-                            out += _u64(depth - found)
-                            if found < self.low:
-                                self.low = found
-                            count += 1
-                            continue
-                    out += encoded_name
-                    out += b"C"
-                    out += d
-                else:
-                    if name in plan.may_hold_meta:
-                        value = _without_meta(value)
-                    out += encoded_name
-                    self.value(value, out, depth)
-                count += 1
-        except IdentifierError as exc:
-            if exc.path:
-                raise
-            raise IdentifierError(str(exc), f"{xpmtype.name}.{name}") from None
-        if count:
-            out[count_at : count_at + 8] = _U64[count] if count < _SMALL else _u64(count)
+    def output_head(self, info: ConfigInfo, head: bytes, depth: int) -> bytes:
+        """``head`` ‖ the digest of the task that produces ``info`` (a task output), at ``depth``."""
+        assert info.task is not None
+        return head + self.linked_digest(
+            info.task.__xpm__,
+            depth,
+            "a task output cannot be part of the parameters of the task that produces it",
+            info.xpmtype.name,
+        )
 
-        init_tasks = info.init_tasks
-        if init_tasks:
-            out += _u64(len(init_tasks))
-            for init in init_tasks:
-                out += self.linked_digest(
-                    init.__xpm__, below, "an init task cannot contain the task it initialises", xpmtype.name
-                )
-        else:
-            out += b"\x00\x00\x00\x00\x00\x00\x00\x00"
-        hasher = self.hasher
-        if hasher is None:
-            result = blake3(out).digest()
-        else:
-            hasher.update(out)
-            result = hasher.digest()
-            hasher.reset()
+    def init_tail(self, tasks: tuple[ConfigMixin, ...], depth: int, owner: str) -> bytes:
+        """u64(count) ‖ the digests of the init tasks ``tasks`` (of a configuration of the class ``owner``)."""
+        out = _u64(len(tasks))
+        for init in tasks:
+            out += self.linked_digest(init.__xpm__, depth, "an init task cannot contain the task it initialises", owner)
+        return out
 
-        if plan.instance:
-            result = self.instance_digest(result, key)
-        lowest = self.low
-        if lowest < saved_low:
-            self.low = lowest
-        else:
-            self.low = saved_low
-        # The encoding of a configuration that is part of a cycle depends on
-        # where the computation started: only digests of configurations whose
-        # subtree has no back-reference to them or above them are reused, in
-        # this computation, and across computations once sealed.
-        if lowest > depth:
-            positions[key] = result
-            if info.sealed and own_plan and not plan.instance and self.convert:
-                info.digest = result
-        else:
-            del positions[key]
-        return result
+    def field_bytes(self, value: Any, depth: int, none_enters: bool, may_hold_meta: bool) -> bytes | None:
+        """The encoding of a field's ``value`` (not a str, int, float), or None when it is left out.
+
+        None enters only when the argument has a default (``none_enters``); a
+        configuration marked meta is left out, and so are those in containers
+        that may hold some (``may_hold_meta``).
+        """
+        if value is None:
+            return b"N" if none_enters else None
+        if isinstance(value, ConfigMixin) and value.__xpm__.meta:
+            return None
+        if may_hold_meta:
+            value = _without_meta(value)
+        return self.value_bytes(value, depth)
+
+    def value_bytes(self, value: Any, depth: int) -> bytes:
+        """The encoding of ``value`` (of a configuration at ``depth``)."""
+        out = bytearray()
+        self.value(value, out, depth)
+        return bytes(out)
 
     def converted_digest(self, info: ConfigInfo, depth: int) -> bytes:
         """The digest of a deprecated configuration: that of what its ``__convert__()`` returns."""
@@ -389,7 +311,7 @@ class _Encoder:
         cached = info.digest
         if cached is not None:
             return cached
-        found = self.positions.get(id(info))
+        found = self.positions.get(info)
         if found is None:
             return self.config_digest(info, depth)
         if type(found) is bytes:
@@ -422,10 +344,10 @@ class _Encoder:
             info = v.__xpm__
             d = info.digest
             if d is None:
-                found = self.positions.get(id(info))
+                found = self.positions.get(info)
                 if found is None:
                     d = self.config_digest(info, depth + 1)
-                elif type(found) is bytes:
+                elif isinstance(found, bytes):
                     d = found
                 else:  # on the current path: a back-reference
                     out += b"R"
@@ -441,32 +363,15 @@ class _Encoder:
             out += _str_body(f"{cls.__module__}.{cls.__qualname__}")
             out += _str_body(v.name)
         elif t is list or t is tuple:
+            encoded = _scalar_sequence(v)
+            if encoded is not None:
+                out += encoded
+                return
             n = len(v)
-            if n < _SMALL:
-                out += _LIST_HEAD[n] if t is list else _TUPLE_HEAD[n]
-            else:
-                out += b"L" if t is list else b"T"
-                out += _u64(n)
+            out += b"L" if t is list else b"T"
+            out += _u64(n)
             for item in v:
-                # Numbers and strings inline (lists of sizes, rates, names...)
-                ti = type(item)
-                if ti is int:
-                    if 0 <= item < _SMALL:
-                        out += _SMALL_INT[item]
-                    else:
-                        data = str(item).encode("ascii")
-                        n = len(data)
-                        out += _INT_HEAD[n] if n < _SMALL else b"I" + _u64(n)
-                        out += data
-                elif ti is str:
-                    data = item.encode("utf-8")
-                    n = len(data)
-                    out += _STR_HEAD[n] if n < _SMALL else b"S" + _u64(n)
-                    out += data
-                elif ti is float:
-                    out += _pack_tagged_double(b"F", item + 0.0) if item == item else _TAGGED_NAN
-                else:
-                    self.value(item, out, depth)
+                self.value(item, out, depth)
         elif t is dict:
             self._dict(v, out, depth)
         elif t is set or t is frozenset:
@@ -488,9 +393,7 @@ class _Encoder:
     def _dict(self, v: dict, out: bytearray, depth: int) -> None:
         items = []
         for key, item in v.items():
-            encoded_key = bytearray()
-            self.value(key, encoded_key, depth)
-            items.append((bytes(encoded_key), item))
+            items.append((self.value_bytes(key, depth), item))
         items.sort(key=_first)
         out += b"D"
         out += _u64(len(items))
@@ -505,9 +408,7 @@ class _Encoder:
     def _set(self, v: set | frozenset, out: bytearray, depth: int) -> None:
         encoded = []
         for item in v:
-            buf = bytearray()
-            self.value(item, buf, depth)
-            encoded.append(bytes(buf))
+            encoded.append(self.value_bytes(item, depth))
         encoded.sort()
         out += b"X"
         out += _u64(len(encoded))
@@ -542,7 +443,15 @@ def partial_identifier(config: Any, name: str, excluded: frozenset[str]) -> str:
     """
     if not isinstance(config, ConfigMixin):
         raise IdentifierError(f"partial_identifier() takes a configuration, got {type(config).__name__}")
-    plan = _Plan(config.__xpm__.xpmtype, PARTIAL_DOMAIN + b"S" + _str_body(name), excluded)
+    xpmtype = config.__xpm__.xpmtype
+    own = xpmtype.id_plan
+    if own is None:
+        own = xpmtype.id_plan = _Plan(xpmtype)
+    key = (PARTIAL_DOMAIN + b"S" + _str_body(name), frozenset(excluded))
+    plan = own.partials.get(key)
+    if plan is None:
+        # generated once per partial (a plan compiles its encoder)
+        plan = own.partials[key] = _Plan(xpmtype, *key)
     return _Encoder(None).config_digest(config.__xpm__, 0, plan).hex()
 
 
@@ -595,3 +504,27 @@ def _default_encoding(arg: Argument) -> bytes:
         _Encoder(None).value(arg.default, buf, 0)
         arg.default_encoding = bytes(buf)
     return arg.default_encoding
+
+
+#: What the generated encoders use (see xpm/ids_codegen.py)
+_NAMESPACE: dict[str, Any] = {
+    "ConfigMixin": ConfigMixin,
+    "IdentifierError": IdentifierError,
+    "MISSING": _MISSING,
+    "NO_REFERENCE": _NO_REFERENCE,
+    "SMALL": _SMALL,
+    "SMALL_INT": _SMALL_INT,
+    "STR_HEAD": _STR_HEAD,
+    "INT_HEAD": _INT_HEAD,
+    "TAGGED_NAN": _TAGGED_NAN,
+    "ZERO_COUNT": _U64[0],
+    "pack_double": _pack_tagged_double,
+    "u64": _u64,
+    "join": b"".join,
+    "hash_once": _hash_once,
+    "LIST_HEAD": _LIST_HEAD,
+    "TUPLE_HEAD": _TUPLE_HEAD,
+    "default_encoding": _default_encoding,
+}
+#: The encoding of a list or tuple of str, int and float, None if it holds anything else
+_scalar_sequence = compile_sequence_encoder(_NAMESPACE)
