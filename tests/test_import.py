@@ -79,7 +79,35 @@ def test_listing_experiments_loads_only_its_command(tmp_path):
     others = {"xpm.cli.jobs", "xpm.cli.history", "xpm.cli.sshmonitor", "xpm.cli.copy", "xpm.cli.run_experiment",
               "xpm.cli.orphans", "xpm.cli.refactor", "xpm.cli.monitorserver"}
     assert sorted(others & loaded) == []
-    assert sorted({"yaml", "xpm.config", "socket", "json"} & loaded) == []
+    assert sorted({"yaml", "xpm.config", "socket", "json", "logging"} & loaded) == []
+
+
+def _logging_after(args: list[str], tmp_path) -> list[str]:
+    """The root level, the asyncssh level and an INFO line, after a command that did not import logging."""
+    from xpm.workspace import Workspace
+
+    Workspace.open(str(tmp_path / "ws"), create=True)
+    code = (
+        "import os, sys\n"
+        f"os.environ['XPM_CONFIG_DIR'] = {str(tmp_path / 'config')!r}\n"
+        "from xpm.cli import main\n"
+        "try:\n"
+        f"    main({args!r} + ['experiments', 'list', '--workdir', {str(tmp_path / 'ws')!r}])\n"
+        "except SystemExit:\n    pass\n"
+        "assert 'logging' not in sys.modules\n"
+        "import logging\n"
+        "print(logging.getLogger().level, logging.getLogger('asyncssh').level)\n"
+        "logging.getLogger('xpm.somewhere').info('said at INFO')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [out.stdout.splitlines()[-1], *out.stderr.splitlines()]
+
+
+def test_logging_imported_after_start_up_is_configured_as_the_options_say(tmp_path):
+    """The command line configures logging when it is first imported (xpm/cli/logs.py), as if at once."""
+    assert _logging_after([], tmp_path) == ["20 30", "INFO xpm.somewhere: said at INFO"]
+    assert _logging_after(["--debug"], tmp_path) == ["10 10", "INFO xpm.somewhere: said at INFO"]
+    assert _logging_after(["--quiet"], tmp_path) == ["30 30"]
 
 
 def test_every_lazy_command_is_found_under_its_name():

@@ -13,7 +13,7 @@ NFS hiccup): readers skip it and report it, never misread it.
 from __future__ import annotations
 
 import zlib
-from typing import Any, Iterator, NamedTuple, TypeVar
+from typing import Any, Callable, Iterator, NamedTuple, TypeVar
 
 import msgspec
 
@@ -23,12 +23,19 @@ from xpm.schema import PARAMS_VERSION, RECORD_VERSION, AnyEvent, ParamsFile, Ver
 T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
-_event_decoder = msgspec.json.Decoder(AnyEvent)
 _version_decoder = msgspec.json.Decoder(VersionView)
-_params_decoder = msgspec.json.Decoder(ParamsFile)
-_decoders: dict[type, msgspec.json.Decoder] = {}
+#: Decoders by type, made on first use: making one walks the type's annotations (all
+#: the events' for AnyEvent), which a command that reads no log should not pay at start-up.
+_decoders: dict[Any, msgspec.json.Decoder] = {}
 _PREFIX = b'["'
 _SEP = b'",'
+
+
+def _decoder(cls: Any) -> msgspec.json.Decoder:
+    decoder = _decoders.get(cls)
+    if decoder is None:
+        decoder = _decoders[cls] = msgspec.json.Decoder(cls)
+    return decoder
 
 
 def encode(record: Any) -> bytes:
@@ -50,11 +57,8 @@ def check_version(data: bytes, supported: int, source: str | None, what: str = "
 def decode_record(data: bytes, cls: type[T], source: str | None = None) -> T:
     """Decodes a versioned record, refusing newer versions with a clear error."""
     check_version(data, RECORD_VERSION, source)
-    decoder = _decoders.get(cls)
-    if decoder is None:
-        decoder = _decoders[cls] = msgspec.json.Decoder(cls)
     try:
-        return decoder.decode(data)  # type: ignore[no-any-return]
+        return _decoder(cls).decode(data)  # type: ignore[no-any-return]
     except msgspec.DecodeError as exc:
         raise SerializationError(f"not a valid {cls.__name__} ({exc})", source) from None
 
@@ -68,7 +72,7 @@ def decode_params(data: bytes, source: str | None = None) -> ParamsFile:
     """
     check_version(data, PARAMS_VERSION, source, "xpm parameters file")
     try:
-        return _params_decoder.decode(data)
+        return _decoder(ParamsFile).decode(data)  # type: ignore[no-any-return]
     except msgspec.DecodeError as exc:
         raise SerializationError(f"not a valid xpm parameters file ({exc})", source) from None
 
@@ -102,18 +106,19 @@ def iter_lines(data: bytes, base_offset: int = 0) -> Iterator[tuple[int, Any]]:
     """
     start = 0
     size = len(data)
+    decode = _decoder(AnyEvent).decode
     while start < size:
         end = data.find(b"\n", start)
         if end < 0:
             return
-        parsed = _parse(data, start, end, base_offset)
+        parsed = _parse(data, start, end, base_offset, decode)
         if isinstance(parsed, LineProblem):
             # A torn line followed by a complete one share a physical line (the
             # writer of the second did not know the first was torn): recover the
             # complete event at the end.
             resync = data.rfind(_PREFIX, start + 1, end)
             while resync > start:
-                recovered = _parse(data, resync, end, base_offset)
+                recovered = _parse(data, resync, end, base_offset, decode)
                 if not isinstance(recovered, LineProblem):
                     yield base_offset + resync, LineProblem(base_offset + start, "torn line")
                     parsed = recovered
@@ -123,7 +128,7 @@ def iter_lines(data: bytes, base_offset: int = 0) -> Iterator[tuple[int, Any]]:
         start = end + 1
 
 
-def _parse(data: bytes, start: int, end: int, base_offset: int) -> Any:
+def _parse(data: bytes, start: int, end: int, base_offset: int, decode: Callable[[bytes], Any]) -> Any:
     line = data[start:end]
     if not (line.startswith(_PREFIX) and line[10:12] == _SEP and line.endswith(b"]")):
         return LineProblem(base_offset + start, "not a log line")
@@ -135,7 +140,7 @@ def _parse(data: bytes, start: int, end: int, base_offset: int) -> Any:
     if zlib.crc32(body) != expected:
         return LineProblem(base_offset + start, "checksum mismatch")
     try:
-        return _event_decoder.decode(body)
+        return decode(body)
     except msgspec.DecodeError as exc:
         return LineProblem(base_offset + start, f"unknown event ({exc})")
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import msgspec
 
 __all__ = ["WorkspaceLocation", "is_url", "parse_location"]
 
@@ -26,9 +27,11 @@ def is_url(text: str) -> bool:
     return _URL.match(text) is not None
 
 
-@dataclass(frozen=True)
-class WorkspaceLocation:
+class WorkspaceLocation(msgspec.Struct, frozen=True):
     """Where a workspace is: a local folder, or a folder on an SSH host.
+
+    A frozen value (equal and hashable by its fields). A msgspec Struct rather
+    than a dataclass: making a dataclass costs every command's start-up 0.5 ms.
 
     Attributes:
         kind: "local" or "ssh".

@@ -7,7 +7,7 @@ wrote when the version did not change), and refuse a newer ``version``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -160,8 +160,19 @@ class TaskOutput(Event, tag="output"):
 AnyEvent = JobStateChanged | JobProgress | JobSubmitted | IndexEntry | IndexRemoved | TaskOutput
 
 
-#: One folded job of an index snapshot: task id, identifier, state, failure reason, tags, last update
-SnapshotJob = tuple[str, str, str, str | None, dict[str, Any], float]
+class IndexedJob(NamedTuple):
+    """One folded job of the index: what listings show, and a row of an index snapshot.
+
+    In a snapshot, an array of its six fields in this order (msgspec decodes the
+    rows straight into these tuples).
+    """
+
+    task_id: str
+    identifier: str
+    state: str
+    failure_reason: str | None
+    tags: dict[str, Any]
+    updated_at: float
 
 
 class IndexSnapshotFile(msgspec.Struct, kw_only=True):
@@ -177,7 +188,7 @@ class IndexSnapshotFile(msgspec.Struct, kw_only=True):
     offset: int
     #: the last complete line folded (newline included): identifies the log
     last_line: bytes
-    jobs: list[SnapshotJob]
+    jobs: list[IndexedJob]
 
 
 class RunRecord(msgspec.Struct, kw_only=True, omit_defaults=True):

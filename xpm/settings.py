@@ -24,9 +24,12 @@ import fnmatch
 import os
 import re
 import warnings
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import msgspec
+from msgspec import field
+from msgspec.structs import replace
 
 from xpm import layout
 from xpm.errors import FileProblem
@@ -115,8 +118,7 @@ def _location(value: WorkspaceLocation | str | os.PathLike[str], where: str) -> 
         raise SettingsError(str(exc), key=where) from None
 
 
-@dataclass
-class HistorySettings:
+class HistorySettings(msgspec.Struct):
     """How many past runs of an experiment to keep when an experiment ends well.
 
     None (the default) keeps every run: run folders are deleted only when the
@@ -137,7 +139,6 @@ class HistorySettings:
         return self.max_done is not None or self.max_failed is not None
 
 
-@dataclass(init=False)
 class WorkspaceSettings:
     """One workspace: where it is and what its jobs get.
 
@@ -160,16 +161,18 @@ class WorkspaceSettings:
 
     id: str
     location: WorkspaceLocation
-    env: dict[str, str] = field(default_factory=dict)
-    triggers: list[str] = field(default_factory=list)
-    max_retries: int = 3
-    history: HistorySettings = field(default_factory=HistorySettings)
+    env: dict[str, str]
+    triggers: list[str]
+    max_retries: int
+    history: HistorySettings
     #: the launcher of jobs submitted without one: None (local), or
     #: ``{"slurm": {<#SBATCH options>}, "interval": s, "binpath": dir, "max_jobs": n}``
-    launcher: dict[str, Any] | None = None
+    launcher: dict[str, Any] | None
     #: whether an SSH workspace's host key is checked (``~/.ssh/known_hosts``, or the
     #: ``UserKnownHostsFile`` of ``~/.ssh/config``); ``known_hosts: false`` turns it off
-    known_hosts: bool = True
+    known_hosts: bool
+    #: the attributes, in the order of the constructor (equality and repr)
+    _FIELDS = ("id", "location", "env", "triggers", "max_retries", "history", "launcher", "known_hosts")
 
     def __init__(
         self,
@@ -195,6 +198,17 @@ class WorkspaceSettings:
         self.history = history if history is not None else HistorySettings()
         self.launcher = launcher
         self.known_hosts = known_hosts
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self._FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: equal by value, not hashable
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"WorkspaceSettings({values})"
 
     @property
     def path(self) -> Path:
@@ -236,8 +250,7 @@ class WorkspaceSettings:
         return any(fnmatch.fnmatchcase(experiment_id, pattern) for pattern in self.triggers)
 
 
-@dataclass
-class Settings:
+class Settings(msgspec.Struct):
     """The content of the settings file.
 
     Attributes:

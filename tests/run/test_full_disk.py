@@ -49,11 +49,12 @@ def small_disk(tmp_path: Path):
 def fill(folder: Path) -> Path:
     """Writes a file until the disk is full; returns it."""
     filler = folder / "filler"
-    with open(filler, "wb") as f:
+    # Unbuffered: a buffered file would try its last, partial block again when closed, and
+    # raise there (ENOSPC) whenever the free space is not a multiple of the block.
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     return filler

@@ -181,8 +181,8 @@ def run(helper: ExperimentHelper, cfg: Configuration):
     ws = tmp_path / "ws"
     start([sys.executable, "-m", "xpm", "run-experiment", "--workdir", str(ws), "--console",
            str(tmp_path / "xp.yaml")], script_env())
+    # The monitor opens on the experiment's own jobs (no Enter: that would open the job's detail).
     wait_screen(screen, lambda s: "viaconsole" in s, "the experiment in the monitor")
-    keys("Enter")
     wait_screen(screen, lambda s: "RUNNING" in line_with("key=console", s), "its job running")
     go.write_text("go")
     wait_screen(screen, lambda s: "DONE" in line_with("key=console", s), "its job done")

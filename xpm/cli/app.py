@@ -96,15 +96,10 @@ def cli(ctx: click.Context, debug: bool, quiet: bool, traceback: bool) -> None:
       experimaestro version
       experimaestro jobs list --workdir /path/to/workspace
     """
-    import logging
+    from xpm.cli import logs, startup_over
 
-    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    # asyncssh tells every connection step at INFO: noise unless debugging.
-    logging.getLogger("asyncssh").setLevel(logging.DEBUG if debug else logging.WARNING)
+    logs.configure(debug, quiet)
     ctx.obj = {"traceback": traceback}
-    from xpm.cli import startup_over
-
     startup_over()
 
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 import msgspec
 
 from xpm import codec, layout
 from xpm.codec import LineProblem
 from xpm.errors import XpmError
-from xpm.schema import RECORD_VERSION, IndexEntry, IndexRemoved, IndexSnapshotFile
+from xpm.schema import RECORD_VERSION, IndexedJob, IndexEntry, IndexRemoved, IndexSnapshotFile
 from xpm.store.log import EventLog
 from xpm.workspace import NotFound, Workspace
 
@@ -36,15 +36,6 @@ SNAPSHOT_AFTER_LINES = 5_000
 
 _snapshot_encoder = msgspec.msgpack.Encoder()
 _snapshot_decoder = msgspec.msgpack.Decoder(IndexSnapshotFile)
-
-
-class IndexedJob(NamedTuple):
-    task_id: str
-    identifier: str
-    state: str
-    failure_reason: str | None
-    tags: dict[str, Any]
-    updated_at: float
 
 
 class IndexSnapshot(NamedTuple):
@@ -233,8 +224,7 @@ class JobIndex:
             return None
         if not self._holds(saved.offset, saved.last_line):
             return None
-        make = IndexedJob._make
-        jobs = {(job[0], job[1]): make(job) for job in saved.jobs}
+        jobs = {(job[0], job[1]): job for job in saved.jobs}
         return IndexSnapshot(jobs, saved.offset, [], len(jobs), saved.last_line)
 
     def _write_snapshot_file(self, folded: IndexSnapshot) -> None:
