@@ -20,14 +20,16 @@ import posixpath
 import stat
 import time
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
 
 from xpm import codec, layout
 from xpm._version import __version__
 from xpm.errors import XpmError
 from xpm.fsutil import append_local, tmp_name, write_local_atomic
-from xpm.locks import FolderLock, LocalLock, Lock
 from xpm.schema import WorkspaceMarker
+
+if TYPE_CHECKING:  # the locks are imported by lock(): a listing takes none
+    from xpm.locks import Lock
 
 __all__ = ["Workspace", "FsspecWorkspace", "WorkspaceNotFound", "NotFound", "UnsafeDelete", "HostCommandError"]
 
@@ -219,6 +221,8 @@ class Workspace:
 
     def lock(self, rel: str, timeout: float | None = None) -> Lock:
         """An exclusive lock named by the path ``rel`` (see :mod:`xpm.locks`)."""
+        from xpm.locks import FolderLock
+
         return FolderLock(self, rel, timeout)
 
     # -- built on the primitives ------------------------------------------------------
@@ -277,6 +281,8 @@ class LocalWorkspace(Workspace):
         return Path(self._p(rel))
 
     def lock(self, rel: str, timeout: float | None = None) -> Lock:
+        from xpm.locks import LocalLock
+
         return LocalLock(self, rel, timeout)
 
     def read_bytes(self, rel: str) -> bytes:

@@ -15,11 +15,12 @@ the measured process.
   file of params.json's size written atomically (temporary file, rename), in plain Python;
 * W2 run 200 trivial jobs, two at a time; floor: 200 ``python -c pass``, two at a time;
 * W3 a dependency chain of 50 jobs, run to the end; floor: 50 ``python -c pass`` one after the other;
-* W4 ``jobs list``, with and without a filter, and ``experiments list``, over 10,000 and 100,000 jobs;
+* W4 ``jobs list``, with and without a filter, and ``experiments list``, over 10,000 and 100,000 jobs
+  (the floor of ``experiments list``: Python importing click and msgspec);
 * W5 submit again 10,000 jobs that are done;
 * W6 identifiers of a nested configuration (depth 3, 10 parameters);
 * W7 ``jobs clean --perform`` of 1,000 finished jobs;
-* W8 start-up: the import of the package, and ``experimaestro --help``.
+* W8 start-up: importing what an experiment file imports, and ``experimaestro --help``.
 
 The workloads are in compare_workload.py (one script, either interpreter), the
 tasks in compare_tasks.py, the workspaces of W4 and W7 in compare_workspaces.py.
@@ -292,10 +293,14 @@ class Bench:
                 # listing is checked: a timing of an empty listing is worthless.)
                 self.each(rows[what], "xpm", lambda: self.listed("xpm", workspaces["xpm"], args, expected))
                 rows[what].samples.pop("xpm", None)
+            # The floor of experiments list: starting Python and importing the two libraries
+            # any command line on them loads (click parses, msgspec reads the records).
+            libraries = [str(self.python["xpm"]), "-c", "import click, msgspec"]
             for _ in range(self.repeat):
                 for what, (args, expected) in commands.items():
                     for tool in TOOLS:
                         self.each(rows[what], tool, lambda: self.listed(tool, workspaces[tool], args, expected))
+                rows[f"experiments list, {n:,} jobs"].floor.append(self.measure(libraries)[0].seconds)
             shutil.rmtree(workspaces["xpm"])
 
     def listing_workspace(self, tool: str, n: int) -> Path:
@@ -377,7 +382,7 @@ class Bench:
 
     def w8_startup(self, sizes: Sizes) -> None:
         rows = {
-            "import": self.row("W8", "import of the package, on top of python -c pass"),
+            "import": self.row("W8", "from <package> import Config, Param, Task, on top of python -c pass"),
             "help": self.row("W8", "experimaestro --help"),
             "floor": self.row("W8", "python -c pass (the floor, each interpreter)"),
         }
@@ -387,7 +392,9 @@ class Bench:
                 python = str(self.python[tool])
                 self.each(rows["floor"], tool, lambda: self.measure([python, "-c", "pass"])[0])
                 floors[tool].append(rows["floor"].samples[tool][-1])
-                self.each(rows["import"], tool, lambda: self.measure([python, "-c", f"import {tool}"])[0])
+                # What an experiment file imports (import xpm alone loads its names on first use)
+                names = f"from {tool} import Config, Param, Task"
+                self.each(rows["import"], tool, lambda: self.measure([python, "-c", names])[0])
                 self.each(rows["help"], tool, lambda: self.measure([*self.cli(tool), "--help"])[0])
         for tool in TOOLS:
             if not floors[tool] or tool not in rows["import"].samples:

@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 from xpm import codec, layout
 from xpm.errors import SerializationError, XpmError
-from xpm.locks import remove_tombstone, tombstones
 from xpm.schema import (
     FAILURE_REASONS,
     JOB_STATES,
@@ -211,6 +210,8 @@ class JobStore:
         lock = layout.job_lock(task_id, identifier)
         try:
             # The lock-folder protocol (SSH workspaces) leaves tombstones beside the lock.
+            from xpm.locks import remove_tombstone, tombstones  # here: listings never need locks
+
             for tomb in tombstones(ws, lock):
                 remove_tombstone(ws, tomb)
             ws.remove(lock, missing_ok=True)
