@@ -90,6 +90,7 @@ FLOORS: dict[str, float] = {
     "xpm.submission": 8,
     # 9: porcelain: the experiment, reading, acting, repairing
     "xpm.runs": 9,
+    "xpm.runbookkeeping": 9,
     "xpm.query": 9,
     "xpm.control": 9,
     "xpm.maintenance": 9,
@@ -114,6 +115,7 @@ FLOORS: dict[str, float] = {
     "xpm.compat.": 10,
     "xpm.monitor": 10,
     "xpm.monitor.": 10,
+    "xpm.monitor.onejob": 10,
     "xpm.web": 10,
     "xpm.web.": 10,
 }

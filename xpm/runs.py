@@ -7,6 +7,8 @@ for every job (and their ``on_completed`` callbacks) and raises
 :class:`FailedExperiment` if some failed; on an exception (Ctrl-C included) it
 leaves the jobs running, and a later run follows them again. Once it ended well, it
 deletes the folders of the jobs submitted with ``transient=TransientMode.REMOVE``.
+The lock, the run's records and that tidying at the end are in :mod:`xpm.runbookkeeping`;
+the submission of tasks in :mod:`xpm.submitting`.
 
 A task may also be submitted outside any experiment, to see its job without
 running it (``task.submit(run_mode=RunMode.DRY_RUN)``): :func:`submit_outside`.
@@ -24,12 +26,10 @@ from typing import Any, Iterable
 
 from xpm import context, layout, state
 from xpm.dynamic import DynamicOutputs
-from xpm.environment import collect
 from xpm.errors import XpmError
 from xpm.launchers import Launcher
 from xpm.launchers.local import LocalLauncher
-from xpm.locks import LockTimeout
-from xpm.process import hostname
+from xpm.runbookkeeping import RunBookkeeping
 from xpm.runmode import RunMode, TransientMode
 from xpm.scheduler.core import Scheduler, SchedulerStopped
 from xpm.scheduler.job import Job
@@ -37,15 +37,12 @@ from xpm.scheduler.options import (
     DirtyGitAction,
     DirtyGitError,
     GracefulExperimentExit,
-    check_git,
     dirty_git_action,
 )
 from xpm.scheduler.prepare import PrepareStep
 from xpm.scheduler.report import FailedExperiment, Progress
 from xpm.scheduler.workspaceview import ExperimentWorkspace
-from xpm.schema import RECORD_VERSION, EnvironmentRecord, RunRecord
 from xpm.settings import WorkspaceSettings, load_settings, resolve_workspace
-from xpm.store.index import SNAPSHOT_AFTER_LINES
 from xpm.store.jobs import JobDirs, JobStore
 from xpm.store.runs import RunStore
 from xpm.store.tokens import CounterToken
@@ -108,7 +105,7 @@ def _default_max_jobs() -> int:
     return os.cpu_count() or 1
 
 
-class Experiment(Submitting):
+class Experiment(Submitting, RunBookkeeping):
     """A run of an experiment (see :func:`experiment`).
 
     Attributes:
@@ -326,26 +323,6 @@ class Experiment(Submitting):
             self._release_lock()
             raise
 
-    def _take_lock(self) -> None:
-        ws = self._ws
-        assert ws is not None
-        rel = layout.experiment_lock(self.id)
-        lock = ws.lock(rel, timeout=0)
-        try:
-            lock.acquire()
-        except LockTimeout as exc:
-            who = f"host {exc.owner.host}, pid {exc.owner.pid}" if exc.owner else "another process"
-            print(f"xpm: experiment {self.id} is running ({who}); waiting for it to end...", file=sys.stderr,
-                  flush=True)
-            lock = ws.lock(rel, timeout=None)
-            lock.acquire()
-        self._lock = lock
-
-    def _release_lock(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
     def _new_run(self) -> str:
         """Creates the run folder and its records; points the experiment's current ref at it."""
         assert self.runs is not None
@@ -357,57 +334,6 @@ class Experiment(Submitting):
         self._record_spec(run_id)
         self.runs.set_current(self.id, run_id)
         return run_id
-
-    def _project(self) -> str:
-        """The folder of the experiment's code: the first project path, else the main script's folder."""
-        if self._project_paths:
-            return self._project_paths[0]
-        main = getattr(sys.modules.get("__main__"), "__file__", None)
-        return os.path.dirname(os.path.abspath(main)) if main else os.getcwd()
-
-    def _record_spec(self, run_id: str) -> None:
-        """Records the run's spec (configuration, sources, git state); a problem is a warning, never a failure."""
-        from xpm import runspec
-
-        assert self.runs is not None
-        inputs = self.spec_inputs or runspec.RunInputs.of_script(self._project())
-        try:
-            runspec.record(self.runs, self.id, run_id, inputs)
-        except (XpmError, OSError) as exc:
-            print(f"xpm: the spec of run {run_id} is not recorded: {exc}", file=sys.stderr)
-
-    def _environment(self) -> EnvironmentRecord:
-        """What the run runs with, checked against ``dirty_git`` before anything is recorded."""
-        environment = collect(self._project())
-        check_git(environment, self._dirty_git)
-        return environment
-
-    def _write_run(self, run_id: str, status: str, ended: bool = False) -> None:
-        assert self.runs is not None
-        self.runs.write_record(RunRecord(
-            version=RECORD_VERSION,
-            experiment_id=self.id,
-            run_id=run_id,
-            hostname=hostname(),
-            pid=os.getpid(),
-            started_at=self._started_at,
-            ended_at=time.time() if ended else None,
-            status=status,
-            command=list(getattr(sys, "orig_argv", sys.argv)),
-            cwd=os.getcwd(),
-        ))
-
-    def _refresh_index_snapshot(self) -> None:
-        """After a large run, folds the job index so that the next ``jobs list`` starts from a snapshot.
-
-        A job records about three index entries; small runs leave that to the
-        next reader (reading the snapshot is not free on a remote workspace).
-        """
-        if self.store is not None and len(self.jobs) * 3 >= SNAPSHOT_AFTER_LINES:
-            try:
-                self.store.index.load()
-            except XpmError as exc:
-                logger.warning("job index not folded: %s", exc)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         graceful = exc_type is not None and issubclass(exc_type, GracefulExperimentExit)
@@ -465,48 +391,6 @@ class Experiment(Submitting):
             raise FailedExperiment(self.id, failed, callbacks)
         # GracefulExperimentExit: the jobs go on; the block ends without an error.
         return graceful
-
-    def _notify(self, status: str) -> None:
-        """Runs the ``notify`` command of the settings, once for the run; its failure is a warning."""
-        command = getattr(self._settings, "notify", None)
-        if not command or self.scheduler is None:
-            return
-        from xpm.notify import notify_run
-
-        jobs = list(self.scheduler.jobs.values())
-        notify_run(command, experiment_id=self.id, run_id=self.run_id or "", status=status,
-                   done=sum(job.state == state.DONE for job in jobs),
-                   failed=sum(job.state == state.ERROR for job in jobs), total=len(jobs),
-                   workspace=self._location, run_dir=str(self.workdir))
-
-    def _prune_history(self) -> None:
-        """Deletes the old runs the ``history`` settings do not keep (when they set a limit)."""
-        history = self.settings.history if self.settings is not None else None
-        if history is None or not history.prunes or self.store is None:
-            return
-        from xpm.history import prune_runs
-
-        try:
-            prune_runs(self.store.workspace, self.id, history, current=self.run_id)
-        except (XpmError, OSError) as exc:
-            print(f"xpm: old runs of {self.id} kept: {exc}", file=sys.stderr)
-
-    def _remove_transient(self) -> None:
-        """Deletes the folders of the done jobs submitted with ``TransientMode.REMOVE``, as
-        ``jobs clean`` does (under each job's lock, only a real job folder that ended)."""
-        from xpm import control
-
-        assert self.store is not None
-        for job in self.scheduler.jobs.values():
-            if job.transient is not TransientMode.REMOVE or job.state != state.DONE:
-                continue
-            try:
-                outcome = control.clean(self.store, (job.task_id, job.identifier))
-            except (XpmError, OSError) as exc:
-                print(f"xpm: transient job {job.name} kept: {exc}", file=sys.stderr)
-                continue
-            if outcome.result != "cleaned":
-                print(f"xpm: transient job {job.name} kept: {outcome.detail}", file=sys.stderr)
 
 
 def set_launcher(launcher: Launcher) -> None:

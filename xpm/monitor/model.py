@@ -12,6 +12,8 @@ and the rest goes on.
 The job rows of 100,000 jobs are a sorted list of keys: the view asks for the
 rows it draws (:meth:`MonitorModel.job_row`), and a refresh moves only the rows
 of the jobs that changed.
+
+What the model tells of one job (detail, logs, folder, kill) is in :mod:`xpm.monitor.onejob`.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import bisect
 import time
 from typing import Any, Callable
 
-from xpm import control, layout, query, state
+from xpm import layout, state
 from xpm.errors import XpmError
 from xpm.filter import Filter, FilterError, parse
 from xpm.launchers.slurm_status import recent_failures
-from xpm.monitor.files import LogFollower, one_line, params_lines, read_params
+from xpm.monitor.files import LogFollower, one_line, params_lines
+from xpm.monitor.onejob import OneJob
 from xpm.monitor.rows import ExperimentRow, JobDetail, JobRow, RowOrder, RunRow, _Events, _Run
 from xpm.schema import JobSubmitted
 from xpm.store.index import IndexedJob, IndexSnapshot, JobKey, no_gc
@@ -46,7 +49,7 @@ REBUILD_AFTER = 2_000
 #: Most lines of parameters a job detail shows
 
 
-class MonitorModel(RowOrder):
+class MonitorModel(RowOrder, OneJob):
     """The experiments and jobs of a workspace, kept up to date by :meth:`refresh`.
 
     Nothing is read before the first :meth:`refresh`.
@@ -545,61 +548,3 @@ class MonitorModel(RowOrder):
             if row is not None:
                 bisect.insort(self._rows, row)
                 self._row_of[key] = row
-
-    # --- one job -------------------------------------------------------------------
-
-    def follow(self, key: JobKey | None) -> None:
-        """Follows the events of a job whatever its state (the job the detail view shows)."""
-        self.followed = key
-
-    def job_path(self, key: JobKey) -> str:
-        """The job folder, as a local path (or the workspace URL joined with it)."""
-        return self.workspace.describe(layout.job_dir(*key))
-
-    def detail(self, key: JobKey) -> JobDetail:
-        """The state, parameters and dependencies of a job (read again only when the job changed)."""
-        cached = self._details.get(key)
-        if cached is not None:
-            return cached
-        problems: list[str] = []
-        rel = layout.job_state(*key)
-        record = None
-        try:
-            record = self.store.state(*key)
-        except (OSError, XpmError) as exc:
-            problems.append(f"{self.workspace.describe(rel)}: {one_line(exc)}")
-        self._problem(rel, problems[0] if problems else None)
-        params, dependencies = self._read_params(key, problems)
-        jobs = self._index.jobs if self._index is not None else {}
-        deps = [(query.short_name(dep), jobs[dep].state if dep in jobs else state.UNSCHEDULED) for dep in dependencies]
-        detail = JobDetail(key, self.job_path(key), record, params, deps, problems)
-        self._details[key] = detail
-        return detail
-
-    def _read_params(self, key: JobKey, problems: list[str]) -> tuple[list[str], list[JobKey]]:
-        cached = self._params.get(key)
-        if cached is not None:
-            return cached
-        jobs = self._index.jobs if self._index is not None else {}
-        lines, dependencies, problem, missing = read_params(self.workspace, key, jobs)
-        if problem is not None:
-            problems.append(problem)
-            if not missing:
-                self._problem(layout.job_params(*key), problem)
-            return [], []
-        self._problem(layout.job_params(*key), None)
-        self._params[key] = (lines, dependencies)
-        return lines, dependencies
-
-    def log(self, key: JobKey, stream: str = "stderr") -> LogFollower:
-        """Follows a job's ``stderr`` or ``stdout`` (the current attempt's)."""
-        if stream not in ("stderr", "stdout"):
-            raise ValueError(f"unknown stream {stream!r}")
-        rel = layout.job_stderr(*key) if stream == "stderr" else layout.job_stdout(*key)
-        return LogFollower(self.workspace, rel)
-
-    def kill(self, key: JobKey, *, grace: float = control.KILL_GRACE) -> control.Outcome:
-        """Kills (or cancels, when it did not start) a job, as ``jobs kill`` does; waits up to ``grace`` seconds."""
-        outcomes: list[control.Outcome] = []
-        control.kill(self.store, [key], outcomes.append, grace=grace)
-        return outcomes[0]
