@@ -16,7 +16,7 @@ from xpm import codec, layout
 from xpm.filter import FilterError
 from xpm.monitor.files import TAIL_BYTES, LogFollower
 from xpm.monitor.model import MonitorModel
-from xpm.schema import IndexEntry, JobProgress, JobSubmitted
+from xpm.schema import IndexEntry, IndexRemoved, JobProgress, JobSubmitted
 from xpm.store.index import IndexedJob, JobIndex
 from xpm.store.log import EventLog
 from xpm.workspace import LocalWorkspace, Workspace
@@ -238,6 +238,35 @@ def test_rebuilt_index_is_folded_again(filled: Maker):
     JobIndex(filled.ws).rewrite([j._replace(state="done", updated_at=j.updated_at + 100) for j in jobs])
     assert model.refresh()
     assert set(states(model)) == {"done"} and model.job_count() == 6
+
+
+def test_counts_follow_each_change_as_a_recount_would(filled: Maker):
+    """The runs' counts are moved job by job as the index changes (no recount): after each change of
+    state, removal, return of a job and new submission, they equal a fresh model's."""
+    import random
+
+    model = MonitorModel(filled.ws)
+    model.refresh()
+    model.experiments()
+    index = JobIndex(filled.ws)
+    pick = random.Random(20)
+    jobs = [("m.train", ident(1)), ("m.train", ident(2)), ("m.train", ident(3)), ("m.eval", ident(4)),
+            ("m.eval", ident(5)), ("m.other", ident(6))]
+    for step in range(40):
+        task_id, number = pick.choice(jobs)
+        identifier = f"{number:064x}"
+        if step % 7 == 6:
+            index.log.append(IndexRemoved(ts=2e9 + step, task_id=task_id, identifier=identifier))
+        elif step % 11 == 10:
+            filled.job("m.train", ident(20 + step), "waiting", experiment=RUN)
+        else:
+            state = pick.choice(["waiting", "running", "done", "error"])
+            index.log.append(IndexEntry(ts=2e9 + step, task_id=task_id, identifier=identifier, state=state))
+        model.refresh()
+        fresh = MonitorModel(filled.ws)
+        fresh.refresh()
+        assert [row.states for row in model.experiments()] == [row.states for row in fresh.experiments()], step
+        assert model.run_rows("xp") == fresh.run_rows("xp"), step
 
 
 def test_new_run_of_the_experiment_replaces_the_old_one(filled: Maker):

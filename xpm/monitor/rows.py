@@ -134,6 +134,20 @@ class _Run:
             self.counts = counts
         return self.counts
 
+    def move(self, key: JobKey, before: str | None, after: str | None) -> None:
+        """Moves a job of the run from one state's count to another's (None: not in the index)."""
+        counts = self.counts
+        if counts is None or before == after or key not in self.seq:
+            return
+        if before is not None:
+            left = counts.get(before, 0) - 1
+            if left > 0:
+                counts[before] = left
+            else:
+                counts.pop(before, None)
+        if after is not None:
+            counts[after] = counts.get(after, 0) + 1
+
     def row(self, jobs: Mapping[JobKey, IndexedJob], current: bool, tags: list[str]) -> RunRow:
         """The run as the runs screens list it."""
         assert self.run_id is not None
