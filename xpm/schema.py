@@ -3,9 +3,10 @@
 Schema evolution (see ``spec/``): a new field always has a default and a type
 never changes; readers accept unknown fields (an older xpm reads what a newer one
 wrote when the version did not change), and refuse a newer ``version``.
-"""
 
-from __future__ import annotations
+The annotations are real objects here (no ``from __future__ import annotations``):
+a decoder made from strings compiles each of them, at every command's start.
+"""
 
 from typing import Any, NamedTuple
 
