@@ -67,9 +67,14 @@ def _git(folder: str, *args: str) -> subprocess.CompletedProcess[bytes]:
         raise GitProblem(folder, f"git failed ({exc})") from None
 
 
-def git_state(folder: str | os.PathLike[str], *, with_patch: bool = True) -> GitState:
+def git_state(folder: str | os.PathLike[str], *, with_patch: bool = True,
+              known: dict[str, GitState] | None = None) -> GitState:
     """The state of the repository holding ``folder`` (without ``with_patch``, its ``patch`` is left empty:
     the uncommitted changes are only said to exist).
+
+    ``known`` holds the states already asked during one operation (a run's start asks
+    for ``environment.json``, then for ``spec.json``), by real path of the folder: a
+    folder met again is not asked again. What it keeps has its patch, for any later caller.
 
     Raises:
         GitMissing: git is not installed.
@@ -77,6 +82,12 @@ def git_state(folder: str | os.PathLike[str], *, with_patch: bool = True) -> Git
         GitProblem: a git command failed otherwise.
     """
     where = os.fspath(folder)
+    if known is not None:
+        key = os.path.realpath(where)
+        state = known.get(key)
+        if state is None:
+            state = known[key] = git_state(where)
+        return state if with_patch else state._replace(patch=b"")
     # One call for the top folder, the commit and the branch ("HEAD" when detached).
     found = _git(where, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD")
     if found.returncode != 0:

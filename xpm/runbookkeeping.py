@@ -95,20 +95,24 @@ class RunBookkeeping:
         main = getattr(sys.modules.get("__main__"), "__file__", None)
         return os.path.dirname(os.path.abspath(main)) if main else os.getcwd()
 
-    def _record_spec(self, run_id: str) -> None:
-        """Records the run's spec (configuration, sources, git state); a problem is a warning, never a failure."""
+    def _record_spec(self, run_id: str, known: dict[str, Any] | None = None) -> None:
+        """Records the run's spec (configuration, sources, git state); a problem is a warning, never a failure.
+
+        ``known``: the git states :meth:`_environment` asked, not asked again.
+        """
         from xpm import runspec
 
         assert self.runs is not None
         inputs = self.spec_inputs or runspec.RunInputs.of_script(self._project())
         try:
-            runspec.record(self.runs, self.id, run_id, inputs)
+            runspec.record(self.runs, self.id, run_id, inputs, known)
         except (XpmError, OSError) as exc:
             print(f"xpm: the spec of run {run_id} is not recorded: {exc}", file=sys.stderr)
 
-    def _environment(self) -> EnvironmentRecord:
-        """What the run runs with, checked against ``dirty_git`` before anything is recorded."""
-        environment = collect(self._project())
+    def _environment(self, known: dict[str, Any] | None = None) -> EnvironmentRecord:
+        """What the run runs with, checked against ``dirty_git`` before anything is recorded (``known``
+        keeps the git states asked, for the spec)."""
+        environment = collect(self._project(), known)
         check_git(environment, self._dirty_git)
         return environment
 

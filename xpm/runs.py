@@ -326,12 +326,13 @@ class Experiment(Submitting, RunBookkeeping):
     def _new_run(self) -> str:
         """Creates the run folder and its records; points the experiment's current ref at it."""
         assert self.runs is not None
-        environment = self._environment()
+        known: dict[str, Any] = {}  # the git states, asked once for environment.json and spec.json
+        environment = self._environment(known)
         self._started_at = time.time()
         run_id = self.runs.create_run(self.id, self._started_at)
         self._write_run(run_id, state.RUN_RUNNING)
         self.runs.write_environment(self.id, run_id, environment)
-        self._record_spec(run_id)
+        self._record_spec(run_id, known)
         self.runs.set_current(self.id, run_id)
         return run_id
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote, urlparse
 
-from xpm.gitinfo import GitMissing, GitProblem, git_state
+from xpm.gitinfo import GitMissing, GitProblem, GitState, git_state
 from xpm.schema import RECORD_VERSION, RepositoryRecord, RunSpec, SourceFile
 from xpm.store.blobs import BlobStore
 from xpm.store.runs import RunStore
@@ -149,19 +149,23 @@ def _say(line: str) -> None:
     print(f"xpm: {line}", file=sys.stderr, flush=True)
 
 
-def record(runs: RunStore, experiment_id: str, run_id: str, inputs: RunInputs) -> RunSpec:
+def record(runs: RunStore, experiment_id: str, run_id: str, inputs: RunInputs,
+           known: dict[str, GitState] | None = None) -> RunSpec:
     """Captures a run's spec and writes it, under the blobs lock: the blobs it names cannot be removed
-    (as unreferenced) between their storing and the writing of the spec."""
+    (as unreferenced) between their storing and the writing of the spec. ``known``: the git states
+    already asked at this run's start (see :func:`xpm.gitinfo.git_state`)."""
     with BlobStore(runs.workspace).lock():
-        spec = capture(runs.workspace, inputs)
+        spec = capture(runs.workspace, inputs, known=known)
         runs.write_spec(experiment_id, run_id, spec)
     return spec
 
 
-def capture(workspace: Workspace, inputs: RunInputs, *, say: Callable[[str], None] = _say) -> RunSpec:
+def capture(workspace: Workspace, inputs: RunInputs, *, say: Callable[[str], None] = _say,
+            known: dict[str, GitState] | None = None) -> RunSpec:
     """Stores the sources and patches of a run as blobs of ``workspace``; returns the run's spec.
 
-    ``say`` hears what could not be recorded (it is in the spec's ``problems`` too).
+    ``say`` hears what could not be recorded (it is in the spec's ``problems`` too); ``known`` holds
+    the git states already asked (see :func:`xpm.gitinfo.git_state`).
     """
     global _said_git_missing
     blobs = BlobStore(workspace)
@@ -200,7 +204,7 @@ def capture(workspace: Workspace, inputs: RunInputs, *, say: Callable[[str], Non
         if not os.path.isdir(where):
             continue
         try:
-            found = git_state(where)
+            found = git_state(where, known=known)
         except GitMissing as exc:
             problem(str(exc), quiet=_said_git_missing)
             _said_git_missing = True

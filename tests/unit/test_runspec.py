@@ -179,3 +179,30 @@ def test_a_failing_notification_does_not_fail_the_run(tmp_path: Path, monkeypatc
 def test_flatten():
     assert flatten({"a": {"b": 1, "c": [1, {"d": 2}]}, "e": {}, "f": []}) == {
         "a.b": 1, "a.c[0]": 1, "a.c[1].d": 2, "e": {}, "f": []}
+
+
+def test_a_run_start_asks_git_once_for_its_project(tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch):
+    """environment.json and spec.json record the same repository: its state is asked once (each git
+    command once), through a git on PATH that logs its arguments before running the real one."""
+    import shutil
+
+    real = shutil.which("git")
+    assert real is not None
+    bin_dir, log = tmp_path / "bin", tmp_path / "git.log"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {real} "$@"\n')
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(real).parent}")
+    (repo / "sub" / "code.py").write_text("x = 2\n")  # dirty: the spec asks for the patch too
+    with experiment(tmp_path / "ws", "once", project_paths=[repo / "sub"]) as xp:
+        Step.C(n=2).submit()
+    # (the spec also asks about the repositories of editable packages: only this one's calls count)
+    asked = [line.split() for line in log.read_text().splitlines()
+             if line.startswith(("-C " + str(repo), "-C " + str(repo.resolve())))]
+    commands = [next(word for word in words if word in ("rev-parse", "status", "diff")) for words in asked]
+    assert sorted(commands) == ["diff", "rev-parse", "status"], asked
+    store = RunStore(Workspace.open(tmp_path / "ws"))
+    spec, environment = store.spec("once", xp.run_id), store.environment("once", xp.run_id)
+    assert spec is not None and environment is not None and environment.git is not None
+    [repository] = [r for r in spec.repositories if r.path == str(repo.resolve())]
+    assert (environment.git.commit, environment.git.dirty) == (repository.commit, True) and repository.patch

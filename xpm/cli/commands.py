@@ -1,4 +1,8 @@
-"""Registers the commands of the click group (imported by :func:`xpm.cli.main`)."""
+"""The ``experiments`` and ``workspace`` groups, and the commands defined here with them.
+
+Loaded when one of them is named (``COMMANDS`` of :mod:`xpm.cli.app`); the other
+subcommands of ``experiments`` live in modules of their own (:data:`EXPERIMENT_COMMANDS`).
+"""
 
 from __future__ import annotations
 
