@@ -94,6 +94,7 @@ FLOORS: dict[str, float] = {
     "xpm.query": 9,
     "xpm.control": 9,
     "xpm.maintenance": 9,
+    "xpm.copyjobs": 9,
     "xpm.copying": 9,
     "xpm.copying_rsync": 9,
     "xpm.history": 9,

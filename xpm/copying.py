@@ -16,8 +16,10 @@ index and current-run ref are updated. Nothing is ever deleted at the source.
 When rsync can serve the two workspaces (:func:`xpm.rsync.route`: local↔local,
 local↔SSH), the files of the finished jobs go by rsync into the same staging
 folders, many jobs per rsync (one ssh connection for a thousand small jobs), and
-are checked and renamed the same way. One copy at a time writes into a workspace:
-it holds :data:`~xpm.layout.COPY_LOCK` there while it copies.
+are checked and renamed the same way (:mod:`xpm.copying_rsync`). One copy at a
+time writes into a workspace: it holds :data:`~xpm.layout.COPY_LOCK` there while it
+copies. The plan's types, the errors and the checks and renames of a staged job,
+which both paths share, are in :mod:`xpm.copyjobs`.
 """
 
 from __future__ import annotations
@@ -28,10 +30,27 @@ import shutil
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from xpm import codec, layout, state
+from xpm.copyjobs import (
+    ACTIVE,
+    COPY,
+    LOCK_PREFIX,
+    MISSING,
+    PART_SUFFIX,
+    PRESENT,
+    STAGING,
+    CopyBusy,
+    CopyError,
+    CopyPlan,
+    FileEntry,
+    JobCopy,
+    ParamsMismatch,
+    Progress,
+    list_tree,
+    place,
+)
 from xpm.errors import XpmError
 from xpm.schema import IndexEntry
 from xpm.store.blobs import BlobStore, digest_of
@@ -42,129 +61,16 @@ from xpm.workspace import Workspace
 if TYPE_CHECKING:
     from xpm.rsync import Route
 
-__all__ = ["STAGING", "CopyError", "CopyBusy", "ParamsMismatch", "CopyPlan", "JobCopy", "Progress", "plan_copy",
-           "perform_copy"]
+# The plan's types, errors and constants live in xpm.copyjobs (shared with the rsync path): named here too.
+__all__ = ["STAGING", "COPY", "PRESENT", "ACTIVE", "MISSING", "CopyError", "CopyBusy", "ParamsMismatch", "CopyPlan",
+           "FileEntry", "JobCopy", "Progress", "list_tree", "plan_copy", "perform_copy"]
 
-#: The staging folder of copies, at the root of the destination workspace (one folder per job)
-STAGING = layout.STAGING
-#: The suffix of a file being copied into the staging folder (renamed when complete)
-PART_SUFFIX = ".xpm-part"
 #: Bytes read and written at a time when streaming between two remote workspaces
 CHUNK = 4 << 20
 #: Files up to this size are written to an SSH workspace in one request, without a temporary name
 ONE_WRITE = 16 << 10
 #: Jobs copied at once when one end is remote (each waits on round trips most of the time)
 PARALLEL_JOBS = 8
-#: Inside a job folder: the job lock (and its tombstones), which belongs to the source's processes
-_LOCK_PREFIX = posixpath.relpath(layout.job_lock("t", "0" * 64), layout.job_dir("t", "0" * 64))
-
-# What a job of the plan will become
-COPY, PRESENT, ACTIVE, MISSING = "copy", "present", "active", "missing"
-
-
-class CopyError(XpmError):
-    """A copy that cannot be made, or that stopped (no job folder is ever left half-copied)."""
-
-
-class CopyBusy(CopyError):
-    """Another copy writes into the destination workspace (its lock names the owner)."""
-
-    def __init__(self, lock: str, owner: str, note: str = ""):
-        self.lock = lock
-        self.owner = owner
-        super().__init__(f"another copy into this workspace is under way ({lock} is held {owner}"
-                         f"{'; ' + note if note else ''}): wait for it to end, then run this copy again")
-
-
-class ParamsMismatch(CopyError):
-    """A job folder at the destination holds other parameters than the source's: never overwritten."""
-
-    def __init__(self, source: str, destination: str):
-        self.source = source
-        self.destination = destination
-        super().__init__(
-            f"{destination} exists with other parameters than {source}: it is not overwritten "
-            "(compare them with `experimaestro parameters-difference`)"
-        )
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """A file of a job or run folder: its path relative to the folder, its size, whether it is a link."""
-
-    rel: str
-    size: int
-    link: bool = False
-
-
-@dataclass
-class JobCopy:
-    """A job of the run, and what the copy does with it.
-
-    ``action``: copy; present (at the destination already); active (launched at the
-    source: copied only with ``include_running``); missing (no folder at the source).
-    """
-
-    task_id: str
-    identifier: str
-    action: str
-    state: str = state.UNSCHEDULED
-    failure_reason: str | None = None
-    files: list[FileEntry] = field(default_factory=list)
-    #: its ``params.json`` at the source when planned (what the staged one must be)
-    params: bytes = field(default=b"", repr=False)
-    #: set once the job is in place at the destination (copied by this copy)
-    placed: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"{self.task_id}/{self.identifier}"
-
-    @property
-    def size(self) -> int:
-        return sum(f.size for f in self.files)
-
-
-@dataclass
-class CopyPlan:
-    """What copying a run would do (the dry run prints it; :func:`perform_copy` follows it)."""
-
-    experiment_id: str
-    run_id: str
-    jobs: list[JobCopy]
-    run_files: list[FileEntry]
-    tags: dict[tuple[str, str], dict[str, Any]]
-    include_running: bool
-    warnings: list[str] = field(default_factory=list)
-
-    def with_action(self, *actions: str) -> list[JobCopy]:
-        return [job for job in self.jobs if job.action in actions]
-
-    @property
-    def to_copy(self) -> list[JobCopy]:
-        """The jobs that will be copied (running ones only with ``include_running``)."""
-        actions = (COPY, ACTIVE) if self.include_running else (COPY,)
-        return self.with_action(*actions)
-
-    @property
-    def files(self) -> int:
-        return sum(len(job.files) for job in self.to_copy) + len(self.run_files)
-
-    @property
-    def bytes(self) -> int:
-        return sum(job.size for job in self.to_copy) + sum(f.size for f in self.run_files)
-
-
-@dataclass
-class Progress:
-    """Where a copy is: jobs done of the total, files and bytes copied (of the planned totals)."""
-
-    jobs: int
-    total_jobs: int
-    files: int
-    total_files: int
-    bytes: int
-    total_bytes: int
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -222,7 +128,7 @@ def _plan_job(source: Workspace, destination: Workspace, task_id: str, identifie
             raise ParamsMismatch(source.describe(folder), destination.describe(folder))
         return JobCopy(task_id, identifier, PRESENT)
     known, reason = _state_of(source, task_id, identifier)
-    files = [f for f in list_tree(source, folder) if not f.rel.startswith(_LOCK_PREFIX)]
+    files = [f for f in list_tree(source, folder) if not f.rel.startswith(LOCK_PREFIX)]
     action = ACTIVE if known in state.LAUNCHED else COPY
     return JobCopy(task_id, identifier, action, known, reason, files, params)
 
@@ -239,11 +145,6 @@ def _state_of(ws: Workspace, task_id: str, identifier: str) -> tuple[str, str | 
     except XpmError:
         return state.UNSCHEDULED, None
     return record.state, record.failure_reason
-
-
-def list_tree(ws: Workspace, rel: str) -> list[FileEntry]:
-    """Every file under a folder (links not followed), relative to it, sorted ([] when it does not exist)."""
-    return [FileEntry(entry, size, link) for entry, size, link in ws.list_files(rel)]
 
 
 # --- copying ----------------------------------------------------------------------------------
@@ -279,7 +180,7 @@ def perform_copy(plan: CopyPlan, source: Workspace, destination: Workspace,
 
 def _perform(plan: CopyPlan, source: Workspace, destination: Workspace,
              progress: Callable[[Progress], None] | None, rsync: Route | None) -> list[str]:
-    # The rsync path, beside: it builds on this module's checks and renames.
+    # The rsync path, beside (it loads subprocess and the rsync module: only when a copy runs).
     from xpm.copying_rsync import prune_staging, send_jobs
 
     notes: list[str] = []
@@ -307,7 +208,7 @@ def _perform(plan: CopyPlan, source: Workspace, destination: Workspace,
         staging = layout.staged_job_dir(job.task_id, job.identifier)
         _copy_files(source, layout.job_dir(job.task_id, job.identifier), destination, staging, links, advanced,
                     notes, replace=True)
-        _place(source, destination, job, staging, task_dirs)
+        place(source, destination, job, staging, task_dirs)
         advanced(0, 0, 1)
 
     # Over SFTP each file costs a few round trips: several jobs at once keep the connection busy.
@@ -366,21 +267,7 @@ def _copy_job(source: Workspace, destination: Workspace, job: JobCopy,
                 changing=job.action == ACTIVE)
     if job.action == ACTIVE:
         _mark_unfinished(destination, staging, job)
-    _place(source, destination, job, staging, task_dirs)
-
-
-def _place(source: Workspace, destination: Workspace, job: JobCopy, staging: str, task_dirs: set[str]) -> None:
-    """Checks a staged job and renames it into place (unless the same job got there meanwhile)."""
-    folder = layout.job_dir(job.task_id, job.identifier)
-    _check_staged(destination, staging, job)
-    if job.task_id not in task_dirs:
-        destination.makedirs(layout.task_dir(job.task_id))
-        task_dirs.add(job.task_id)
-    if not destination.rename_new(staging, folder):
-        # Placed meanwhile (by another copy): the same job, or an error.
-        _check_same_params(source, destination, job)
-        destination.remove_staged_job(job.task_id, job.identifier)
-    job.placed = True
+    place(source, destination, job, staging, task_dirs)
 
 
 def _copy_files(source: Workspace, src_dir: str, destination: Workspace, dst_dir: str, files: list[FileEntry],
@@ -486,69 +373,6 @@ def _mark_unfinished(destination: Workspace, staging: str, job: JobCopy) -> None
     record.updated_at = time.time()
     destination.write_atomic(rel, codec.encode(record))
     job.state, job.failure_reason = state.ERROR, state.CANCELLED
-
-
-def _check_staged(destination: Workspace, staging: str, job: JobCopy) -> None:
-    """Checks a staged job before it is renamed into place: every file and its size, its identifier.
-
-    A running job's files change while they are copied: only its identifier is checked then.
-    """
-    if job.action != ACTIVE:
-        staged = {f.rel: f.size for f in list_tree(destination, staging)}
-        for rel in _leftovers(job, staged):
-            destination.remove(f"{staging}/{rel}", missing_ok=True)
-        _check_sizes(destination, staging, job, staged)
-    params_rel = f"{staging}/{layout.PARAMS_FILE}"
-    _check_identifier(destination.read_bytes(params_rel), job, destination.describe(params_rel))
-
-
-def _leftovers(job: JobCopy, staged: dict[str, int]) -> list[str]:
-    """The files of a staged job that an interrupted copy left there, not the source's: a temporary file
-    of a killed rsync (whose host went down: rsync removes its own otherwise), or of the fsspec path."""
-    from xpm.rsync import is_temporary
-
-    planned = {entry.rel for entry in job.files}
-    return [rel for rel in staged if rel not in planned
-            and (rel.endswith(PART_SUFFIX) or is_temporary(posixpath.basename(rel)))]
-
-
-def _check_sizes(destination: Workspace, staging: str, job: JobCopy, staged: dict[str, int]) -> None:
-    for entry in job.files:
-        got = staged.get(entry.rel)
-        if not entry.link and got != entry.size:
-            found = "missing" if got is None else f"{got} bytes"
-            raise CopyError(f"{destination.describe(f'{staging}/{entry.rel}')}: {found}, {entry.size} bytes "
-                            "expected (the source changed? run the copy again)")
-
-
-def _check_identifier(params_bytes: bytes, job: JobCopy, where: str) -> None:
-    recorded = codec.params_identifier(codec.decode_params(params_bytes, where))
-    if recorded != job.identifier:
-        raise CopyError(f"{where}: records the identifier {recorded}, not {job.identifier}")
-
-
-def _check_same_params(source: Workspace, destination: Workspace, job: JobCopy) -> None:
-    rel = layout.job_params(job.task_id, job.identifier)
-    if destination.read_optional(rel) != source.read_optional(rel):
-        folder = layout.job_dir(job.task_id, job.identifier)
-        raise ParamsMismatch(source.describe(folder), destination.describe(folder))
-
-
-def _prune_staging(ws: Workspace, rel: str = STAGING) -> None:
-    """Removes the empty folders of the staging folder, bottom up (the staging folder too, if empty).
-
-    Run once all jobs are in place: a job staged meanwhile by another thread could lose its
-    parent folder otherwise.
-    """
-    for name in ws.listdir(rel):
-        if ws.isdir(f"{rel}/{name}"):
-            _prune_staging(ws, f"{rel}/{name}")
-    if ws.listdir(rel):
-        return  # a job left staged (an error), or another copy's
-    try:
-        ws.rmdir(rel, missing_ok=True)
-    except Exception:  # noqa: BLE001 - filled meanwhile (SFTP's errors are not all OSErrors): kept
-        pass
 
 
 def _copy_run(source: Workspace, destination: Workspace, plan: CopyPlan,

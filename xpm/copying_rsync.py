@@ -1,5 +1,5 @@
 """The rsync path of ``experiments copy`` (:mod:`xpm.copying`): many jobs per rsync, checked and renamed
-on the host in a few commands.
+on the host in a few commands (the checks are those of :mod:`xpm.copyjobs`).
 
 The finished jobs of a plan are cut in groups (:func:`chunks`); the folders of a group go
 in one rsync (:func:`xpm.rsync.transfer`) into their staging folders, the same ones the
@@ -7,7 +7,7 @@ fsspec path uses; then the group's jobs are checked (every file's size, the iden
 of the staged ``params.json``) and renamed into place. On the host of an SSH destination
 the listing, the checks' data and the renames take a few commands there
 (:func:`xpm.rsync.host_staged`, :func:`~xpm.rsync.host_move`) rather than a dozen SFTP
-round trips per job; elsewhere each job goes through :func:`xpm.copying._place`.
+round trips per job; elsewhere each job goes through :func:`xpm.copyjobs.place`.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from xpm import layout
-from xpm.copying import (
-    _LOCK_PREFIX,
+from xpm.copyjobs import (
+    LOCK_PREFIX,
     STAGING,
     CopyError,
     JobCopy,
-    _check_identifier,
-    _check_same_params,
-    _check_sizes,
-    _leftovers,
-    _place,
-    _prune_staging,
+    check_identifier,
+    check_same_params,
+    check_sizes,
+    place,
+    prune_empty_staging,
+    staged_leftovers,
 )
 from xpm.rsync import Route, RsyncError, host_move, host_prune, host_staged, transfer
 from xpm.workspace import Workspace
@@ -39,7 +39,7 @@ __all__ = ["RSYNC_TEMP", "send_jobs", "prune_staging", "chunks"]
 #: them beside their final names, which is faster (see :func:`xpm.rsync.transfer`)
 RSYNC_TEMP = f"{STAGING}/.rsync"
 #: What rsync does not send from a job folder: its lock (and the lock's tombstones), the source's own
-_EXCLUDE = [f"/*/*/{_LOCK_PREFIX}*"]
+_EXCLUDE = [f"/*/*/{LOCK_PREFIX}*"]
 #: At most this many files, and bytes, per rsync (the jobs of one rsync are put in place when it ends)
 RSYNC_FILES = 20_000
 RSYNC_BYTES = 1 << 30
@@ -74,7 +74,7 @@ def prune_staging(destination: Workspace) -> None:
     host = _host(destination)
     if host is None or not host_prune(host, host.host_path(""), STAGING, RSYNC_TEMP):
         _clear_temp(destination)
-        _prune_staging(destination)
+        prune_empty_staging(destination)
 
 
 def chunks(jobs: list[JobCopy]) -> list[list[JobCopy]]:
@@ -129,13 +129,13 @@ def _place_on_host(source: Workspace, destination: Workspace, jobs: list[JobCopy
     leftovers: list[str] = []
     for job in jobs:
         staging = layout.staged_job_dir(job.task_id, job.identifier)
-        leftovers += [f"{staging}/{rel}" for rel in _leftovers(job, files[staging])]
-        _check_sizes(destination, staging, job, files[staging])
+        leftovers += [f"{staging}/{rel}" for rel in staged_leftovers(job, files[staging])]
+        check_sizes(destination, staging, job, files[staging])
         params = job.params or source.read_bytes(layout.job_params(job.task_id, job.identifier))
         if hashes.get(staging) != hashlib.sha256(params).hexdigest():
             raise CopyError(f"{destination.describe(staging)}/{layout.PARAMS_FILE}: not the source's "
                             "(the source changed? run the copy again)")
-        _check_identifier(params, job, source.describe(layout.job_params(job.task_id, job.identifier)))
+        check_identifier(params, job, source.describe(layout.job_params(job.task_id, job.identifier)))
         notes.extend(f"{source.describe(f'{layout.job_dir(job.task_id, job.identifier)}/{entry.rel}')}: "
                      "a symbolic link, not copied" for entry in job.files if entry.link)
     # Every task's jobs in one command: the leftovers removed, then one mv per task.
@@ -148,10 +148,10 @@ def _place_on_host(source: Workspace, destination: Workspace, jobs: list[JobCopy
         if left is None:
             # The host could not move them all (no GNU mv?): those still staged go one by one.
             if destination.isdir(staging):
-                _place(source, destination, job, staging, set())
+                place(source, destination, job, staging, set())
         elif staging in left:
             # Made there meanwhile (by an experiment there): the same job, or an error.
-            _check_same_params(source, destination, job)
+            check_same_params(source, destination, job)
             destination.remove_staged_job(job.task_id, job.identifier)
         job.placed = True
         advanced(0, 0, 1)

@@ -6,7 +6,7 @@ pipelining for large files. This module says whether rsync can serve a pair of
 workspaces (:func:`route`), opens the ssh connection its rsyncs share while the copy
 is planned (:func:`share_connection`), and runs it (:func:`transfer`); it also holds
 the shell commands that check and rename the staged jobs on an SSH host. Staging and
-the checks themselves stay in :mod:`xpm.copying`.
+the checks themselves stay in :mod:`xpm.copyjobs`.
 
 The ssh command reaches the host as the SSH workspace does (asyncssh): the same user,
 port and client keys, the configuration and known hosts of ``$HOME/.ssh`` (the ssh
