@@ -194,11 +194,11 @@ class MonitorModel(RowOrder, OneJob):
             changed |= keys
             # The runs' counts follow the changed jobs: counting a run of 100,000 jobs again
             # after each change would cost the monitor 25 ms a refresh.
-            runs = [*self._runs.values(), *self._older.values()]
+            known_runs = [*self._runs.values(), *self._older.values()]
             for key in keys:
                 old, new = previous.jobs.get(key), folded.jobs.get(key)
                 before, after = (old.state if old else None), (new.state if new else None)
-                for run in runs:
+                for run in known_runs:
                     run.move(key, before, after)
         self._problem("index", self.store.index.problem_note(folded))
 
