@@ -83,12 +83,13 @@ def run_history(workspace: Workspace, experiment_id: str) -> list[RunSummary]:
     Raises:
         UnknownExperiment: the experiment has no run.
     """
-    from xpm.query import indexed_jobs
+    from xpm.store.summaries import RunCounts
 
     store = RunStore(workspace)
     runs = store.run_ids_or_fail(experiment_id)
     tags = store.tags_by_run(experiment_id)
-    indexed = indexed_jobs(workspace)
+    # A run's jobs by state: its summary while it holds, else counted from the index (folded once)
+    counts = RunCounts(workspace)
     lines = []
     for run_id in reversed(runs):
         problems = []
@@ -101,12 +102,8 @@ def run_history(workspace: Workspace, experiment_id: str) -> list[RunSummary]:
         except XpmError as exc:
             spec = None
             problems.append(str(exc))
-        counts = {state.DONE: 0, state.ERROR: 0}
-        submitted = store.read_jobs(experiment_id, run_id)
-        for key in submitted.order:
-            job = indexed.get(key)
-            if job is not None and job.state in counts:
-                counts[job.state] += 1
+        states = counts(experiment_id, run_id)
+        submitted = store.read_jobs(experiment_id, run_id)  # the total, and whether it is damaged
         if submitted.damaged:
             problems.append(f"{layout.run_jobs(experiment_id, run_id)}: damaged lines skipped")
         repository = spec.repositories[0] if spec is not None and spec.repositories else None
@@ -116,8 +113,8 @@ def run_history(workspace: Workspace, experiment_id: str) -> list[RunSummary]:
             record.hostname if record else None,
             record.started_at if record else None,
             record.ended_at if record else None,
-            counts[state.DONE],
-            counts[state.ERROR],
+            states.get(state.DONE, 0),
+            states.get(state.ERROR, 0),
             len(submitted.order),
             tags.get(run_id, []),
             repository.commit if repository else None,
